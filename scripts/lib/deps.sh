@@ -1,0 +1,59 @@
+# shellcheck shell=bash
+# Sourced. Defines cloud_sync_install_deps: installs, on Debian, whatever the
+# build and the integration tests need and is not there yet.
+
+# Prints the Debian packages that are missing, one per line. Checks what the
+# scripts actually use rather than package names where that is more precise.
+_cloud_sync_missing_debs() {
+    # Any server version will do; pg.sh picks the newest bin dir.
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || echo postgresql
+    # pgbouncer lives in /usr/sbin, which a non-root PATH may lack.
+    PATH="$PATH:/usr/sbin" command -v pgbouncer >/dev/null || echo pgbouncer
+    command -v sqlite3 >/dev/null || echo sqlite3
+    command -v openssl >/dev/null || echo openssl
+    command -v pkg-config >/dev/null || echo pkg-config
+    command -v pgrep >/dev/null || echo procps
+    _cloud_sync_deb_installed libclang-dev || echo libclang-dev
+    _cloud_sync_deb_installed libssl-dev || echo libssl-dev
+    # Tests run the Debian interpreter, not whatever python3 is first in PATH.
+    /usr/bin/python3 -c 'import apsw' >/dev/null 2>&1 || echo python3-apsw
+    # A C compiler alone cannot link without the libc headers and crt files.
+    if ! printf 'int main(void) { return 0; }\n' | cc -x c -o /dev/null - >/dev/null 2>&1; then
+        echo gcc
+        echo libc6-dev
+    fi
+}
+
+_cloud_sync_deb_installed() {
+    [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
+}
+
+cloud_sync_install_deps() {
+    local missing
+    missing=$(_cloud_sync_missing_debs | tr '\n' ' ')
+    missing=${missing% }
+    [ -n "$missing" ] || return 0
+
+    if [ "$(id -u)" -ne 0 ]; then
+        printf 'cloud_sync: missing packages: %s\ninstall them as root: apt-get install %s\n' \
+            "$missing" "$missing" >&2
+        return 1
+    fi
+
+    printf 'cloud_sync: installing %s\n' "$missing" >&2
+    local log
+    log=$(mktemp) || return 1
+    # Word splitting of $missing is intended: it is a list of package names.
+    # shellcheck disable=SC2086
+    if ! {
+        DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+                -o DPkg::Lock::Timeout=300 $missing
+    } >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f -- "$log"
+        printf 'cloud_sync: apt-get failed installing %s\n' "$missing" >&2
+        return 1
+    fi
+    rm -f -- "$log"
+}

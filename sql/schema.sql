@@ -1,0 +1,71 @@
+-- cloud_sync's own tables. Applied on every load, idempotently; the version lives in
+-- cloud_sync_meta, never in PRAGMA user_version (that belongs to the application).
+-- Timestamps are ISO-8601 UTC text with milliseconds.
+
+CREATE TABLE IF NOT EXISTS cloud_sync_meta (
+  key   TEXT PRIMARY KEY NOT NULL,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Saved connections. The connection string is stored only encrypted (see README, "Security
+-- model"); `display` is the same string with the password replaced by ***.
+CREATE TABLE IF NOT EXISTS cloud_sync_connections (
+  id                          INTEGER PRIMARY KEY,
+  name                        TEXT NOT NULL UNIQUE,
+  connection_string_encrypted TEXT NOT NULL,
+  display                     TEXT NOT NULL,
+  created_at                  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  updated_at                  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+-- One row per job (an export or an import), its whole life: queued -> running -> succeeded |
+-- failed | cancelled, with retries (attempts, next_attempt_at) in between.
+CREATE TABLE IF NOT EXISTS cloud_sync_jobs (
+  id               INTEGER PRIMARY KEY,
+  -- NULL once the connection is deleted; connection_name keeps the history readable.
+  connection_id    INTEGER REFERENCES cloud_sync_connections(id) ON DELETE SET NULL,
+  connection_name  TEXT NOT NULL,
+  kind             TEXT NOT NULL CHECK (kind IN ('export', 'import')),
+  dry_run          INTEGER NOT NULL DEFAULT 1 CHECK (dry_run IN (0, 1)),
+  options          TEXT NOT NULL DEFAULT '{}',
+  status           TEXT NOT NULL DEFAULT 'queued'
+                   CHECK (status IN ('queued', 'running', 'succeeded', 'failed', 'cancelled')),
+  attempts         INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+  max_attempts     INTEGER NOT NULL DEFAULT 5 CHECK (max_attempts >= 1),
+  next_attempt_at  TEXT,
+  created_at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  started_at       TEXT,
+  finished_at      TEXT,
+  -- Who holds a running job (process and worker), so a claim is atomic and a crashed
+  -- runner's job can be found and recovered.
+  claimed_by       TEXT,
+  cancel_requested INTEGER NOT NULL DEFAULT 0 CHECK (cancel_requested IN (0, 1)),
+  rows_total       INTEGER,
+  rows_done        INTEGER NOT NULL DEFAULT 0,
+  summary          TEXT,
+  error            TEXT
+);
+CREATE INDEX IF NOT EXISTS cloud_sync_jobs_due ON cloud_sync_jobs (status, next_attempt_at);
+
+-- Every attempt of a job, for the audit report.
+CREATE TABLE IF NOT EXISTS cloud_sync_job_attempts (
+  job_id      INTEGER NOT NULL REFERENCES cloud_sync_jobs(id) ON DELETE CASCADE,
+  attempt     INTEGER NOT NULL,
+  started_at  TEXT NOT NULL,
+  finished_at TEXT,
+  outcome     TEXT CHECK (outcome IN ('succeeded', 'failed', 'cancelled')),
+  error       TEXT,
+  PRIMARY KEY (job_id, attempt)
+) WITHOUT ROWID;
+
+-- Step-by-step log of each job. Never holds a secret.
+CREATE TABLE IF NOT EXISTS cloud_sync_job_logs (
+  id         INTEGER PRIMARY KEY,
+  job_id     INTEGER NOT NULL REFERENCES cloud_sync_jobs(id) ON DELETE CASCADE,
+  attempt    INTEGER NOT NULL DEFAULT 0,
+  at         TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  level      TEXT NOT NULL CHECK (level IN ('debug', 'info', 'warn', 'error')),
+  table_name TEXT,
+  message    TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cloud_sync_job_logs_job ON cloud_sync_job_logs (job_id, id);

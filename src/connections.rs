@@ -1,0 +1,162 @@
+//! Saved connections: stored encrypted, shown redacted, opened only to connect.
+
+use crate::error::{Error, Result};
+use crate::local::schema;
+use crate::remote::ConnInfo;
+use crate::secret::{Keyring, SecretString};
+use crate::sqlite::{Db, Param};
+
+const MAX_NAME_LEN: usize = 64;
+
+/// Names are short identifiers, so a name can never be mistaken for a connection string.
+pub fn validate_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "a connection name is 1 to {MAX_NAME_LEN} letters, digits, '_', '-' or '.'"
+        )))
+    }
+}
+
+/// Validates, encrypts and stores `connection_string` under `name`, replacing any connection
+/// of that name. Returns the connection's id.
+pub fn save(
+    db: &Db,
+    keyring: &Keyring,
+    name: &str,
+    connection_string: &SecretString,
+) -> Result<i64> {
+    validate_name(name)?;
+    let info = ConnInfo::parse(connection_string.expose())?;
+    let sealed = keyring.seal(name, connection_string)?;
+    schema::require_writable(db, "save a connection")?;
+    db.atomically(|| {
+        db.execute(
+            "INSERT INTO cloud_sync_connections (name, connection_string_encrypted, display)
+             VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET
+               connection_string_encrypted = excluded.connection_string_encrypted,
+               display = excluded.display,
+               updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            &[
+                Param::Text(name),
+                Param::Text(&sealed),
+                Param::Text(&info.display()),
+            ],
+        )?;
+        id_of(db, name)?.ok_or_else(|| Error::local("the saved connection vanished"))
+    })
+}
+
+fn id_of(db: &Db, name: &str) -> Result<Option<i64>> {
+    db.query_row(
+        "SELECT id FROM cloud_sync_connections WHERE name = ?1",
+        &[Param::Text(name)],
+        |row| Ok(row.int(0)),
+    )
+}
+
+fn unknown(db: &Db, name: &str) -> Error {
+    let names: Vec<String> = saved_names(db).unwrap_or_default();
+    let known = if names.is_empty() {
+        "no connection is saved yet; save one with cloud_sync_save(name, connection_string)".into()
+    } else {
+        format!("saved connections: {}", names.join(", "))
+    };
+    Error::invalid(format!("unknown connection '{name}': {known}"))
+}
+
+fn saved_names(db: &Db) -> Result<Vec<String>> {
+    let mut stmt = db.prepare("SELECT name FROM cloud_sync_connections ORDER BY name")?;
+    let mut names = Vec::new();
+    while stmt.step()? {
+        names.extend(stmt.text(0));
+    }
+    Ok(names)
+}
+
+/// Deletes the connection `name`. Jobs that used it keep its name in their history.
+pub fn delete(db: &Db, name: &str) -> Result<()> {
+    validate_name(name)?;
+    schema::require_writable(db, "delete a connection")?;
+    let deleted = db.execute(
+        "DELETE FROM cloud_sync_connections WHERE name = ?1",
+        &[Param::Text(name)],
+    )?;
+    if deleted == 0 {
+        return Err(unknown(db, name));
+    }
+    Ok(())
+}
+
+/// Opens the saved connection `name` and parses it.
+pub fn open(db: &Db, keyring: &Keyring, name: &str) -> Result<ConnInfo> {
+    validate_name(name)?;
+    schema::require_installed(db)?;
+    let sealed = db
+        .query_row(
+            "SELECT connection_string_encrypted FROM cloud_sync_connections WHERE name = ?1",
+            &[Param::Text(name)],
+            |row| Ok(row.text(0).unwrap_or_default()),
+        )?
+        .ok_or_else(|| unknown(db, name))?;
+    let plain = keyring.open(name, &sealed)?;
+    ConnInfo::parse(plain.expose())
+}
+
+/// Re-encrypts every saved connection under the current key, opening each with the current or
+/// the previous key. All or nothing: one connection that does not open changes nothing.
+pub fn rekey(db: &Db, keyring: &Keyring) -> Result<i64> {
+    keyring.current()?;
+    schema::require_writable(db, "re-encrypt connections")?;
+    db.atomically(|| {
+        let mut rows = Vec::new();
+        {
+            let mut stmt = db.prepare(
+                "SELECT id, name, connection_string_encrypted FROM cloud_sync_connections ORDER BY id",
+            )?;
+            while stmt.step()? {
+                rows.push((stmt.int(0), stmt.text(1).unwrap_or_default(), stmt.text(2).unwrap_or_default()));
+            }
+        }
+        for (id, name, sealed) in &rows {
+            let plain = keyring.open(name, sealed)?;
+            let resealed = keyring.seal(name, &plain)?;
+            db.execute(
+                "UPDATE cloud_sync_connections
+                 SET connection_string_encrypted = ?1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 WHERE id = ?2",
+                &[Param::Text(&resealed), Param::Int(*id)],
+            )?;
+        }
+        Ok(rows.len() as i64)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::validate_name;
+
+    #[test]
+    fn names_are_short_identifiers() {
+        for good in ["prod", "neon-main", "a.b_c", &"x".repeat(64)] {
+            assert!(validate_name(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "has space",
+            "host=x",
+            "postgres://u@h",
+            &"x".repeat(65),
+            "é",
+        ] {
+            assert!(validate_name(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! The one error type of the domain. Every message names what is wrong and what to do, and is
+//! built so that it can never contain a secret: callers pass names and causes, never plaintext.
+
+use std::fmt;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Why a connection attempt failed, in the terms a user can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectFailure {
+    Dns,
+    Refused,
+    Timeout,
+    Tls,
+    Auth,
+    DatabaseMissing,
+    /// The server is there but not ready (starting up, too many connections).
+    Unavailable,
+    Other,
+}
+
+impl ConnectFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectFailure::Dns => "dns",
+            ConnectFailure::Refused => "refused",
+            ConnectFailure::Timeout => "timeout",
+            ConnectFailure::Tls => "tls",
+            ConnectFailure::Auth => "auth",
+            ConnectFailure::DatabaseMissing => "database_missing",
+            ConnectFailure::Unavailable => "unavailable",
+            ConnectFailure::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The caller passed something wrong; nothing was changed.
+    #[error("{0}")]
+    Invalid(String),
+    /// Key configuration or a saved ciphertext that does not open.
+    #[error("{0}")]
+    Secret(String),
+    /// The remote server could not be reached or refused us.
+    #[error("{message}")]
+    Connect {
+        failure: ConnectFailure,
+        message: String,
+    },
+    /// The remote server answered with an error after connecting.
+    #[error("{0}")]
+    Remote(String),
+    /// The local SQLite database refused an operation.
+    #[error("{0}")]
+    Local(String),
+}
+
+impl Error {
+    pub fn invalid(message: impl fmt::Display) -> Self {
+        Error::Invalid(message.to_string())
+    }
+
+    pub fn secret(message: impl fmt::Display) -> Self {
+        Error::Secret(message.to_string())
+    }
+
+    pub fn local(message: impl fmt::Display) -> Self {
+        Error::Local(message.to_string())
+    }
+
+    pub fn connect(failure: ConnectFailure, message: impl fmt::Display) -> Self {
+        Error::Connect {
+            failure,
+            message: message.to_string(),
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! The SQLite side: cloud_sync's own schema, and (later) the user's tables.
+
+pub mod schema;

@@ -1,0 +1,8 @@
+//! Everything that talks to the remote Postgres.
+
+pub mod conninfo;
+pub mod session;
+mod tls;
+
+pub use conninfo::ConnInfo;
+pub use session::Session;

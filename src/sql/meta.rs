@@ -1,0 +1,35 @@
+//! cloud_sync_version(), cloud_sync_debug().
+
+use serde_json::json;
+
+use crate::error::Result;
+use crate::local::schema;
+use crate::secret::{self, Keyring};
+use crate::sqlite::{api, Call, Output};
+
+pub fn version(_: &Call) -> Result<Output> {
+    Ok(Output::Text(env!("CARGO_PKG_VERSION").into()))
+}
+
+pub fn debug(call: &Call) -> Result<Output> {
+    // Describes the keys without ever showing them: configured or not, and their ids.
+    let keys = match Keyring::from_env() {
+        Ok(ring) => json!({
+            "configured": ring.current.is_some(),
+            "key_id": ring.current.as_ref().map(|k| k.id().to_string()),
+            "previous_key_id": ring.previous.as_ref().map(|k| k.id().to_string()),
+        }),
+        Err(e) => json!({ "configured": false, "error": e.to_string() }),
+    };
+    let info = json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "git_commit": env!("CLOUD_SYNC_GIT_COMMIT"),
+        "sqlite_version": api::libversion(),
+        "tls_backend": openssl::version::version(),
+        "schema_version": schema::installed_version(&call.db)?,
+        "database_readonly": call.db.is_readonly(),
+        "encryption_key": keys,
+        "key_variables": [secret::KEY_ENV, secret::KEY_FILE_ENV, secret::PREVIOUS_KEY_ENV, secret::PREVIOUS_KEY_FILE_ENV],
+    });
+    Ok(Output::Text(info.to_string()))
+}

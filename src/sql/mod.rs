@@ -1,0 +1,4 @@
+//! The SQL surface: each function reads its arguments, calls the domain, returns the result.
+
+pub mod connections;
+pub mod meta;

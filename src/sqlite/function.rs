@@ -1,0 +1,202 @@
+//! Scalar SQL functions: registration and the boundary every call crosses. A call's panic is
+//! caught here and becomes a SQL error, so no path through a callback can abort the host.
+
+use std::ffi::{c_int, c_void, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use sqlite_loadable::ext::{sqlite3, sqlite3_context, sqlite3_value};
+
+use super::api::{call, transient, Db, SQLITE_INTEGER, SQLITE_NULL, SQLITE_OK, SQLITE_TEXT};
+use crate::error::{Error, Result};
+
+const SQLITE_UTF8: c_int = 1;
+const SQLITE_DETERMINISTIC: c_int = 0x800;
+const SQLITE_DIRECTONLY: c_int = 0x80000;
+const SQLITE_INNOCUOUS: c_int = 0x200000;
+
+/// What a function may do, which decides the flags it is registered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effects {
+    /// Same result for the same arguments, no side effects: callable from anywhere.
+    Pure,
+    /// Reads state (environment, tables) but changes nothing and reaches no network.
+    Reads,
+    /// Writes, reaches the network, or reveals what a saved connection does. Registered
+    /// SQLITE_DIRECTONLY: a view or trigger in an untrusted database file cannot call it.
+    Acts,
+}
+
+/// What a function returns.
+pub enum Output {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+pub type Handler = fn(&Call) -> Result<Output>;
+
+/// One SQL function, as listed in the registration list of `lib.rs`.
+pub struct Function {
+    pub name: &'static str,
+    /// Each accepted argument count.
+    pub arities: &'static [c_int],
+    pub effects: Effects,
+    pub handler: Handler,
+}
+
+/// The arguments and connection of one call.
+pub struct Call<'a> {
+    pub name: &'static str,
+    pub db: Db,
+    args: &'a [*mut sqlite3_value],
+}
+
+impl Call<'_> {
+    pub fn arg_count(&self) -> usize {
+        self.args.len()
+    }
+
+    fn value_type(&self, i: usize) -> c_int {
+        // SAFETY: `i` is checked against the argument slice SQLite gave us.
+        unsafe { call!(value_type(self.args[i])) }
+    }
+
+    pub fn is_integer(&self, i: usize) -> bool {
+        self.value_type(i) == SQLITE_INTEGER
+    }
+
+    /// Argument `i` (0-based), which must be non-NULL text; `what` names it in errors.
+    pub fn text(&self, i: usize, what: &str) -> Result<String> {
+        if self.value_type(i) != SQLITE_TEXT {
+            return Err(Error::invalid(format!(
+                "argument {} ({what}) must be text, not {}",
+                i + 1,
+                self.type_name(i)
+            )));
+        }
+        // SAFETY: text first, then bytes; copied before SQLite can free it.
+        unsafe {
+            let p = call!(value_text(self.args[i]));
+            let n = call!(value_bytes(self.args[i]));
+            if p.is_null() {
+                return Ok(String::new());
+            }
+            let bytes = std::slice::from_raw_parts(p, n as usize);
+            String::from_utf8(bytes.to_vec()).map_err(|_| {
+                Error::invalid(format!("argument {} ({what}) is not valid UTF-8", i + 1))
+            })
+        }
+    }
+
+    /// Argument `i`, which must be an integer.
+    pub fn int(&self, i: usize, what: &str) -> Result<i64> {
+        if !self.is_integer(i) {
+            return Err(Error::invalid(format!(
+                "argument {} ({what}) must be an integer, not {}",
+                i + 1,
+                self.type_name(i)
+            )));
+        }
+        // SAFETY: checked index, integer value.
+        Ok(unsafe { call!(value_int64(self.args[i])) })
+    }
+
+    fn type_name(&self, i: usize) -> &'static str {
+        match self.value_type(i) {
+            SQLITE_INTEGER => "an integer",
+            SQLITE_TEXT => "text",
+            SQLITE_NULL => "NULL",
+            super::api::SQLITE_FLOAT => "a real number",
+            _ => "a blob",
+        }
+    }
+}
+
+/// Registers `function` on `db` for each of its arities.
+///
+/// # Safety
+/// `db` must be a live connection; `function` lives for the whole process (it is `'static`),
+/// so SQLite can keep a pointer to it without a destructor.
+pub unsafe fn register(db: *mut sqlite3, function: &'static Function) -> Result<()> {
+    let name = CString::new(function.name).expect("function names hold no NUL");
+    let flags = SQLITE_UTF8
+        | match function.effects {
+            Effects::Pure => SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+            Effects::Reads => SQLITE_INNOCUOUS,
+            Effects::Acts => SQLITE_DIRECTONLY,
+        };
+    for &arity in function.arities {
+        let rc = call!(create_function_v2(
+            db,
+            name.as_ptr(),
+            arity,
+            flags,
+            (function as *const Function).cast_mut().cast::<c_void>(),
+            Some(dispatch),
+            None,
+            None,
+            None,
+        ));
+        if rc != SQLITE_OK {
+            return Err(Error::local(format!("cannot register {}", function.name)));
+        }
+    }
+    Ok(())
+}
+
+unsafe extern "C" fn dispatch(
+    ctx: *mut sqlite3_context,
+    argc: c_int,
+    argv: *mut *mut sqlite3_value,
+) {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let function = &*call!(user_data(ctx)).cast::<Function>();
+        let args = if argc <= 0 || argv.is_null() {
+            &[][..]
+        } else {
+            std::slice::from_raw_parts(argv, argc as usize)
+        };
+        let call = Call {
+            name: function.name,
+            db: Db::from_raw(call!(context_db_handle(ctx))),
+            args,
+        };
+        (function.name, (function.handler)(&call))
+    }));
+    let _ = catch_unwind(AssertUnwindSafe(|| match outcome {
+        Ok((_, Ok(output))) => set_result(ctx, output),
+        Ok((name, Err(error))) => set_error(ctx, &format!("{name}: {error}")),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            set_error(
+                ctx,
+                &format!("cloud_sync: internal error, please report it: {what}"),
+            );
+        }
+    }));
+}
+
+unsafe fn set_result(ctx: *mut sqlite3_context, output: Output) {
+    match output {
+        Output::Null => call!(result_null(ctx)),
+        Output::Int(v) => call!(result_int64(ctx, v)),
+        Output::Text(s) => call!(result_text(
+            ctx,
+            s.as_ptr().cast(),
+            s.len() as c_int,
+            transient(),
+        )),
+    }
+}
+
+unsafe fn set_error(ctx: *mut sqlite3_context, message: &str) {
+    call!(result_error(
+        ctx,
+        message.as_ptr().cast(),
+        message.len() as c_int
+    ));
+}
