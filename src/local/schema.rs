@@ -9,6 +9,10 @@ pub const SCHEMA_VERSION: i64 = 1;
 /// Creates or completes cloud_sync's tables and records the schema version. Idempotent.
 /// A database set up by a newer cloud_sync is left alone with an error.
 pub fn apply(db: &Db) -> Result<()> {
+    // The common case, every load after the first, reads and writes nothing more.
+    if installed_version(db)? == Some(SCHEMA_VERSION) {
+        return Ok(());
+    }
     db.atomically(|| {
         if let Some(found) = installed_version(db)? {
             if found > SCHEMA_VERSION {

@@ -231,7 +231,7 @@ fn classify(error: &postgres::Error, info: &ConnInfo) -> Error {
                 info.sslmode.as_str()
             ),
         )
-    } else if lower.contains("hostname mismatch") {
+    } else if lower.contains("hostname mismatch") || lower.contains("ip address mismatch") {
         (
             ConnectFailure::Tls,
             format!(

@@ -176,18 +176,28 @@ impl Db {
         unsafe { call!(db_readonly(self.raw, c"main".as_ptr())) == 1 }
     }
 
-    /// Runs `work` inside a savepoint: all of it lands, or none of it. Nests inside whatever
-    /// transaction the host has open.
+    /// Runs `work` so that all of it lands or none of it. Outside a transaction this takes the
+    /// write lock up front (BEGIN IMMEDIATE), so a busy database waits in the busy handler
+    /// instead of failing when a read lock would have to be upgraded; inside the host's own
+    /// transaction it nests as a savepoint.
     pub fn atomically<T>(&self, work: impl FnOnce() -> Result<T>) -> Result<T> {
-        self.exec("SAVEPOINT cloud_sync")?;
-        match work() {
-            Ok(value) => {
-                self.exec("RELEASE cloud_sync")?;
-                Ok(value)
-            }
+        // SAFETY: valid handle.
+        let in_host_transaction = unsafe { call!(get_autocommit(self.raw)) } == 0;
+        let (begin, commit, rollback) = if in_host_transaction {
+            (
+                "SAVEPOINT cloud_sync",
+                "RELEASE cloud_sync",
+                "ROLLBACK TO cloud_sync; RELEASE cloud_sync",
+            )
+        } else {
+            ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+        };
+        self.exec(begin)?;
+        match work().and_then(|value| self.exec(commit).map(|()| value)) {
+            Ok(value) => Ok(value),
             Err(e) => {
                 // The original error matters more than a failure to roll back.
-                let _ = self.exec("ROLLBACK TO cloud_sync; RELEASE cloud_sync");
+                let _ = self.exec(rollback);
                 Err(e)
             }
         }

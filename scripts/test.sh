@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs what is missing, starts a throwaway PostgreSQL (TLS, SCRAM) and pgbouncer
+# (transaction mode), runs every test, and stops what it started even when a test fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/deps.sh
+. scripts/lib/pg.sh
+. scripts/lib/walkthrough.sh
+
+cloud_sync_install_deps
+trap cloud_sync_pg_stop EXIT
+cloud_sync_pg_start
+
+echo "== build"
+cargo build --release --locked
+export CLOUD_SYNC_LIB="$PWD/target/release/libcloud_sync.so"
+
+echo "== cargo test (unit tests, rusqlite host, sqlite3 shell host)"
+cargo test --release --locked
+
+echo "== apsw host"
+/usr/bin/python3 tests/apsw_host.py
+
+echo "== walk-through through the sqlite3 shell"
+workdir=$(mktemp -d)
+password=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' \
+    "$CLOUD_SYNC_TEST_PG_PASSWORD")
+url="postgresql://$CLOUD_SYNC_TEST_PG_USER:$password@localhost:$CLOUD_SYNC_TEST_PG_PORT/$CLOUD_SYNC_TEST_PG_DB?sslmode=verify-full&sslrootcert=$CLOUD_SYNC_TEST_PG_CA"
+output=$(CLOUD_SYNC_ENCRYPTION_KEY=$(openssl rand -hex 32) \
+    cloud_sync_walkthrough "$workdir/walkthrough.db" "$CLOUD_SYNC_LIB" "$url")
+rm -rf "$workdir"
+echo "$output"
+for expected in 'key_configured = 1' 'connection_id = 1' ':***@localhost' '"verified":true'; do
+    if ! grep -qF -- "$expected" <<<"$output"; then
+        echo "walk-through: expected '$expected' in its output" >&2
+        exit 1
+    fi
+done
+if grep -qF -- "$password" <<<"$output"; then
+    echo "walk-through: the password appears in the output" >&2
+    exit 1
+fi
+echo "walk-through: 1 passed, 0 failed"

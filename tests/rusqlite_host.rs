@@ -1,0 +1,604 @@
+//! The built extension loaded into a Rust application through rusqlite, against the real
+//! PostgreSQL and pgbouncer that scripts/test.sh starts.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use common::{open, open_with, pg, temp_db, Pg, KEY};
+use rusqlite::{Connection, OpenFlags};
+use serde_json::Value;
+
+fn test_json(conn: &Connection, target: &str) -> Value {
+    let text: String = conn
+        .query_row("SELECT cloud_sync_test(?1)", [target], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("cloud_sync_test failed: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn test_error(conn: &Connection, target: &str) -> String {
+    let err = conn
+        .query_row("SELECT cloud_sync_test(?1)", [target], |r| {
+            r.get::<_, String>(0)
+        })
+        .expect_err("cloud_sync_test should fail");
+    err.to_string()
+}
+
+/// Every text value in every cloud_sync table, to look for leaks.
+fn all_stored_text(conn: &Connection) -> String {
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'cloud_sync_%'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let mut all = String::new();
+    for table in tables {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            for i in 0..columns {
+                if let Ok(Some(text)) = row.get::<_, Option<String>>(i) {
+                    all.push_str(&text);
+                    all.push('\n');
+                }
+            }
+        }
+    }
+    all
+}
+
+#[test]
+fn every_function_has_a_test_a_readme_entry_and_safe_flags() {
+    let conn = open(std::path::Path::new(":memory:"));
+    let functions: BTreeSet<(String, i64)> = conn
+        .prepare("SELECT name, flags FROM pragma_function_list WHERE name LIKE 'cloud_sync%'")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(functions.len() >= 6, "{functions:?}");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let mut tests = String::new();
+    for dir in ["tests", "sql/examples"] {
+        for entry in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() && !path.ends_with("rusqlite_host.rs") {
+                tests += &std::fs::read_to_string(path).unwrap();
+            }
+        }
+    }
+    const DIRECTONLY: i64 = 0x80000;
+    const INFORMATIONAL: [&str; 2] = ["cloud_sync_version", "cloud_sync_debug"];
+    for (name, flags) in &functions {
+        assert!(
+            readme.contains(&format!("### `{name}(")),
+            "{name} has no README entry (a heading ### `{name}(...)`)"
+        );
+        assert!(
+            tests.contains(&format!("{name}(")),
+            "{name} is called by no test outside this file"
+        );
+        let direct_only = flags & DIRECTONLY != 0;
+        assert_eq!(
+            direct_only,
+            !INFORMATIONAL.contains(&name.as_str()),
+            "{name}: DIRECTONLY flag is {direct_only}"
+        );
+    }
+}
+
+#[test]
+fn version_and_debug_describe_the_build_without_the_key() {
+    let conn = open(std::path::Path::new(":memory:"));
+    let version: String = conn
+        .query_row("SELECT cloud_sync_version()", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, env!("CARGO_PKG_VERSION"));
+    let debug: String = conn
+        .query_row("SELECT cloud_sync_debug()", [], |r| r.get(0))
+        .unwrap();
+    assert!(!debug.contains(KEY), "{debug}");
+    let debug: Value = serde_json::from_str(&debug).unwrap();
+    assert_eq!(debug["encryption_key"]["configured"], true);
+    assert_eq!(debug["encryption_key"]["key_id"].as_str().unwrap().len(), 8);
+    assert!(debug["tls_backend"]
+        .as_str()
+        .unwrap()
+        .starts_with("OpenSSL"));
+    assert_eq!(debug["sqlite_version"], rusqlite::version());
+    assert_eq!(debug["schema_version"], 1);
+    assert!(!debug["git_commit"].as_str().unwrap().is_empty());
+}
+
+#[test]
+fn loading_twice_and_into_many_connections_is_safe() {
+    let (_dir, path) = temp_db("many");
+    let conn = open(&path);
+    conn.execute_batch("PRAGMA user_version = 7; PRAGMA journal_mode = WAL;")
+        .unwrap();
+    common::load(&conn).unwrap();
+    common::load(&conn).unwrap();
+    let pg = pg();
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let path = path.clone();
+            let url = pg.verified_url();
+            std::thread::spawn(move || {
+                let conn = open(&path);
+                conn.busy_timeout(Duration::from_secs(10)).unwrap();
+                conn.query_row(
+                    "SELECT cloud_sync_save(?1, ?2)",
+                    [format!("c{i}"), url],
+                    |r| r.get::<_, i64>(0),
+                )
+                .unwrap();
+                common::load(&conn).unwrap();
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let count: i64 = conn
+        .query_row("SELECT count(*) FROM cloud_sync_connections", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(count, 4);
+    let user_version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        user_version, 7,
+        "the extension must never touch user_version"
+    );
+    assert_eq!(test_json(&conn, "c3")["ok"], true);
+}
+
+#[test]
+fn the_schema_is_created_idempotently_with_the_job_columns_later_issues_need() {
+    let (_dir, path) = temp_db("schema");
+    let conn = open(&path);
+    common::load(&conn).unwrap();
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('cloud_sync_jobs')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for needed in [
+        "id",
+        "connection_name",
+        "kind",
+        "dry_run",
+        "status",
+        "attempts",
+        "max_attempts",
+        "next_attempt_at",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "summary",
+        "error",
+    ] {
+        assert!(
+            columns.iter().any(|c| c == needed),
+            "cloud_sync_jobs lacks {needed}"
+        );
+    }
+    for table in [
+        "cloud_sync_connections",
+        "cloud_sync_job_logs",
+        "cloud_sync_meta",
+    ] {
+        let n: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 1, "{table}");
+    }
+    conn.execute(
+        "INSERT INTO cloud_sync_jobs (connection_name, kind, status) VALUES ('x', 'export', 'queued')",
+        [],
+    )
+    .unwrap();
+    assert!(conn
+        .execute(
+            "INSERT INTO cloud_sync_jobs (connection_name, kind, status) VALUES ('x', 'export', 'bogus')",
+            []
+        )
+        .is_err());
+
+    // A database set up by a newer cloud_sync is refused at load, with the reason.
+    conn.execute(
+        "UPDATE cloud_sync_meta SET value = '99' WHERE key = 'schema_version'",
+        [],
+    )
+    .unwrap();
+    let err = common::load(&conn).unwrap_err().to_string();
+    assert!(err.contains("newer cloud_sync"), "{err}");
+}
+
+#[test]
+fn a_read_only_database_gets_the_functions_and_clear_refusals() {
+    let (_dir, path) = temp_db("readonly");
+    {
+        let conn = open(&path);
+        conn.query_row(
+            "SELECT cloud_sync_save('prod', ?1)",
+            [pg().verified_url()],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap();
+    }
+    let conn = open_with(&path, OpenFlags::SQLITE_OPEN_READ_ONLY);
+    let version: String = conn
+        .query_row("SELECT cloud_sync_version()", [], |r| r.get(0))
+        .unwrap();
+    assert!(!version.is_empty());
+    let err = conn
+        .query_row(
+            "SELECT cloud_sync_save('other', 'postgresql://u@h/d')",
+            [],
+            |r| r.get::<_, i64>(0),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("read-only"), "{err}");
+    // Reading a saved connection still works.
+    assert_eq!(test_json(&conn, "prod")["verified"], true);
+
+    // A database that never had cloud_sync's tables, opened read-only.
+    let (_dir2, empty) = temp_db("readonly-empty");
+    Connection::open(&empty)
+        .unwrap()
+        .execute_batch("CREATE TABLE app(x)")
+        .unwrap();
+    let conn = open_with(&empty, OpenFlags::SQLITE_OPEN_READ_ONLY);
+    let err = test_error(&conn, "prod");
+    assert!(err.contains("not in this database"), "{err}");
+}
+
+#[test]
+fn functions_with_effects_cannot_run_from_views_or_triggers() {
+    let (_dir, path) = temp_db("directonly");
+    let conn = open(&path);
+    conn.execute_batch(
+        "CREATE VIEW sneaky AS SELECT cloud_sync_save('stolen', 'postgresql://u@evil.example/d');
+         CREATE TABLE t(x);
+         CREATE TRIGGER sneaky_t AFTER INSERT ON t BEGIN SELECT cloud_sync_delete('prod'); END;",
+    )
+    .unwrap();
+    let err = conn
+        .query_row("SELECT * FROM sneaky", [], |r| r.get::<_, i64>(0))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unsafe use of cloud_sync_save"), "{err}");
+    let err = conn
+        .execute("INSERT INTO t VALUES (1)", [])
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unsafe use of cloud_sync_delete"), "{err}");
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM cloud_sync_connections", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+#[test]
+fn save_encrypts_replaces_by_name_and_never_stores_or_shows_the_password() {
+    let pg = pg();
+    let (_dir, path) = temp_db("save");
+    let conn = open(&path);
+    let url = pg.verified_url();
+    let id1: i64 = conn
+        .query_row("SELECT cloud_sync_save('prod', ?1)", [&url], |r| r.get(0))
+        .unwrap();
+    let first: String = conn
+        .query_row(
+            "SELECT connection_string_encrypted FROM cloud_sync_connections",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let id2: i64 = conn
+        .query_row("SELECT cloud_sync_save('prod', ?1)", [&url], |r| r.get(0))
+        .unwrap();
+    let (second, display): (String, String) = conn
+        .query_row(
+            "SELECT connection_string_encrypted, display FROM cloud_sync_connections",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(id1, id2, "saving an existing name replaces it");
+    assert_ne!(first, second, "every save uses a fresh nonce");
+    assert!(second.starts_with("cs1:"), "{second}");
+    assert_eq!(
+        display,
+        format!(
+            "postgresql://{}:***@{}:{}/{}?sslmode=verify-full",
+            pg.user, pg.host, pg.port, pg.db
+        )
+    );
+    let stored = all_stored_text(&conn);
+    assert!(
+        !stored.contains(&pg.password),
+        "the plaintext password is stored"
+    );
+    assert!(!stored.contains(&common::percent_encode(&pg.password)));
+
+    let report = test_json(&conn, "prod");
+    assert!(!report
+        .to_string()
+        .contains(&common::percent_encode(&pg.password)));
+    assert_eq!(report["target"], display);
+
+    // Bad input changes nothing.
+    for (name, conn_str) in [
+        ("bad name!", url.as_str()),
+        ("prod", "postgresql://u:p@h/d?nonsense=1"),
+        ("prod", "not a url"),
+    ] {
+        let result = conn.query_row("SELECT cloud_sync_save(?1, ?2)", [name, conn_str], |r| {
+            r.get::<_, i64>(0)
+        });
+        assert!(result.is_err(), "{name} {conn_str}");
+    }
+    let after: String = conn
+        .query_row(
+            "SELECT connection_string_encrypted FROM cloud_sync_connections",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(after, second);
+}
+
+#[test]
+fn delete_removes_a_connection_and_names_unknown_ones() {
+    let (_dir, path) = temp_db("delete");
+    let conn = open(&path);
+    conn.query_row(
+        "SELECT cloud_sync_save('gone', ?1)",
+        [pg().verified_url()],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap();
+    let deleted: i64 = conn
+        .query_row("SELECT cloud_sync_delete('gone')", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(deleted, 1);
+    let err = conn
+        .query_row("SELECT cloud_sync_delete('gone')", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown connection 'gone'"), "{err}");
+    let err = test_error(&conn, "gone");
+    assert!(err.contains("unknown connection 'gone'"), "{err}");
+}
+
+fn assert_tls(report: &Value, tls: bool, verified: bool) {
+    assert_eq!(report["ok"], true, "{report}");
+    assert_eq!(report["tls"], tls, "{report}");
+    assert_eq!(report["verified"], verified, "{report}");
+    assert!(report["server_version"]
+        .as_str()
+        .unwrap()
+        .starts_with(char::is_numeric));
+    assert!(report["rtt_ms"].as_f64().unwrap() >= 0.0);
+}
+
+#[test]
+fn tls_follows_libpq_semantics_against_the_local_server() {
+    let pg = pg();
+    let conn = open(std::path::Path::new(":memory:"));
+    let ca = format!("sslrootcert={}", pg.ca);
+    let other_ca = format!("sslrootcert={}", pg.other_ca);
+
+    let full = test_json(
+        &conn,
+        &pg.url("localhost", pg.port, &format!("sslmode=verify-full&{ca}")),
+    );
+    assert_tls(&full, true, true);
+    let ca_only = test_json(
+        &conn,
+        &pg.url("127.0.0.1", pg.port, &format!("sslmode=verify-ca&{ca}")),
+    );
+    assert_tls(&ca_only, true, true);
+    let require = test_json(&conn, &pg.url("localhost", pg.port, "sslmode=require"));
+    assert_tls(&require, true, false);
+    let disable = test_json(&conn, &pg.url("localhost", pg.port, "sslmode=disable"));
+    assert_tls(&disable, false, false);
+    let prefer = test_json(
+        &conn,
+        &pg.url(
+            "localhost",
+            pg.port,
+            "sslmode=prefer&channel_binding=require",
+        ),
+    );
+    assert_tls(&prefer, true, false);
+
+    let wrong_ca = test_error(
+        &conn,
+        &pg.url(
+            "localhost",
+            pg.port,
+            &format!("sslmode=verify-full&{other_ca}"),
+        ),
+    );
+    assert!(
+        wrong_ca.contains("not signed by a trusted CA"),
+        "{wrong_ca}"
+    );
+    let wrong_host = test_error(
+        &conn,
+        &pg.url("127.0.0.1", pg.port, &format!("sslmode=verify-full&{ca}")),
+    );
+    assert!(
+        wrong_host.contains("does not name host \"127.0.0.1\""),
+        "{wrong_host}"
+    );
+    let no_ca = test_error(&conn, &pg.url("localhost", pg.port, "sslmode=verify-full"));
+    assert!(no_ca.contains("needs a CA"), "{no_ca}");
+    for message in [&wrong_ca, &wrong_host, &no_ca] {
+        assert!(!message.contains(&common::percent_encode(&pg.password)));
+    }
+}
+
+#[test]
+fn keyword_value_strings_and_the_pooler_in_transaction_mode() {
+    let pg = pg();
+    let conn = open(std::path::Path::new(":memory:"));
+    let keywords = format!(
+        "host=localhost port={} user={} password='{}' dbname={} sslmode=disable pgbouncer=true",
+        pg.bouncer_port,
+        pg.user,
+        pg.password.replace('\'', "\\'"),
+        pg.db
+    );
+    assert_tls(&test_json(&conn, &keywords), false, false);
+    let pooled_tls = test_json(
+        &conn,
+        &pg.url("localhost", pg.bouncer_port, "sslmode=require"),
+    );
+    assert_tls(&pooled_tls, true, false);
+}
+
+#[test]
+fn each_connection_failure_has_its_own_clear_message_without_the_password() {
+    let pg: Pg = pg();
+    let conn = open(std::path::Path::new(":memory:"));
+    let closed_port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let wrong_password = format!(
+        "postgresql://{}:{}@localhost:{}/{}?sslmode=require",
+        pg.user, "not-the-password-xyz", pg.port, pg.db
+    );
+    let cases = [
+        (wrong_password.clone(), "password authentication failed"),
+        (
+            pg.url("localhost", pg.port, "sslmode=require")
+                .replace(&format!("/{}?", pg.db), "/no_such_db?"),
+            "database \"no_such_db\" does not exist",
+        ),
+        (
+            pg.url("127.0.0.1", closed_port, "sslmode=disable"),
+            "connection refused by 127.0.0.1",
+        ),
+        (
+            pg.url("does-not-exist.invalid", pg.port, "sslmode=disable"),
+            "could not resolve host \"does-not-exist.invalid\"",
+        ),
+        (
+            pg.url("localhost", pg.port, "sslmode=require&frobnicate=1"),
+            "unknown connection parameter \"frobnicate\"",
+        ),
+        (
+            format!(
+                "postgresql://{}:{}@[::1/x",
+                pg.user,
+                common::percent_encode(&pg.password)
+            ),
+            "malformed URL",
+        ),
+    ];
+    for (target, expected) in cases {
+        let message = test_error(&conn, &target);
+        assert!(
+            message.contains(expected),
+            "expected {expected:?} in {message:?}"
+        );
+        assert!(
+            !message.contains(&pg.password)
+                && !message.contains(&common::percent_encode(&pg.password))
+        );
+        assert!(!message.contains("not-the-password-xyz"), "{message}");
+    }
+}
+
+#[test]
+fn a_server_that_never_answers_ends_in_a_timeout_at_the_deadline() {
+    // Accepts TCP connections and then says nothing, like a host whose start-up hangs.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let _held = std::thread::spawn(move || {
+        let held: Vec<_> = listener.incoming().take(2).collect();
+        std::thread::sleep(Duration::from_secs(10));
+        drop(held);
+    });
+    let conn = open(std::path::Path::new(":memory:"));
+    let started = Instant::now();
+    let message = test_error(
+        &conn,
+        &format!("postgresql://u:secret-pw@127.0.0.1:{port}/d?sslmode=require&connect_timeout=2"),
+    );
+    let took = started.elapsed();
+    assert!(message.contains("timed out after 2 s"), "{message}");
+    assert!(!message.contains("secret-pw"));
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(6),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn sni_carries_the_host_name_as_neon_requires() {
+    use openssl::ssl::{NameType, SslAcceptor, SslFiletype, SslMethod};
+    use std::io::{Read, Write};
+
+    // A server that answers Postgres's SSLRequest with 'S', completes the TLS handshake and
+    // records the server name the client sent.
+    let pg = pg();
+    let tls_dir = std::path::Path::new(&pg.ca).parent().unwrap().to_path_buf();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let mut acceptor = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).unwrap();
+        acceptor
+            .set_private_key_file(tls_dir.join("server.key"), SslFiletype::PEM)
+            .unwrap();
+        acceptor
+            .set_certificate_chain_file(tls_dir.join("server.crt"))
+            .unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
+        let record = seen.clone();
+        acceptor.set_servername_callback(move |ssl, _| {
+            *record.lock().unwrap() = ssl.servername(NameType::HOST_NAME).map(str::to_string);
+            Ok(())
+        });
+        let acceptor = acceptor.build();
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut ssl_request = [0u8; 8];
+        stream.read_exact(&mut ssl_request).unwrap();
+        stream.write_all(b"S").unwrap();
+        let _ = acceptor.accept(stream);
+        let name = seen.lock().unwrap().clone();
+        name
+    });
+    let conn = open(std::path::Path::new(":memory:"));
+    let _ = test_error(
+        &conn,
+        &format!("postgresql://u:pw@localhost:{port}/d?sslmode=require&connect_timeout=5"),
+    );
+    assert_eq!(server.join().unwrap().as_deref(), Some("localhost"));
+}
