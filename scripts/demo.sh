@@ -14,9 +14,7 @@ if [ -n "${CLOUD_SYNC_DEMO_URL:-}" ]; then
 else
     trap cloud_sync_pg_stop EXIT
     cloud_sync_pg_start
-    password=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' \
-        "$CLOUD_SYNC_TEST_PG_PASSWORD")
-    url="postgresql://$CLOUD_SYNC_TEST_PG_USER:$password@localhost:$CLOUD_SYNC_TEST_PG_PORT/$CLOUD_SYNC_TEST_PG_DB?sslmode=verify-full&sslrootcert=$CLOUD_SYNC_TEST_PG_CA"
+    url=$(cloud_sync_pg_verified_url)
 fi
 
 cargo build --release --locked --quiet

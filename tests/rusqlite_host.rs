@@ -602,3 +602,16 @@ fn sni_carries_the_host_name_as_neon_requires() {
     );
     assert_eq!(server.join().unwrap().as_deref(), Some("localhost"));
 }
+
+#[test]
+fn an_async_host_can_call_network_functions_from_inside_a_tokio_runtime() {
+    // An async application that calls SQL straight from a task: rust-postgres must not refuse
+    // to block inside the runtime (TRAPS.md warns it panics in some setups).
+    let conn = open(std::path::Path::new(":memory:"));
+    let url = pg().verified_url();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let report = runtime.block_on(async { test_json(&conn, &url) });
+    assert_eq!(report["verified"], true);
+}

@@ -214,12 +214,15 @@ fn rekey_moves_every_connection_to_the_new_key_or_changes_nothing() {
         )
         .ok
     );
-    let before = shell(
-        &db,
-        &[],
-        "SELECT group_concat(connection_string_encrypted) FROM cloud_sync_connections;",
-    )
-    .stdout;
+    let ciphertexts = || {
+        shell(
+            &db,
+            &[],
+            "SELECT group_concat(connection_string_encrypted) FROM cloud_sync_connections;",
+        )
+        .stdout
+    };
+    let before = ciphertexts();
 
     // Without the previous key nothing opens: an error naming the connection, nothing changed.
     let failed = shell(&db, &[(KEY_VAR, OTHER_KEY)], "SELECT cloud_sync_rekey();");
@@ -228,13 +231,7 @@ fn rekey_moves_every_connection_to_the_new_key_or_changes_nothing() {
         "{}",
         failed.stderr
     );
-    let unchanged = shell(
-        &db,
-        &[],
-        "SELECT group_concat(connection_string_encrypted) FROM cloud_sync_connections;",
-    )
-    .stdout;
-    assert_eq!(before, unchanged);
+    assert_eq!(before, ciphertexts());
 
     let rotated = shell(
         &db,

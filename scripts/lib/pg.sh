@@ -286,3 +286,13 @@ cloud_sync_pg_stop() {
         CLOUD_SYNC_TEST_PG_DB CLOUD_SYNC_TEST_PG_CA CLOUD_SYNC_TEST_OTHER_CA \
         CLOUD_SYNC_TEST_PG_ADMIN_URL CLOUD_SYNC_TEST_PG_BIN
 }
+
+# Prints a URL to the test server as the test user, TLS verified against the test CA.
+cloud_sync_pg_verified_url() {
+    local password
+    password=$(/usr/bin/python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' \
+        "$CLOUD_SYNC_TEST_PG_PASSWORD")
+    printf 'postgresql://%s:%s@localhost:%s/%s?sslmode=verify-full&sslrootcert=%s\n' \
+        "$CLOUD_SYNC_TEST_PG_USER" "$password" "$CLOUD_SYNC_TEST_PG_PORT" \
+        "$CLOUD_SYNC_TEST_PG_DB" "$CLOUD_SYNC_TEST_PG_CA"
+}
