@@ -19,21 +19,6 @@ pub enum ConnectFailure {
     Other,
 }
 
-impl ConnectFailure {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConnectFailure::Dns => "dns",
-            ConnectFailure::Refused => "refused",
-            ConnectFailure::Timeout => "timeout",
-            ConnectFailure::Tls => "tls",
-            ConnectFailure::Auth => "auth",
-            ConnectFailure::DatabaseMissing => "database_missing",
-            ConnectFailure::Unavailable => "unavailable",
-            ConnectFailure::Other => "other",
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The caller passed something wrong; nothing was changed.

@@ -68,11 +68,8 @@ pub struct Db {
 /// A value to bind to a statement parameter.
 #[derive(Debug, Clone, Copy)]
 pub enum Param<'a> {
-    Null,
     Int(i64),
-    Real(f64),
     Text(&'a str),
-    Blob(&'a [u8]),
 }
 
 impl Db {
@@ -165,11 +162,6 @@ impl Db {
         }
     }
 
-    pub fn last_insert_rowid(&self) -> i64 {
-        // SAFETY: valid handle.
-        unsafe { call!(last_insert_rowid(self.raw)) }
-    }
-
     /// Whether the `main` database refuses writes (opened read-only, or a read-only file).
     pub fn is_readonly(&self) -> bool {
         // SAFETY: valid handle and a static C string.
@@ -219,24 +211,15 @@ impl Stmt<'_> {
     }
 
     pub fn bind(&mut self, index: c_int, param: Param) -> Result<()> {
-        // SAFETY: valid statement; text and blobs are copied by SQLite (SQLITE_TRANSIENT).
+        // SAFETY: valid statement; text is copied by SQLite (SQLITE_TRANSIENT).
         let rc = unsafe {
             match param {
-                Param::Null => call!(bind_null(self.raw, index)),
                 Param::Int(v) => call!(bind_int64(self.raw, index, v)),
-                Param::Real(v) => call!(bind_double(self.raw, index, v)),
                 Param::Text(s) => call!(bind_text(
                     self.raw,
                     index,
                     s.as_ptr().cast(),
                     c_int::try_from(s.len()).map_err(|_| Error::invalid("text value too long"))?,
-                    transient()
-                )),
-                Param::Blob(b) => call!(bind_blob(
-                    self.raw,
-                    index,
-                    b.as_ptr().cast(),
-                    c_int::try_from(b.len()).map_err(|_| Error::invalid("blob value too long"))?,
                     transient()
                 )),
             }

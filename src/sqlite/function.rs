@@ -28,7 +28,6 @@ pub enum Effects {
 
 /// What a function returns.
 pub enum Output {
-    Null,
     Int(i64),
     Text(String),
 }
@@ -52,10 +51,6 @@ pub struct Call<'a> {
 }
 
 impl Call<'_> {
-    pub fn arg_count(&self) -> usize {
-        self.args.len()
-    }
-
     fn value_type(&self, i: usize) -> c_int {
         // SAFETY: `i` is checked against the argument slice SQLite gave us.
         unsafe { call!(value_type(self.args[i])) }
@@ -182,7 +177,6 @@ unsafe extern "C" fn dispatch(
 
 unsafe fn set_result(ctx: *mut sqlite3_context, output: Output) {
     match output {
-        Output::Null => call!(result_null(ctx)),
         Output::Int(v) => call!(result_int64(ctx, v)),
         Output::Text(s) => call!(result_text(
             ctx,
