@@ -424,6 +424,12 @@ fn tls_follows_libpq_semantics_against_the_local_server() {
     assert_tls(&ca_only, true, true);
     let require = test_json(&conn, &pg.url("localhost", pg.port, "sslmode=require"));
     assert_tls(&require, true, false);
+    // libpq: `require` with a root file checks the chain (not the host name).
+    let require_with_ca = test_json(
+        &conn,
+        &pg.url("127.0.0.1", pg.port, &format!("sslmode=require&{ca}")),
+    );
+    assert_tls(&require_with_ca, true, true);
     let disable = test_json(&conn, &pg.url("localhost", pg.port, "sslmode=disable"));
     assert_tls(&disable, false, false);
     let prefer = test_json(

@@ -265,6 +265,14 @@ impl ConnInfo {
         )
     }
 
+    /// The TLS mode in force: libpq treats `require` with a root certificate file as `verify-ca`.
+    pub fn effective_sslmode(&self) -> SslMode {
+        match (self.sslmode, &self.sslrootcert) {
+            (SslMode::Require, Some(RootCert::File(_))) => SslMode::VerifyCa,
+            (mode, _) => mode,
+        }
+    }
+
     /// `host:port`, for messages.
     pub fn target(&self) -> String {
         format!("{}:{}", self.host, self.port)
@@ -447,6 +455,16 @@ mod tests {
         let sys = parse("postgres://bob@h/db?sslrootcert=system");
         assert_eq!(sys.sslmode, SslMode::VerifyFull);
         assert!(err("postgres://bob@h/db?sslrootcert=system&sslmode=require").contains("too weak"));
+    }
+
+    #[test]
+    fn require_with_a_root_file_verifies_the_chain_as_in_libpq() {
+        let c = parse("postgres://u@h/d?sslmode=require&sslrootcert=/ca.pem");
+        assert_eq!(c.effective_sslmode(), SslMode::VerifyCa);
+        assert_eq!(
+            parse("postgres://u@h/d?sslmode=require").effective_sslmode(),
+            SslMode::Require
+        );
     }
 
     #[test]

@@ -44,14 +44,10 @@ impl Session {
                 connect_once(info, PgSslMode::Require, deadline)?
             }
         };
-        let verified = tls
-            && (info.sslmode.verifies()
-                || (info.sslmode == SslMode::Require
-                    && matches!(info.sslrootcert, Some(super::conninfo::RootCert::File(_)))));
         Ok(Session {
             client,
             tls,
-            verified,
+            verified: tls && info.effective_sslmode().verifies(),
             connect_time: started.elapsed(),
         })
     }

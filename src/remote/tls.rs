@@ -20,11 +20,7 @@ use crate::error::{Error, Result};
 pub fn connector(info: &ConnInfo) -> Result<MakeTlsConnector> {
     let mut builder = SslConnector::builder(SslMethod::tls_client())
         .map_err(|e| Error::invalid(format!("cannot set up TLS: {e}")))?;
-    // libpq's `require` with a root certificate file behaves like `verify-ca`.
-    let mode = match (info.sslmode, &info.sslrootcert) {
-        (SslMode::Require, Some(RootCert::File(_))) => SslMode::VerifyCa,
-        (mode, _) => mode,
-    };
+    let mode = info.effective_sslmode();
     if mode.verifies() {
         match root_cert(info)? {
             RootCert::System => builder.set_default_verify_paths().map_err(|e| {
