@@ -6,6 +6,7 @@ pub mod error;
 pub mod local;
 pub mod remote;
 pub mod secret;
+pub mod sync;
 mod sql;
 mod sqlite;
 

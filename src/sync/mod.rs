@@ -1,0 +1,125 @@
+//! The sync engines: plain Rust over the local database and the remote session.
+
+pub mod export;
+pub mod options;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// One step of a job, kept in memory while the job runs and written with its outcome.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    /// ISO-8601 UTC with milliseconds.
+    pub at: String,
+    pub level: Level,
+    pub table: Option<String>,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// The log of one running job.
+#[derive(Debug, Default)]
+pub struct JobLog {
+    pub entries: Vec<LogEntry>,
+}
+
+impl JobLog {
+    pub fn push(&mut self, level: Level, table: Option<&str>, message: impl Into<String>) {
+        self.entries.push(LogEntry {
+            at: now_iso(),
+            level,
+            table: table.map(str::to_string),
+            message: message.into(),
+        });
+    }
+
+    pub fn info(&mut self, table: Option<&str>, message: impl Into<String>) {
+        self.push(Level::Info, table, message);
+    }
+}
+
+/// Live progress of a running job, readable from any thread of the process.
+#[derive(Debug, Default, Clone)]
+pub struct Progress {
+    rows_total: Arc<AtomicU64>,
+    rows_done: Arc<AtomicU64>,
+}
+
+impl Progress {
+    pub fn set_total(&self, rows: u64) {
+        self.rows_total.store(rows, Ordering::Relaxed);
+    }
+
+    pub fn add_done(&self, rows: u64) {
+        self.rows_done.fetch_add(rows, Ordering::Relaxed);
+    }
+
+    pub fn total(&self) -> u64 {
+        self.rows_total.load(Ordering::Relaxed)
+    }
+
+    pub fn done(&self) -> u64 {
+        self.rows_done.load(Ordering::Relaxed)
+    }
+}
+
+/// Now, as ISO-8601 UTC with milliseconds (the format of every cloud_sync timestamp).
+pub fn now_iso() -> String {
+    iso_from_unix_ms(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+    )
+}
+
+/// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+pub fn iso_from_unix_ms(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let millis = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::iso_from_unix_ms;
+
+    #[test]
+    fn iso_timestamps() {
+        assert_eq!(iso_from_unix_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso_from_unix_ms(951_782_400_123), "2000-02-29T00:00:00.123Z");
+        assert_eq!(iso_from_unix_ms(1_795_000_000_000), "2026-11-18T11:06:40.000Z");
+    }
+}

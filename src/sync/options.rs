@@ -1,0 +1,165 @@
+//! Export options, parsed strictly: an unknown key or a wrong type is an error that names it.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+
+const KNOWN: &[&str] = &[
+    "tables",
+    "exclude",
+    "schema",
+    "create_tables",
+    "confirm",
+    "confirm_max_age_s",
+    "use_rowid",
+    "column_types",
+    "max_attempts",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportOptions {
+    /// Only these tables (`None`: every eligible table).
+    pub tables: Option<Vec<String>>,
+    pub exclude: Vec<String>,
+    /// The remote schema.
+    pub schema: String,
+    /// Create remote tables that do not exist.
+    pub create_tables: bool,
+    /// For a full export: the succeeded dry-run job it confirms.
+    pub confirm: Option<i64>,
+    pub confirm_max_age_s: i64,
+    /// Tables without a primary key that the user opts in to export keyed by their rowid.
+    pub use_rowid: Vec<String>,
+    /// Explicit Postgres types for created tables, keyed `table.column`.
+    pub column_types: BTreeMap<String, String>,
+    pub max_attempts: i64,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            tables: None,
+            exclude: Vec::new(),
+            schema: "public".into(),
+            create_tables: true,
+            confirm: None,
+            confirm_max_age_s: 3600,
+            use_rowid: Vec::new(),
+            column_types: BTreeMap::new(),
+            max_attempts: 5,
+        }
+    }
+}
+
+fn names(key: &str, value: &Value) -> Result<Vec<String>> {
+    let wrong = || Error::invalid(format!("option {key} must be an array of table names"));
+    value
+        .as_array()
+        .ok_or_else(wrong)?
+        .iter()
+        .map(|v| v.as_str().map(str::to_string).ok_or_else(wrong))
+        .collect()
+}
+
+fn positive(key: &str, value: &Value) -> Result<i64> {
+    value
+        .as_i64()
+        .filter(|v| *v > 0)
+        .ok_or_else(|| Error::invalid(format!("option {key} must be a positive integer")))
+}
+
+impl ExportOptions {
+    /// Parses the options JSON object (`None` or empty text: all defaults).
+    pub fn parse(json: Option<&str>) -> Result<ExportOptions> {
+        let mut options = ExportOptions::default();
+        let Some(text) = json.map(str::trim).filter(|t| !t.is_empty()) else {
+            return Ok(options);
+        };
+        let object: Map<String, Value> = match serde_json::from_str(text) {
+            Ok(Value::Object(map)) => map,
+            Ok(_) => return Err(Error::invalid("options must be a JSON object, like '{\"tables\": [\"items\"]}'")),
+            Err(e) => return Err(Error::invalid(format!("options are not valid JSON: {e}"))),
+        };
+        for (key, value) in &object {
+            match key.as_str() {
+                "tables" => options.tables = Some(names(key, value)?),
+                "exclude" => options.exclude = names(key, value)?,
+                "use_rowid" => options.use_rowid = names(key, value)?,
+                "schema" => {
+                    options.schema = value
+                        .as_str()
+                        .filter(|s| !s.is_empty())
+                        .ok_or_else(|| Error::invalid("option schema must be a non-empty string"))?
+                        .to_string()
+                }
+                "create_tables" => {
+                    options.create_tables = value
+                        .as_bool()
+                        .ok_or_else(|| Error::invalid("option create_tables must be true or false"))?
+                }
+                "confirm" => options.confirm = Some(positive(key, value)?),
+                "confirm_max_age_s" => options.confirm_max_age_s = positive(key, value)?,
+                "max_attempts" => options.max_attempts = positive(key, value)?,
+                "column_types" => {
+                    let wrong = || {
+                        Error::invalid(
+                            "option column_types must map \"table.column\" to a Postgres type, \
+                             like {\"events.at\": \"timestamptz\"}",
+                        )
+                    };
+                    for (column, pg_type) in value.as_object().ok_or_else(wrong)? {
+                        if !column.contains('.') {
+                            return Err(wrong());
+                        }
+                        let pg_type = pg_type.as_str().ok_or_else(wrong)?;
+                        options.column_types.insert(column.clone(), pg_type.to_string());
+                    }
+                }
+                unknown => {
+                    return Err(Error::invalid(format!(
+                        "unknown option \"{unknown}\": known options are {}",
+                        KNOWN.join(", ")
+                    )))
+                }
+            }
+        }
+        Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_every_key() {
+        assert_eq!(ExportOptions::parse(None).unwrap(), ExportOptions::default());
+        let o = ExportOptions::parse(Some(
+            r#"{"tables":["a","b"],"exclude":["c"],"schema":"s","create_tables":false,
+                "confirm":7,"confirm_max_age_s":60,"use_rowid":["log"],
+                "column_types":{"a.at":"timestamptz"},"max_attempts":3}"#,
+        ))
+        .unwrap();
+        assert_eq!(o.tables, Some(vec!["a".to_string(), "b".to_string()]));
+        assert_eq!((o.schema.as_str(), o.create_tables, o.confirm), ("s", false, Some(7)));
+        assert_eq!(o.column_types["a.at"], "timestamptz");
+    }
+
+    #[test]
+    fn bad_options_are_named() {
+        for (json, expected) in [
+            ("[1]", "JSON object"),
+            ("{", "not valid JSON"),
+            (r#"{"tabels":[]}"#, "unknown option \"tabels\""),
+            (r#"{"tables":"a"}"#, "array of table names"),
+            (r#"{"confirm":-1}"#, "confirm must be a positive integer"),
+            (r#"{"create_tables":1}"#, "true or false"),
+            (r#"{"column_types":{"at":"date"}}"#, "table.column"),
+        ] {
+            let message = ExportOptions::parse(Some(json)).unwrap_err().to_string();
+            assert!(message.contains(expected), "{json}: {message}");
+        }
+    }
+}
