@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The main job end to end: build, save a connection, test it, show the result.
+# The main job end to end: build, save a connection, test it, preview an export (dry run),
+# run the confirmed export, and show the job history.
 # Uses a throwaway local PostgreSQL (TLS on) unless CLOUD_SYNC_DEMO_URL names a real one
 # (a Neon or Supabase connection string).
 set -euo pipefail

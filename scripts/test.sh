@@ -27,7 +27,8 @@ output=$(CLOUD_SYNC_ENCRYPTION_KEY=$(openssl rand -hex 32) \
     cloud_sync_walkthrough "$workdir/walkthrough.db" "$CLOUD_SYNC_LIB" "$(cloud_sync_pg_verified_url)")
 rm -rf "$workdir"
 echo "$output"
-for expected in 'key_configured = 1' 'connection_id = 1' ':***@localhost' '"verified":true'; do
+for expected in 'key_configured = 1' 'connection_id = 1' ':***@localhost' '"verified":true' \
+    'dry_run = succeeded' 'export = succeeded' 'committed'; do
     if ! grep -qF -- "$expected" <<<"$output"; then
         echo "walk-through: expected '$expected' in its output" >&2
         exit 1

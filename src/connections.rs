@@ -62,6 +62,24 @@ fn id_of(db: &Db, name: &str) -> Result<Option<i64>> {
     )
 }
 
+/// The id of the saved connection `name`; an unknown name is an error that lists the saved ones.
+pub fn id(db: &Db, name: &str) -> Result<i64> {
+    validate_name(name)?;
+    schema::require_installed(db)?;
+    id_of(db, name)?.ok_or_else(|| unknown(db, name))
+}
+
+/// Every saved connection as (id, name), ordered by name.
+pub fn list(db: &Db) -> Result<Vec<(i64, String)>> {
+    schema::require_installed(db)?;
+    let mut stmt = db.prepare("SELECT id, name FROM cloud_sync_connections ORDER BY name")?;
+    let mut all = Vec::new();
+    while stmt.step()? {
+        all.push((stmt.int(0), stmt.text(1).unwrap_or_default()));
+    }
+    Ok(all)
+}
+
 fn unknown(db: &Db, name: &str) -> Error {
     let names: Vec<String> = saved_names(db).unwrap_or_default();
     let known = if names.is_empty() {

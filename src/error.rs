@@ -33,6 +33,9 @@ pub enum Error {
         failure: ConnectFailure,
         message: String,
     },
+    /// Another sync holds the remote lock: try again later.
+    #[error("{0}")]
+    Busy(String),
     /// The remote server answered with an error after connecting.
     #[error("{0}")]
     Remote(String),

@@ -1,14 +1,17 @@
 //! cloud_sync: a SQLite loadable extension that moves an application's tables to and from a
-//! hosted Postgres. This file holds the entry points and the one list of SQL functions.
+//! hosted Postgres. This file holds the entry points and the one list of SQL functions and
+//! virtual tables.
 
 pub mod connections;
 pub mod error;
+pub mod jobs;
 pub mod local;
+pub mod mapping;
 pub mod remote;
 pub mod secret;
-pub mod sync;
 mod sql;
 mod sqlite;
+pub mod sync;
 
 use std::ffi::{c_char, c_int, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -17,6 +20,7 @@ use sqlite_loadable::ext::{sqlite3, sqlite3_api_routines};
 
 use crate::error::Result;
 use crate::sqlite::function::{register, Effects, Function};
+use crate::sqlite::vtab::{module, Module};
 use crate::sqlite::{api, Db};
 
 /// Every SQL function of the extension. A test compares this list, as SQLite sees it through
@@ -58,6 +62,51 @@ pub static FUNCTIONS: &[Function] = &[
         effects: Effects::Acts,
         handler: sql::connections::rekey,
     },
+    // One entry per arity where the arities read their arguments differently.
+    Function {
+        name: "cloud_sync_export",
+        arities: &[1],
+        effects: Effects::Acts,
+        handler: sql::export::export_1,
+    },
+    Function {
+        name: "cloud_sync_export",
+        arities: &[2],
+        effects: Effects::Acts,
+        handler: sql::export::export_2,
+    },
+    Function {
+        name: "cloud_sync_export",
+        arities: &[3],
+        effects: Effects::Acts,
+        handler: sql::export::export_3,
+    },
+    Function {
+        name: "cloud_sync_run_jobs",
+        arities: &[0],
+        effects: Effects::Acts,
+        handler: sql::jobs::run_jobs_all,
+    },
+    Function {
+        name: "cloud_sync_run_jobs",
+        arities: &[1],
+        effects: Effects::Acts,
+        handler: sql::jobs::run_jobs_max,
+    },
+    Function {
+        name: "cloud_sync_run",
+        arities: &[1],
+        effects: Effects::Acts,
+        handler: sql::jobs::run,
+    },
+];
+
+/// Every virtual table of the extension: read-only and eponymous (`SELECT * FROM name` or, with
+/// arguments, `name(args)`). tests/jobs_surface.rs checks them through `pragma_module_list`.
+pub static MODULES: &[Module] = &[
+    module::<sql::jobs::JobsView>(),
+    module::<sql::jobs::JobTables>(),
+    module::<sql::jobs::JobLog>(),
 ];
 
 const SQLITE_ERROR: c_int = 1;
@@ -67,6 +116,10 @@ fn init(db: *mut sqlite3) -> Result<()> {
     for function in FUNCTIONS {
         // SAFETY: `db` is the live connection SQLite is loading us into.
         unsafe { register(db, function)? };
+    }
+    for table in MODULES {
+        // SAFETY: as above.
+        unsafe { (table.register)(db)? };
     }
     // SAFETY: as above.
     let db = unsafe { Db::from_raw(db) };

@@ -60,6 +60,16 @@ pub fn libversion() -> String {
         .into_owned()
 }
 
+/// One SQLite value in its storage class. Text is raw bytes: SQLite does not promise UTF-8.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    Null,
+    Integer(i64),
+    Real(f64),
+    Text(&'a [u8]),
+    Blob(&'a [u8]),
+}
+
 /// A SQLite connection handle owned by the host. Never crosses threads.
 pub struct Db {
     raw: *mut sqlite3,
@@ -173,25 +183,57 @@ impl Db {
     /// instead of failing when a read lock would have to be upgraded; inside the host's own
     /// transaction it nests as a savepoint.
     pub fn atomically<T>(&self, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.transaction("BEGIN IMMEDIATE", "cloud_sync", work)
+    }
+
+    /// Runs `work` inside one read transaction, so every read sees the same snapshot of the
+    /// database; inside the host's own transaction it nests as a savepoint (the host's
+    /// transaction is then the snapshot). Writes made by `work` land only if it succeeds.
+    pub fn snapshot<T>(&self, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.transaction("BEGIN DEFERRED", "cloud_sync_snapshot", work)
+    }
+
+    fn transaction<T>(
+        &self,
+        begin: &str,
+        savepoint: &str,
+        work: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
         // SAFETY: valid handle.
         let in_host_transaction = unsafe { call!(get_autocommit(self.raw)) } == 0;
         let (begin, commit, rollback) = if in_host_transaction {
             (
-                "SAVEPOINT cloud_sync",
-                "RELEASE cloud_sync",
-                "ROLLBACK TO cloud_sync; RELEASE cloud_sync",
+                format!("SAVEPOINT {savepoint}"),
+                format!("RELEASE {savepoint}"),
+                format!("ROLLBACK TO {savepoint}; RELEASE {savepoint}"),
             )
         } else {
-            ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+            (begin.to_string(), "COMMIT".into(), "ROLLBACK".into())
         };
-        self.exec(begin)?;
-        match work().and_then(|value| self.exec(commit).map(|()| value)) {
-            Ok(value) => Ok(value),
-            Err(e) => {
-                // The original error matters more than a failure to roll back.
-                let _ = self.exec(rollback);
-                Err(e)
-            }
+        self.exec(&begin)?;
+        // Rolls back on an error and also when a panic unwinds through `work`, so the host's
+        // connection is never left inside a transaction it did not open.
+        let mut guard = RollbackOnDrop {
+            db: self,
+            rollback: Some(rollback),
+        };
+        let value = work()?;
+        self.exec(&commit)?;
+        guard.rollback = None;
+        Ok(value)
+    }
+}
+
+struct RollbackOnDrop<'a> {
+    db: &'a Db,
+    rollback: Option<String>,
+}
+
+impl Drop for RollbackOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(sql) = &self.rollback {
+            // The original error (or panic) matters more than a failure to roll back.
+            let _ = self.db.exec(sql);
         }
     }
 }
@@ -248,6 +290,37 @@ impl Stmt<'_> {
     pub fn int(&self, i: c_int) -> i64 {
         // SAFETY: valid statement positioned on a row.
         unsafe { call!(column_int64(self.raw, i)) }
+    }
+
+    /// The column's value, borrowed until the next step (which needs `&mut self`).
+    pub fn value(&self, i: c_int) -> Value<'_> {
+        // SAFETY: valid statement on a row; pointers read before bytes, as SQLite requires, and
+        // the borrow cannot outlive the row because stepping needs `&mut self`.
+        unsafe {
+            match self.column_type(i) {
+                SQLITE_INTEGER => Value::Integer(call!(column_int64(self.raw, i))),
+                SQLITE_FLOAT => Value::Real(call!(column_double(self.raw, i))),
+                SQLITE_TEXT => {
+                    let p = call!(column_text(self.raw, i));
+                    let n = call!(column_bytes(self.raw, i)) as usize;
+                    Value::Text(if p.is_null() {
+                        &[]
+                    } else {
+                        std::slice::from_raw_parts(p, n)
+                    })
+                }
+                SQLITE_NULL => Value::Null,
+                _ => {
+                    let p = call!(column_blob(self.raw, i)).cast::<u8>();
+                    let n = call!(column_bytes(self.raw, i)) as usize;
+                    Value::Blob(if p.is_null() {
+                        &[]
+                    } else {
+                        std::slice::from_raw_parts(p, n)
+                    })
+                }
+            }
+        }
     }
 
     /// The column as text, `None` for NULL. Copied: the borrow SQLite gives ends at the next step.

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod function;
+pub mod vtab;
 
-pub use api::{Db, Param};
+pub use api::{Db, Param, Value};
 pub use function::{Call, Output};

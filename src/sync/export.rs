@@ -1,5 +1,11 @@
 //! Export: local tables -> the remote Postgres, in one remote transaction.
 //!
+//! One job is one remote transaction: an advisory lock that holds behind transaction poolers
+//! (`pg_try_advisory_xact_lock`), for each table a binary COPY of the local rows into a
+//! `TEMP ... ON COMMIT DROP` staging table, the counts (insert / update / unchanged), then one
+//! set-based upsert that leaves unchanged rows alone, and COMMIT, or ROLLBACK for a dry run.
+//! The local side is read in one snapshot and streamed.
+//!
 //! The summary this returns (stored as the job's `summary`) has this shape:
 //! ```json
 //! {"kind": "export", "dry_run": true, "target": "<redacted URL>", "schema": "public",
@@ -14,13 +20,28 @@
 //!  "problems_total": 0, "timings": {"connect_ms": 1.0, "total_ms": 2.0}, "rows_per_s": 5.0}
 //! ```
 
-use serde_json::Value;
+use std::io::Write;
+use std::time::Instant;
+
+use postgres::types::Type;
+use postgres::Transaction;
+use serde_json::{json, Map, Value};
 
 use super::options::ExportOptions;
 use super::{JobLog, Progress};
 use crate::error::{Error, Result};
-use crate::remote::ConnInfo;
+use crate::local::tables::{self, LocalTable};
+use crate::mapping::{self, PgType, Profile};
+use crate::remote::session::remote_error;
+use crate::remote::{ConnInfo, Session};
 use crate::sqlite::Db;
+
+/// Postgres truncates longer identifiers; we refuse them instead.
+const MAX_IDENTIFIER_BYTES: usize = 63;
+/// Problems kept in a summary; all are counted.
+const MAX_LISTED_PROBLEMS: usize = 100;
+/// Bytes of COPY data buffered before a write to the server.
+const COPY_CHUNK: usize = 1 << 20;
 
 pub struct ExportRequest<'a> {
     pub info: &'a ConnInfo,
@@ -29,18 +50,821 @@ pub struct ExportRequest<'a> {
 }
 
 /// The tables an export with `options` would cover, after `tables`, `exclude` and eligibility.
-/// A name in `tables`, `exclude` or `use_rowid` that is not a local table is an error.
-pub fn select_tables(_db: &Db, _options: &ExportOptions) -> Result<Vec<String>> {
-    Err(Error::invalid("export is not built yet"))
+/// A name in `tables`, `exclude` or `use_rowid` that is not an eligible local table is an error.
+pub fn select_tables(db: &Db, options: &ExportOptions) -> Result<Vec<String>> {
+    let eligible = tables::eligible(db)?;
+    let named = [
+        ("tables", options.tables.as_deref().unwrap_or_default()),
+        ("exclude", &options.exclude[..]),
+        ("use_rowid", &options.use_rowid[..]),
+    ];
+    for (option, names) in named {
+        if let Some(unknown) = names.iter().find(|n| !eligible.contains(n)) {
+            return Err(Error::invalid(format!(
+                "unknown table \"{unknown}\" in option {option}: the tables cloud_sync can export \
+                 are {}",
+                if eligible.is_empty() {
+                    "none".to_string()
+                } else {
+                    eligible.join(", ")
+                }
+            )));
+        }
+    }
+    let mut selected: Vec<String> = match &options.tables {
+        Some(names) => eligible.into_iter().filter(|t| names.contains(t)).collect(),
+        None => eligible,
+    };
+    selected.retain(|t| !options.exclude.contains(t));
+    if selected.is_empty() {
+        return Err(Error::invalid(
+            "there is no table to export: create one, or check the tables and exclude options",
+        ));
+    }
+    Ok(selected)
+}
+
+/// Quotes an identifier for Postgres (and SQLite, which uses the same rule).
+pub fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+struct ColumnPlan {
+    name: String,
+    sqlite_type: String,
+    ty: PgType,
+    /// The expression that reads it locally.
+    local_expr: String,
+    is_key: bool,
+}
+
+struct TablePlan {
+    name: String,
+    /// `"schema"."table"`.
+    remote: String,
+    columns: Vec<ColumnPlan>,
+    create: bool,
+    source_rows: u64,
+    problems: Vec<String>,
+}
+
+impl TablePlan {
+    fn key(&self) -> impl Iterator<Item = &ColumnPlan> {
+        self.columns.iter().filter(|c| c.is_key)
+    }
+
+    fn non_key(&self) -> impl Iterator<Item = &ColumnPlan> {
+        self.columns.iter().filter(|c| !c.is_key)
+    }
+}
+
+#[derive(Default)]
+struct Counts {
+    source_rows: u64,
+    inserts: i64,
+    updates: i64,
+    unchanged: i64,
+    skipped: u64,
+    remote_only: i64,
+    problems: u64,
+}
+
+/// Problems found in the data, listed up to a limit and all counted.
+#[derive(Default)]
+struct Problems {
+    listed: Vec<Value>,
+    total: u64,
+}
+
+impl Problems {
+    fn add(&mut self, table: &str, key: Value, column: Option<&str>, problem: &str) {
+        self.total += 1;
+        if self.listed.len() < MAX_LISTED_PROBLEMS {
+            self.listed
+                .push(json!({"table": table, "key": key, "column": column, "problem": problem}));
+        }
+    }
 }
 
 /// Runs one export. Errors carry the table and statement at fault; the remote transaction is
 /// rolled back on any error, and always for a dry run.
 pub fn run(
-    _db: &Db,
-    _request: &ExportRequest,
-    _progress: &Progress,
-    _log: &mut JobLog,
+    db: &Db,
+    request: &ExportRequest,
+    progress: &Progress,
+    log: &mut JobLog,
 ) -> Result<Value> {
-    Err(Error::invalid("export is not built yet"))
+    let started = Instant::now();
+    let options = request.options;
+    let names = select_tables(db, options)?;
+    db.snapshot(|| {
+        let locals = names
+            .iter()
+            .map(|name| tables::describe(db, name))
+            .collect::<Result<Vec<_>>>()?;
+        check_column_types(&locals, options)?;
+
+        let mut session = Session::connect(request.info)?;
+        let connect_ms = ms(started);
+        log.info(
+            None,
+            format!(
+                "connected in {connect_ms:.0} ms (tls: {}, verified: {})",
+                session.tls, session.verified
+            ),
+        );
+        let mut tx = session
+            .client
+            .transaction()
+            .map_err(|e| remote_error("cannot begin a remote transaction", &e))?;
+        // Zone-less timestamps bound for timestamptz mean UTC, whatever the server's default.
+        tx.batch_execute("SET LOCAL TimeZone = 'UTC'")
+            .map_err(|e| remote_error("cannot set the time zone", &e))?;
+        take_lock(&mut tx, &options.schema)?;
+        log.info(None, format!("lock taken on schema {}", options.schema));
+
+        let mut plans = Vec::new();
+        for local in &locals {
+            let plan = plan_table(&mut tx, db, local, options)?;
+            log.info(
+                Some(&plan.name),
+                format!(
+                    "planned: {} rows, {}, key ({})",
+                    plan.source_rows,
+                    if plan.create {
+                        "remote table to create"
+                    } else {
+                        "remote table exists"
+                    },
+                    plan.key()
+                        .map(|c| c.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            for problem in &plan.problems {
+                log.push(super::Level::Warn, Some(&plan.name), problem.clone());
+            }
+            plans.push(plan);
+        }
+        progress.set_total(plans.iter().map(|p| p.source_rows).sum());
+
+        let mut problems = Problems::default();
+        for plan in &plans {
+            for problem in &plan.problems {
+                problems.add(&plan.name, Value::Null, None, problem);
+            }
+        }
+        if !request.dry_run && problems.total > 0 {
+            return Err(Error::invalid(format!(
+                "the export found {} problem{} before writing anything, so nothing was written: \
+                 {}; run a dry run to see them all",
+                problems.total,
+                if problems.total == 1 { "" } else { "s" },
+                problems
+                    .listed
+                    .iter()
+                    .take(3)
+                    .map(|p| format!(
+                        "{}: {}",
+                        p["table"].as_str().unwrap_or(""),
+                        p["problem"].as_str().unwrap_or("")
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )));
+        }
+
+        let mut table_reports = Vec::new();
+        let mut totals = Counts::default();
+        for (index, plan) in plans.iter().enumerate() {
+            let table_started = Instant::now();
+            let counts = if plan.problems.is_empty() {
+                export_table(
+                    &mut tx,
+                    db,
+                    plan,
+                    index,
+                    request.dry_run,
+                    progress,
+                    &mut problems,
+                    log,
+                )?
+            } else {
+                Counts {
+                    source_rows: plan.source_rows,
+                    skipped: plan.source_rows,
+                    problems: plan.problems.len() as u64,
+                    ..Counts::default()
+                }
+            };
+            totals.source_rows += counts.source_rows;
+            totals.inserts += counts.inserts;
+            totals.updates += counts.updates;
+            totals.unchanged += counts.unchanged;
+            totals.skipped += counts.skipped;
+            totals.remote_only += counts.remote_only;
+            totals.problems += counts.problems;
+            table_reports.push(json!({
+                "table": plan.name,
+                "remote_table": format!("{}.{}", options.schema, plan.name),
+                "key": plan.key().map(|c| c.name.clone()).collect::<Vec<_>>(),
+                "created": plan.create && plan.problems.is_empty(),
+                "source_rows": counts.source_rows,
+                "inserts": counts.inserts,
+                "updates": counts.updates,
+                "unchanged": counts.unchanged,
+                "skipped": counts.skipped,
+                "deletes": 0,
+                "remote_only": counts.remote_only,
+                "problems": counts.problems,
+                "columns": plan.columns.iter().map(|c| json!({
+                    "name": c.name, "sqlite_type": c.sqlite_type, "postgres_type": c.ty.sql()
+                })).collect::<Vec<_>>(),
+                "ms": ms(table_started),
+            }));
+        }
+
+        if request.dry_run {
+            tx.rollback()
+                .map_err(|e| remote_error("rollback failed", &e))?;
+            log.info(None, "dry run: rolled back, nothing was written");
+        } else {
+            tx.commit().map_err(|e| remote_error("commit failed", &e))?;
+            log.info(None, "committed");
+        }
+        let total_ms = ms(started);
+        Ok(json!({
+            "kind": "export",
+            "dry_run": request.dry_run,
+            "target": request.info.display(),
+            "schema": options.schema,
+            "tables": table_reports,
+            "totals": {
+                "source_rows": totals.source_rows, "inserts": totals.inserts,
+                "updates": totals.updates, "unchanged": totals.unchanged,
+                "skipped": totals.skipped, "deletes": 0, "remote_only": totals.remote_only,
+                "problems": totals.problems,
+            },
+            "problems": problems.listed,
+            "problems_total": problems.total,
+            "timings": {"connect_ms": connect_ms, "total_ms": total_ms},
+            "rows_per_s": (totals.source_rows as f64 / (total_ms / 1000.0).max(1e-9)).round(),
+        }))
+    })
+}
+
+fn ms(since: Instant) -> f64 {
+    (since.elapsed().as_secs_f64() * 100_000.0).round() / 100.0
+}
+
+/// Every `column_types` entry must name a column of a selected table and a supported type.
+fn check_column_types(locals: &[LocalTable], options: &ExportOptions) -> Result<()> {
+    for (column, spelling) in &options.column_types {
+        let (table, name) = column.split_once('.').unwrap_or_default();
+        let known = locals
+            .iter()
+            .find(|t| t.name == table)
+            .is_some_and(|t| t.columns.iter().any(|c| c.name == name));
+        if !known {
+            return Err(Error::invalid(format!(
+                "option column_types names {column}, which is not a column of an exported table"
+            )));
+        }
+        if PgType::parse(spelling).is_none() {
+            return Err(Error::invalid(format!(
+                "option column_types gives {column} the type \"{spelling}\", which cloud_sync \
+                 cannot write; supported: {}",
+                mapping::SUPPORTED_TYPES
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// One lock per remote database and schema, whatever host or pooler leads there. Held until
+/// the transaction ends, so it works behind transaction-mode poolers.
+fn take_lock(tx: &mut Transaction, schema: &str) -> Result<()> {
+    let row = tx
+        .query_typed_one(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended('cloud_sync:' || current_database() || '.' || $1, 0)), current_database()::text",
+            &[(&schema, Type::TEXT)],
+        )
+        .map_err(|e| remote_error("cannot take the sync lock", &e))?;
+    if row.get::<_, bool>(0) {
+        Ok(())
+    } else {
+        Err(Error::Busy(format!(
+            "another sync holds the lock on {}.{schema}: try again when it has finished",
+            row.get::<_, String>(1)
+        )))
+    }
+}
+
+struct RemoteColumn {
+    name: String,
+    spelling: String,
+    not_null: bool,
+    has_default: bool,
+}
+
+fn remote_columns(tx: &mut Transaction, remote: &str) -> Result<Option<Vec<RemoteColumn>>> {
+    let exists = tx
+        .query_typed_one(
+            "SELECT to_regclass($1) IS NOT NULL",
+            &[(&remote, Type::TEXT)],
+        )
+        .map_err(|e| remote_error(&format!("cannot look up {remote}"), &e))?
+        .get::<_, bool>(0);
+    if !exists {
+        return Ok(None);
+    }
+    let rows = tx
+        .query_typed(
+            "SELECT attname::text, format_type(atttypid, atttypmod), attnotnull,
+                    atthasdef OR attidentity <> '' OR attgenerated <> ''
+             FROM pg_attribute
+             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped
+             ORDER BY attnum",
+            &[(&remote, Type::TEXT)],
+        )
+        .map_err(|e| remote_error(&format!("cannot read the columns of {remote}"), &e))?;
+    Ok(Some(
+        rows.iter()
+            .map(|r| RemoteColumn {
+                name: r.get(0),
+                spelling: r.get(1),
+                not_null: r.get(2),
+                has_default: r.get(3),
+            })
+            .collect(),
+    ))
+}
+
+/// Whether a unique index without predicate covers exactly `key` (in any order).
+fn has_unique_key(tx: &mut Transaction, remote: &str, key: &[&str]) -> Result<bool> {
+    let rows = tx
+        .query_typed(
+            "SELECT array(SELECT a.attname::text FROM unnest(i.indkey) k
+                          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k)
+             FROM pg_index i
+             WHERE i.indrelid = to_regclass($1) AND i.indisunique
+               AND i.indpred IS NULL AND i.indexprs IS NULL",
+            &[(&remote, Type::TEXT)],
+        )
+        .map_err(|e| remote_error(&format!("cannot read the indexes of {remote}"), &e))?;
+    let mut wanted: Vec<&str> = key.to_vec();
+    wanted.sort_unstable();
+    Ok(rows.iter().any(|row| {
+        let mut columns: Vec<String> = row.get(0);
+        columns.sort_unstable();
+        columns == wanted
+    }))
+}
+
+fn plan_table(
+    tx: &mut Transaction,
+    db: &Db,
+    local: &LocalTable,
+    options: &ExportOptions,
+) -> Result<TablePlan> {
+    let name = &local.name;
+    let remote = format!("{}.{}", quote(&options.schema), quote(name));
+    let mut problems = Vec::new();
+    for identifier in std::iter::once(name).chain(local.columns.iter().map(|c| &c.name)) {
+        if identifier.len() > MAX_IDENTIFIER_BYTES {
+            problems.push(format!(
+                "the name \"{identifier}\" is longer than Postgres's {MAX_IDENTIFIER_BYTES} bytes; rename it"
+            ));
+        }
+    }
+
+    let mut columns: Vec<ColumnPlan> = local
+        .columns
+        .iter()
+        .map(|c| ColumnPlan {
+            name: c.name.clone(),
+            sqlite_type: c.decl_type.clone(),
+            ty: PgType::Text,
+            local_expr: quote(&c.name),
+            is_key: c.pk_position > 0,
+        })
+        .collect();
+    if local.key().is_empty() {
+        if options.use_rowid.contains(name) {
+            columns.insert(
+                0,
+                ColumnPlan {
+                    name: "rowid".into(),
+                    sqlite_type: "INTEGER".into(),
+                    ty: PgType::BigInt,
+                    local_expr: "_rowid_".into(),
+                    is_key: true,
+                },
+            );
+        } else {
+            problems.push(
+                "has no primary key, so rows cannot be matched with the remote ones: add one, or \
+                 opt in with the use_rowid option (its rowid becomes the remote key)"
+                    .into(),
+            );
+        }
+    }
+
+    let source_rows = db
+        .query_row(&format!("SELECT count(*) FROM {}", quote(name)), &[], |r| {
+            Ok(r.int(0))
+        })?
+        .unwrap_or(0) as u64;
+
+    let create = match remote_columns(tx, &remote)? {
+        None if !options.create_tables => {
+            problems.push(format!(
+                "the remote table {}.{name} does not exist, and create_tables is false",
+                options.schema
+            ));
+            false
+        }
+        None => {
+            let profiles = profiles(db, local)?;
+            // The synthetic rowid key already has its type; every other column reads a local one.
+            for column in columns.iter_mut().filter(|c| c.local_expr != "_rowid_") {
+                let explicit = options.column_types.get(&format!("{name}.{}", column.name));
+                let profile = profiles
+                    .iter()
+                    .find(|(n, _)| n == &column.name)
+                    .map(|(_, p)| p);
+                let chosen = match explicit {
+                    Some(spelling) => PgType::parse(spelling).ok_or_else(|| spelling.clone()),
+                    None => mapping::type_for_new_column(&column.sqlite_type, profile),
+                };
+                match chosen {
+                    Ok(ty) => column.ty = ty,
+                    Err(why) => problems.push(format!("column {} {why}", column.name)),
+                }
+            }
+            true
+        }
+        Some(remote_columns) => {
+            for column in columns.iter_mut() {
+                match remote_columns.iter().find(|r| r.name == column.name) {
+                    None => problems.push(format!(
+                        "the remote table has no column \"{}\": add it (ALTER TABLE {remote} ADD \
+                         COLUMN {} ...)",
+                        column.name,
+                        quote(&column.name)
+                    )),
+                    Some(r) => match PgType::parse(&r.spelling) {
+                        Some(ty) => column.ty = ty,
+                        None => problems.push(format!(
+                            "remote column \"{}\" has type {}, which cloud_sync cannot write \
+                             (supported: {})",
+                            column.name,
+                            r.spelling,
+                            mapping::SUPPORTED_TYPES
+                        )),
+                    },
+                }
+            }
+            for r in &remote_columns {
+                if r.not_null && !r.has_default && !columns.iter().any(|c| c.name == r.name) {
+                    problems.push(format!(
+                        "remote column \"{}\" is NOT NULL without a default and has no local \
+                         counterpart",
+                        r.name
+                    ));
+                }
+            }
+            let key: Vec<&str> = columns
+                .iter()
+                .filter(|c| c.is_key)
+                .map(|c| c.name.as_str())
+                .collect();
+            if !key.is_empty() && !has_unique_key(tx, &remote, &key)? {
+                problems.push(format!(
+                    "the remote table has no unique constraint on its key ({}): add one (ALTER \
+                     TABLE {remote} ADD UNIQUE ({}))",
+                    key.join(", "),
+                    key.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            false
+        }
+    };
+    Ok(TablePlan {
+        name: name.clone(),
+        remote,
+        columns,
+        create,
+        source_rows,
+        problems,
+    })
+}
+
+/// One aggregate query gives the value profile of every column whose type depends on its values.
+fn profiles(db: &Db, local: &LocalTable) -> Result<Vec<(String, Profile)>> {
+    let needing: Vec<&str> = local
+        .columns
+        .iter()
+        .filter(|c| mapping::needs_profile(&c.decl_type))
+        .map(|c| c.name.as_str())
+        .collect();
+    if needing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT {} FROM {}",
+        needing
+            .iter()
+            .map(|c| Profile::sql(&quote(c)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        quote(&local.name)
+    );
+    let row = db.query_row(&sql, &[], |r| {
+        Ok((0..needing.len())
+            .map(|i| {
+                let at = |k: usize| r.int((i * Profile::COLUMNS + k) as i32) != 0;
+                Profile {
+                    integer: at(0),
+                    real: at(1),
+                    text: at(2),
+                    blob: at(3),
+                    zero_one: at(4),
+                    canonical_dates: at(5),
+                    canonical_datetimes: at(6),
+                }
+            })
+            .collect::<Vec<_>>())
+    })?;
+    Ok(needing
+        .iter()
+        .map(|c| c.to_string())
+        .zip(row.unwrap_or_default())
+        .collect())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn export_table(
+    tx: &mut Transaction,
+    db: &Db,
+    plan: &TablePlan,
+    index: usize,
+    dry_run: bool,
+    progress: &Progress,
+    problems: &mut Problems,
+    log: &mut JobLog,
+) -> Result<Counts> {
+    let table = plan.name.as_str();
+    let fail = |what: &str, e: postgres::Error| remote_error(&format!("table {table}: {what}"), &e);
+    if plan.create {
+        let definitions: Vec<String> = plan
+            .columns
+            .iter()
+            .map(|c| format!("{} {}", quote(&c.name), c.ty.sql()))
+            .collect();
+        let sql = format!(
+            "CREATE TABLE {} ({}, PRIMARY KEY ({}))",
+            plan.remote,
+            definitions.join(", "),
+            listed(plan.key(), name_of)
+        );
+        tx.batch_execute(&sql)
+            .map_err(|e| fail("CREATE TABLE failed", e))?;
+        log.info(Some(table), format!("created {}", plan.remote));
+    }
+    let stage = format!("cloud_sync_stage_{index}");
+    let stage_columns: Vec<String> = plan
+        .columns
+        .iter()
+        .map(|c| format!("{} {}", quote(&c.name), c.ty.stage_sql()))
+        .collect();
+    tx.batch_execute(&format!(
+        "CREATE TEMP TABLE {stage} ({}) ON COMMIT DROP",
+        stage_columns.join(", ")
+    ))
+    .map_err(|e| fail("cannot create the staging table", e))?;
+
+    // Stream the local rows into the staging table with binary COPY.
+    let copy_started = Instant::now();
+    let mut counts = Counts::default();
+    let mut writer = tx
+        .copy_in(&format!("COPY {stage} FROM STDIN (FORMAT binary)"))
+        .map_err(|e| fail("COPY failed to start", e))?;
+    let mut buffer = Vec::with_capacity(COPY_CHUNK + (64 << 10));
+    buffer.extend_from_slice(mapping::COPY_HEADER);
+    let select = format!(
+        "SELECT {} FROM {}",
+        listed(&plan.columns, |c| c.local_expr.clone()),
+        quote(table)
+    );
+    let mut stmt = db.prepare(&select)?;
+    let key_positions: Vec<usize> = (0..plan.columns.len())
+        .filter(|&i| plan.columns[i].is_key)
+        .collect();
+    let mut unreported = 0u64;
+    'rows: while stmt.step()? {
+        counts.source_rows += 1;
+        // Progress counts rows read, skipped ones included, so it ends at rows_total.
+        unreported += 1;
+        let row_start = buffer.len();
+        mapping::begin_row(&mut buffer, plan.columns.len());
+        for (i, column) in plan.columns.iter().enumerate() {
+            if let Err(problem) = mapping::encode(column.ty, stmt.value(i as i32), &mut buffer) {
+                buffer.truncate(row_start);
+                let key = row_key(&stmt, plan, &key_positions);
+                if !dry_run {
+                    return Err(Error::invalid(format!(
+                        "table {table}, key {key}, column {}: {problem}; nothing was written",
+                        column.name
+                    )));
+                }
+                problems.add(table, key, Some(&column.name), &problem);
+                counts.problems += 1;
+                counts.skipped += 1;
+                continue 'rows;
+            }
+        }
+        if buffer.len() >= COPY_CHUNK {
+            writer
+                .write_all(&buffer)
+                .map_err(|e| Error::Remote(format!("table {table}: COPY failed: {e}")))?;
+            buffer.clear();
+            progress.add_done(unreported);
+            unreported = 0;
+        }
+    }
+    buffer.extend_from_slice(mapping::COPY_TRAILER);
+    writer
+        .write_all(&buffer)
+        .map_err(|e| Error::Remote(format!("table {table}: COPY failed: {e}")))?;
+    writer.finish().map_err(|e| fail("COPY failed", e))?;
+    progress.add_done(unreported);
+    let copied = counts.source_rows - counts.skipped;
+    log.info(
+        Some(table),
+        format!(
+            "copied {copied} rows to staging in {:.0} ms",
+            ms(copy_started)
+        ),
+    );
+
+    let staged = |c: &ColumnPlan| {
+        if c.ty.staged_as_text() {
+            format!("s.{}::{}", quote(&c.name), c.ty.sql())
+        } else {
+            format!("s.{}", quote(&c.name))
+        }
+    };
+    let join = plan
+        .key()
+        .map(|c| format!("t.{} = {}", quote(&c.name), staged(c)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let first_key = quote(&plan.key().next().expect("planned tables have a key").name);
+    let non_key: Vec<&ColumnPlan> = plan.non_key().collect();
+    if plan.create {
+        counts.inserts = copied as i64;
+    } else {
+        tx.batch_execute(&format!("ANALYZE {stage}"))
+            .map_err(|e| fail("ANALYZE of the staging table failed", e))?;
+        let differs = if non_key.is_empty() {
+            "false".to_string()
+        } else {
+            format!(
+                "ROW({}) IS DISTINCT FROM ROW({})",
+                listed(non_key.iter().copied(), |c| format!("t.{}", quote(&c.name))),
+                listed(non_key.iter().copied(), staged)
+            )
+        };
+        let row = tx
+            .query_typed_one(
+                &format!(
+                    "SELECT count(*) FILTER (WHERE t.{first_key} IS NULL),
+                            count(*) FILTER (WHERE t.{first_key} IS NOT NULL AND {differs}),
+                            count(*) FILTER (WHERE t.{first_key} IS NOT NULL AND NOT ({differs})),
+                            (SELECT count(*) FROM {remote} t WHERE NOT EXISTS
+                               (SELECT 1 FROM {stage} s WHERE {join}))
+                     FROM {stage} s LEFT JOIN {remote} t ON {join}",
+                    remote = plan.remote
+                ),
+                &[],
+            )
+            .map_err(|e| fail("counting changes failed", e))?;
+        counts.inserts = row.get(0);
+        counts.updates = row.get(1);
+        counts.unchanged = row.get(2);
+        counts.remote_only = row.get(3);
+    }
+    log.info(
+        Some(table),
+        format!(
+            "{} inserts, {} updates, {} unchanged, {} only on the remote",
+            counts.inserts, counts.updates, counts.unchanged, counts.remote_only
+        ),
+    );
+    if dry_run {
+        return Ok(counts);
+    }
+
+    let all = listed(&plan.columns, name_of);
+    let values = listed(&plan.columns, staged);
+    let on_conflict = if plan.create {
+        String::new()
+    } else if non_key.is_empty() {
+        format!("ON CONFLICT ({}) DO NOTHING", listed(plan.key(), name_of))
+    } else {
+        format!(
+            "ON CONFLICT ({}) DO UPDATE SET {} WHERE ROW({}) IS DISTINCT FROM ROW({})",
+            listed(plan.key(), name_of),
+            listed(non_key.iter().copied(), |c| format!(
+                "{0} = EXCLUDED.{0}",
+                quote(&c.name)
+            )),
+            listed(non_key.iter().copied(), |c| format!("t.{}", quote(&c.name))),
+            listed(non_key.iter().copied(), |c| format!(
+                "EXCLUDED.{}",
+                quote(&c.name)
+            ))
+        )
+    };
+    tx.batch_execute(&format!(
+        "INSERT INTO {} AS t ({all}) OVERRIDING SYSTEM VALUE SELECT {values} FROM {stage} s {on_conflict}",
+        plan.remote
+    ))
+    .map_err(|e| fail("upsert failed", e))?;
+    advance_sequences(tx, plan)?;
+    Ok(counts)
+}
+
+/// `render` applied to each column, comma-separated: the column lists of generated SQL.
+fn listed<'a>(
+    columns: impl IntoIterator<Item = &'a ColumnPlan>,
+    render: impl Fn(&ColumnPlan) -> String,
+) -> String {
+    columns
+        .into_iter()
+        .map(render)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn name_of(c: &ColumnPlan) -> String {
+    quote(&c.name)
+}
+
+/// Moves serial and identity sequences past the exported keys, so the remote's own inserts do
+/// not collide with them. Never moves a sequence backwards.
+fn advance_sequences(tx: &mut Transaction, plan: &TablePlan) -> Result<()> {
+    for column in plan.key() {
+        let sequence: Option<String> = tx
+            .query_typed_one(
+                "SELECT pg_get_serial_sequence($1, $2)",
+                &[(&plan.remote, Type::TEXT), (&column.name, Type::TEXT)],
+            )
+            .map_err(|e| remote_error(&format!("table {}: sequence lookup failed", plan.name), &e))?
+            .get(0);
+        if let Some(sequence) = sequence {
+            tx.query_typed(
+                &format!(
+                    "SELECT setval(s, GREATEST(m, COALESCE(pg_sequence_last_value(s), m)))
+                     FROM (SELECT $1::regclass AS s, (SELECT max({}) FROM {})::bigint AS m) x
+                     WHERE m IS NOT NULL",
+                    quote(&column.name),
+                    plan.remote
+                ),
+                &[(&sequence, Type::TEXT)],
+            )
+            .map_err(|e| {
+                remote_error(
+                    &format!("table {}: moving sequence {sequence} failed", plan.name),
+                    &e,
+                )
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// The key of the current row as a JSON object, for problem reports.
+fn row_key(stmt: &crate::sqlite::api::Stmt, plan: &TablePlan, positions: &[usize]) -> Value {
+    let mut key = Map::new();
+    for &i in positions {
+        let mut text = Vec::new();
+        mapping::describe_key_value(stmt.value(i as i32), &mut text);
+        let value = serde_json::from_slice(&text).unwrap_or(Value::Null);
+        key.insert(plan.columns[i].name.clone(), value);
+    }
+    Value::Object(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quote;
+
+    #[test]
+    fn identifiers_are_always_quoted() {
+        assert_eq!(quote("user"), "\"user\"");
+        assert_eq!(quote("Mixed.Case \"x\""), "\"Mixed.Case \"\"x\"\"\"");
+    }
 }

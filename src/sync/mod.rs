@@ -119,7 +119,13 @@ mod tests {
     #[test]
     fn iso_timestamps() {
         assert_eq!(iso_from_unix_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(iso_from_unix_ms(951_782_400_123), "2000-02-29T00:00:00.123Z");
-        assert_eq!(iso_from_unix_ms(1_795_000_000_000), "2026-11-18T11:06:40.000Z");
+        assert_eq!(
+            iso_from_unix_ms(951_782_400_123),
+            "2000-02-29T00:00:00.123Z"
+        );
+        assert_eq!(
+            iso_from_unix_ms(1_795_000_000_000),
+            "2026-11-18T11:06:40.000Z"
+        );
     }
 }

@@ -79,7 +79,11 @@ impl ExportOptions {
         };
         let object: Map<String, Value> = match serde_json::from_str(text) {
             Ok(Value::Object(map)) => map,
-            Ok(_) => return Err(Error::invalid("options must be a JSON object, like '{\"tables\": [\"items\"]}'")),
+            Ok(_) => {
+                return Err(Error::invalid(
+                    "options must be a JSON object, like '{\"tables\": [\"items\"]}'",
+                ))
+            }
             Err(e) => return Err(Error::invalid(format!("options are not valid JSON: {e}"))),
         };
         for (key, value) in &object {
@@ -95,9 +99,9 @@ impl ExportOptions {
                         .to_string()
                 }
                 "create_tables" => {
-                    options.create_tables = value
-                        .as_bool()
-                        .ok_or_else(|| Error::invalid("option create_tables must be true or false"))?
+                    options.create_tables = value.as_bool().ok_or_else(|| {
+                        Error::invalid("option create_tables must be true or false")
+                    })?
                 }
                 "confirm" => options.confirm = Some(positive(key, value)?),
                 "confirm_max_age_s" => options.confirm_max_age_s = positive(key, value)?,
@@ -114,7 +118,9 @@ impl ExportOptions {
                             return Err(wrong());
                         }
                         let pg_type = pg_type.as_str().ok_or_else(wrong)?;
-                        options.column_types.insert(column.clone(), pg_type.to_string());
+                        options
+                            .column_types
+                            .insert(column.clone(), pg_type.to_string());
                     }
                 }
                 unknown => {
@@ -135,7 +141,10 @@ mod tests {
 
     #[test]
     fn defaults_and_every_key() {
-        assert_eq!(ExportOptions::parse(None).unwrap(), ExportOptions::default());
+        assert_eq!(
+            ExportOptions::parse(None).unwrap(),
+            ExportOptions::default()
+        );
         let o = ExportOptions::parse(Some(
             r#"{"tables":["a","b"],"exclude":["c"],"schema":"s","create_tables":false,
                 "confirm":7,"confirm_max_age_s":60,"use_rowid":["log"],
@@ -143,7 +152,10 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(o.tables, Some(vec!["a".to_string(), "b".to_string()]));
-        assert_eq!((o.schema.as_str(), o.create_tables, o.confirm), ("s", false, Some(7)));
+        assert_eq!(
+            (o.schema.as_str(), o.create_tables, o.confirm),
+            ("s", false, Some(7))
+        );
         assert_eq!(o.column_types["a.at"], "timestamptz");
     }
 

@@ -1,0 +1,264 @@
+//! Queuing an export: every check runs before anything is written, so a refused export queues
+//! nothing.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use crate::connections;
+use crate::error::{Error, Result};
+use crate::local::schema;
+use crate::sqlite::{Db, Param};
+use crate::sync::export;
+use crate::sync::now_iso;
+use crate::sync::options::ExportOptions;
+
+/// Validates and queues an export of the saved connection `name` (`None`: the only saved
+/// connection). Returns the job's id.
+pub fn enqueue_export(
+    db: &Db,
+    name: Option<&str>,
+    dry_run: bool,
+    options_json: Option<&str>,
+) -> Result<i64> {
+    schema::require_writable(db, "queue a job")?;
+    let (connection_id, name) = match name {
+        Some(name) => (connections::id(db, name)?, name.to_string()),
+        None => only_connection(db, dry_run)?,
+    };
+    let options = ExportOptions::parse(options_json)?;
+    let normalized = normalize(options_json)?;
+    let tables = export::select_tables(db, &options)?;
+    if !dry_run {
+        check_confirmation(db, connection_id, &name, &options, &tables)?;
+    }
+    let now = now_iso();
+    db.atomically(|| {
+        db.query_row(
+            "INSERT INTO cloud_sync_jobs
+               (connection_id, connection_name, kind, dry_run, options, status, max_attempts,
+                created_at, next_attempt_at)
+             VALUES (?1, ?2, 'export', ?3, ?4, 'queued', ?5, ?6, ?6)
+             RETURNING id",
+            &[
+                Param::Int(connection_id),
+                Param::Text(&name),
+                Param::Int(i64::from(dry_run)),
+                Param::Text(&normalized),
+                Param::Int(options.max_attempts),
+                Param::Text(&now),
+            ],
+            |row| Ok(row.int(0)),
+        )?
+        .ok_or_else(|| Error::local("the queued job vanished"))
+    })
+}
+
+/// The options as compact JSON (`{}` when none were given).
+fn normalize(options_json: Option<&str>) -> Result<String> {
+    match options_json.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok("{}".into()),
+        Some(text) => serde_json::from_str::<Value>(text)
+            .map(|v| v.to_string())
+            .map_err(|e| Error::invalid(format!("options are not valid JSON: {e}"))),
+    }
+}
+
+fn only_connection(db: &Db, dry_run: bool) -> Result<(i64, String)> {
+    let mut all = connections::list(db)?;
+    match all.len() {
+        0 => Err(Error::invalid(
+            "no connection is saved yet: save one with cloud_sync_save(name, connection_string), \
+             then export with cloud_sync_export(name)",
+        )),
+        1 => Ok(all.remove(0)),
+        _ => {
+            let names: Vec<&str> = all.iter().map(|(_, n)| n.as_str()).collect();
+            Err(Error::invalid(format!(
+                "{} connections are saved ({}): name the one to export to, like \
+                 cloud_sync_export('{}', {})",
+                names.len(),
+                names.join(", "),
+                names[0],
+                i64::from(dry_run)
+            )))
+        }
+    }
+}
+
+/// The dry run a full export confirms, as stored.
+struct DryRun {
+    kind: String,
+    dry_run: bool,
+    status: String,
+    connection_id: Option<i64>,
+    connection_name: String,
+    options: String,
+    summary: Option<String>,
+    /// Seconds since it finished; `None` when it has no (valid) finish time.
+    age_s: Option<i64>,
+}
+
+fn plural(n: i64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A full export must name (`confirm`) a recent, clean, succeeded dry run of the same export.
+fn check_confirmation(
+    db: &Db,
+    connection_id: i64,
+    name: &str,
+    options: &ExportOptions,
+    tables: &[String],
+) -> Result<()> {
+    let Some(id) = options.confirm else {
+        return Err(Error::invalid(format!(
+            "a full export needs confirm: run a dry run first \
+             (SELECT cloud_sync_run(cloud_sync_export('{name}'))), check its preview, then \
+             SELECT cloud_sync_export('{name}', 0, '{{\"confirm\": <dry-run job id>}}')"
+        )));
+    };
+    let now = now_iso();
+    let found = db.query_row(
+        "SELECT kind, dry_run, status, connection_id, connection_name, options, summary,
+                CAST(round((julianday(?2) - julianday(finished_at)) * 86400.0) AS INTEGER)
+         FROM cloud_sync_jobs WHERE id = ?1",
+        &[Param::Int(id), Param::Text(&now)],
+        |row| {
+            Ok(DryRun {
+                kind: row.text(0).unwrap_or_default(),
+                dry_run: row.int(1) == 1,
+                status: row.text(2).unwrap_or_default(),
+                connection_id: super::opt_int(row, 3),
+                connection_name: row.text(4).unwrap_or_default(),
+                options: row.text(5).unwrap_or_default(),
+                summary: row.text(6),
+                age_s: super::opt_int(row, 7),
+            })
+        },
+    )?;
+    let Some(job) = found else {
+        return Err(Error::invalid(format!(
+            "confirm: job {id} does not exist: confirm takes the id of a succeeded dry run"
+        )));
+    };
+    if job.kind != "export" {
+        return Err(Error::invalid(format!(
+            "confirm: job {id} is an {} job, not an export dry run",
+            job.kind
+        )));
+    }
+    if !job.dry_run {
+        return Err(Error::invalid(format!(
+            "confirm: job {id} is not a dry run (it is a full export): confirm takes the id of a \
+             succeeded dry run"
+        )));
+    }
+    if job.status != "succeeded" {
+        return Err(Error::invalid(format!(
+            "confirm: dry run {id} has not succeeded (its status is {}): confirm takes the id of \
+             a succeeded dry run",
+            job.status
+        )));
+    }
+    if job.connection_id != Some(connection_id) {
+        return Err(Error::invalid(if job.connection_name == name {
+            format!(
+                "confirm: dry run {id} was for an earlier connection named '{name}' (deleted or \
+                 saved again since): run a new dry run"
+            )
+        } else {
+            format!(
+                "confirm: dry run {id} was for connection '{}', not '{name}'",
+                job.connection_name
+            )
+        }));
+    }
+    let summary: Value = job
+        .summary
+        .as_deref()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .filter(Value::is_object)
+        .ok_or_else(|| Error::invalid(format!("confirm: dry run {id} has no readable summary")))?;
+
+    let previewed: BTreeSet<&str> = summary["tables"]
+        .as_array()
+        .map(|all| all.iter().filter_map(|t| t["table"].as_str()).collect())
+        .unwrap_or_default();
+    let now_selected: BTreeSet<&str> = tables.iter().map(String::as_str).collect();
+    if previewed != now_selected {
+        let mut differences = Vec::new();
+        let added: Vec<&str> = now_selected.difference(&previewed).copied().collect();
+        let dropped: Vec<&str> = previewed.difference(&now_selected).copied().collect();
+        if !added.is_empty() {
+            differences.push(format!("not in the dry run: {}", added.join(", ")));
+        }
+        if !dropped.is_empty() {
+            differences.push(format!("in the dry run only: {}", dropped.join(", ")));
+        }
+        return Err(Error::invalid(format!(
+            "confirm: dry run {id} covered different tables than this export ({}): run a dry \
+             run with the same options",
+            differences.join("; ")
+        )));
+    }
+
+    let previewed_schema = match summary["schema"].as_str() {
+        Some(schema) => schema.to_string(),
+        None => ExportOptions::parse(Some(&job.options))
+            .map(|o| o.schema)
+            .unwrap_or_default(),
+    };
+    if previewed_schema != options.schema {
+        return Err(Error::invalid(format!(
+            "confirm: dry run {id} was for schema '{previewed_schema}', this export is for \
+             schema '{}': run a dry run with the same options",
+            options.schema
+        )));
+    }
+
+    let max = options.confirm_max_age_s;
+    match job.age_s {
+        None => {
+            return Err(Error::invalid(format!(
+                "confirm: dry run {id} has no finish time: run a new dry run"
+            )))
+        }
+        Some(age) if age > max => {
+            return Err(Error::invalid(format!(
+                "confirm: dry run {id} is stale: it finished {} ago, more than \
+                 confirm_max_age_s ({}): run a new dry run",
+                plural(age, "second", "seconds"),
+                plural(max, "second", "seconds")
+            )))
+        }
+        Some(_) => {}
+    }
+
+    match summary["problems_total"].as_i64() {
+        Some(0) => Ok(()),
+        Some(n) => Err(Error::invalid(format!(
+            "confirm: dry run {id} found {}: see SELECT * FROM cloud_sync_job_tables({id}) and \
+             the summary's problems, fix them, and run a new dry run",
+            plural(n, "problem", "problems")
+        ))),
+        None => Err(Error::invalid(format!(
+            "confirm: dry run {id} has no problems_total in its summary: run a new dry run"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_are_stored_compact() {
+        assert_eq!(normalize(None).unwrap(), "{}");
+        assert_eq!(normalize(Some("  ")).unwrap(), "{}");
+        assert_eq!(
+            normalize(Some(r#"{ "tables" : ["a"], "confirm": 3 }"#)).unwrap(),
+            r#"{"confirm":3,"tables":["a"]}"#
+        );
+    }
+}

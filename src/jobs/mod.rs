@@ -1,0 +1,97 @@
+//! Jobs: the queue in `cloud_sync_jobs`, the state machine that runs a job, and what the
+//! read-only views show.
+//!
+//! A job's life: `queued` (enqueued, `next_attempt_at` = `created_at`) -> `running` (claimed
+//! atomically: `attempts` + 1, `started_at`, `claimed_by`, an attempt row) -> `succeeded` or
+//! `failed` (`finished_at`, `summary`, `error`, progress counters, the attempt's outcome, the
+//! log; `next_attempt_at` = NULL). A failed job stays failed: retries come later.
+
+pub mod enqueue;
+pub mod runner;
+pub mod views;
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use once_cell::sync::Lazy;
+
+use crate::error::Result;
+use crate::sqlite::api::{Stmt, SQLITE_NULL};
+use crate::sqlite::{Db, Param};
+use crate::sync::Progress;
+
+pub use enqueue::enqueue_export;
+pub use runner::{run_due, run_one, Outcome};
+
+/// Identifies one run of one job across every database of the process: the database file
+/// (`""` for an in-memory one), the job id and the run's `started_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RunKey {
+    pub file: String,
+    pub id: i64,
+    pub started_at: String,
+}
+
+/// Live progress of the jobs running in this process, so the views can show rows_done while a
+/// job runs.
+static RUNNING: Lazy<Mutex<HashMap<RunKey, Progress>>> = Lazy::new(Default::default);
+
+fn running() -> MutexGuard<'static, HashMap<RunKey, Progress>> {
+    // A panic while the lock was held leaves a map that is still consistent.
+    RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Registers a running job's progress; unregisters it when dropped, also during a panic.
+pub struct Registered(RunKey);
+
+impl Registered {
+    pub fn new(key: RunKey, progress: Progress) -> Registered {
+        running().insert(key.clone(), progress);
+        Registered(key)
+    }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        running().remove(&self.0);
+    }
+}
+
+/// The live progress of a run, if it is running in this process.
+pub fn live_progress(key: &RunKey) -> Option<Progress> {
+    running().get(key).cloned()
+}
+
+/// The file of the `main` database (`""` when in memory or temporary).
+pub fn database_file(db: &Db) -> Result<String> {
+    Ok(db
+        .query_row(
+            "SELECT file FROM pragma_database_list WHERE name = 'main'",
+            &[],
+            |row| Ok(row.text(0).unwrap_or_default()),
+        )?
+        .unwrap_or_default())
+}
+
+/// An optional text bound as two parameters, for SQL written `CASE WHEN ?n THEN ?n+1 END`
+/// (`Param` has no NULL).
+fn opt_text(value: Option<&str>) -> [Param<'_>; 2] {
+    [
+        Param::Int(i64::from(value.is_some())),
+        Param::Text(value.unwrap_or("")),
+    ]
+}
+
+/// An optional integer column.
+fn opt_int(row: &Stmt, i: i32) -> Option<i64> {
+    (row.column_type(i) != SQLITE_NULL).then(|| row.int(i))
+}
+
+/// The `status` of job `id`, `None` when there is no such job.
+pub fn status_of(db: &Db, id: i64) -> Result<Option<String>> {
+    db.query_row(
+        "SELECT status FROM cloud_sync_jobs WHERE id = ?1",
+        &[Param::Int(id)],
+        |row| Ok(row.text(0).unwrap_or_default()),
+    )
+}

@@ -1,0 +1,89 @@
+//! The application's tables as SQLite describes them.
+
+use crate::error::{Error, Result};
+use crate::sqlite::{Db, Param};
+
+#[derive(Debug, Clone)]
+pub struct LocalColumn {
+    pub name: String,
+    /// The declared type as written (`""` when none).
+    pub decl_type: String,
+    pub not_null: bool,
+    /// 1-based position in the primary key, 0 when not part of it.
+    pub pk_position: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct LocalTable {
+    pub name: String,
+    /// Stored columns in declaration order; generated columns are left out (they are computed
+    /// locally and cannot be written back).
+    pub columns: Vec<LocalColumn>,
+    pub generated: Vec<String>,
+}
+
+impl LocalTable {
+    /// The primary key's columns, in key order.
+    pub fn key(&self) -> Vec<&LocalColumn> {
+        let mut key: Vec<&LocalColumn> =
+            self.columns.iter().filter(|c| c.pk_position > 0).collect();
+        key.sort_by_key(|c| c.pk_position);
+        key
+    }
+}
+
+/// Ordinary tables of `main` that cloud_sync may sync: not SQLite's own, not cloud_sync's, not
+/// virtual tables or their shadow tables. In name order.
+pub fn eligible(db: &Db) -> Result<Vec<String>> {
+    let mut stmt = db
+        .prepare(
+            "SELECT name FROM pragma_table_list
+             WHERE schema = 'main' AND type = 'table'
+               AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+               AND name NOT LIKE 'cloud\\_sync\\_%' ESCAPE '\\'
+             ORDER BY name",
+        )
+        .map_err(|e| {
+            Error::local(format!(
+                "cannot list tables (cloud_sync needs SQLite 3.37 or newer): {e}"
+            ))
+        })?;
+    let mut names = Vec::new();
+    while stmt.step()? {
+        names.extend(stmt.text(0));
+    }
+    Ok(names)
+}
+
+/// Describes one table of `main`.
+pub fn describe(db: &Db, name: &str) -> Result<LocalTable> {
+    let mut stmt = db.prepare(
+        "SELECT name, type, \"notnull\", pk, hidden FROM pragma_table_xinfo(?1, 'main') ORDER BY cid",
+    )?;
+    stmt.bind_all(&[Param::Text(name)])?;
+    let mut table = LocalTable {
+        name: name.to_string(),
+        columns: Vec::new(),
+        generated: Vec::new(),
+    };
+    while stmt.step()? {
+        let column = stmt.text(0).unwrap_or_default();
+        // hidden: 2 and 3 are generated columns (virtual and stored).
+        if stmt.int(4) >= 2 {
+            table.generated.push(column);
+            continue;
+        }
+        table.columns.push(LocalColumn {
+            name: column,
+            decl_type: stmt.text(1).unwrap_or_default(),
+            not_null: stmt.int(2) != 0,
+            pk_position: stmt.int(3),
+        });
+    }
+    if table.columns.is_empty() {
+        return Err(Error::invalid(format!(
+            "there is no table \"{name}\" in the main database"
+        )));
+    }
+    Ok(table)
+}

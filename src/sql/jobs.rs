@@ -1,0 +1,195 @@
+//! cloud_sync_run_jobs([max]), cloud_sync_run(job_id), and the read-only views
+//! cloud_sync_jobs_vtab, cloud_sync_job_tables(job_id), cloud_sync_job_log(job_id).
+
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::jobs::{self, views};
+use crate::sqlite::vtab::{Cell, Row, TableFunction};
+use crate::sqlite::{Call, Db, Output};
+
+fn run_jobs(call: &Call, max: Option<i64>) -> Result<Output> {
+    let outcomes = jobs::run_due(&call.db, max)?;
+    let succeeded = outcomes.iter().filter(|o| o.status == "succeeded").count();
+    let report = json!({
+        "ran": outcomes.len(),
+        "succeeded": succeeded,
+        "failed": outcomes.len() - succeeded,
+        "jobs": outcomes
+            .iter()
+            .map(|o| json!({"id": o.id, "status": o.status, "error": o.error}))
+            .collect::<Vec<_>>(),
+    });
+    Ok(Output::Text(report.to_string()))
+}
+
+/// `cloud_sync_run_jobs()`: every due job.
+pub fn run_jobs_all(call: &Call) -> Result<Output> {
+    run_jobs(call, None)
+}
+
+/// `cloud_sync_run_jobs(max)`: at most `max` due jobs.
+pub fn run_jobs_max(call: &Call) -> Result<Output> {
+    let max = call.int(0, "max")?;
+    if max < 0 {
+        return Err(Error::invalid("argument 1 (max) must be 0 or more"));
+    }
+    run_jobs(call, Some(max))
+}
+
+/// `cloud_sync_run(job_id)`.
+pub fn run(call: &Call) -> Result<Output> {
+    let id = call.int(0, "job id")?;
+    let outcome = jobs::run_one(&call.db, id)?;
+    Ok(Output::Text(outcome.to_json().to_string()))
+}
+
+/// The job id argument of a table function.
+fn job_id(args: &[Cell]) -> Result<i64> {
+    match args.first() {
+        Some(Cell::Int(id)) => Ok(*id),
+        Some(Cell::Null) | None => Err(Error::invalid("the job id is NULL")),
+        Some(Cell::Text(text)) => Err(Error::invalid(format!(
+            "the job id must be an integer, not '{}'",
+            text.chars().take(40).collect::<String>()
+        ))),
+        Some(_) => Err(Error::invalid("the job id must be an integer")),
+    }
+}
+
+fn json_cell(value: Option<&Value>) -> Cell {
+    match value {
+        None | Some(Value::Null) => Cell::Null,
+        Some(Value::Number(n)) => match n.as_i64() {
+            Some(i) => Cell::Int(i),
+            None => n.as_f64().map_or(Cell::Null, Cell::Real),
+        },
+        Some(Value::String(s)) => Cell::Text(s.clone()),
+        Some(Value::Bool(b)) => Cell::Int(i64::from(*b)),
+        Some(other) => Cell::Text(other.to_string()),
+    }
+}
+
+/// `SELECT * FROM cloud_sync_jobs_vtab`: every job, with live progress for running ones.
+pub struct JobsView;
+
+impl TableFunction for JobsView {
+    const NAME: &'static str = "cloud_sync_jobs_vtab";
+    const COLUMNS: &'static [&'static str] = &[
+        "id",
+        "connection_name",
+        "kind",
+        "dry_run",
+        "status",
+        "attempts",
+        "max_attempts",
+        "created_at",
+        "started_at",
+        "finished_at",
+        "duration_ms",
+        "rows_total",
+        "rows_done",
+        "summary",
+        "error",
+    ];
+    const PARAMS: &'static [&'static str] = &[];
+    const USAGE: &'static str = "SELECT * FROM cloud_sync_jobs_vtab";
+
+    fn rows(db: &Db, _: &[Cell]) -> Result<Vec<Row>> {
+        Ok(views::jobs(db)?
+            .into_iter()
+            .map(|job| Row {
+                rowid: job.id,
+                cells: vec![
+                    job.id.into(),
+                    job.connection_name.into(),
+                    job.kind.into(),
+                    job.dry_run.into(),
+                    job.status.into(),
+                    job.attempts.into(),
+                    job.max_attempts.into(),
+                    job.created_at.into(),
+                    job.started_at.into(),
+                    job.finished_at.into(),
+                    job.duration_ms.into(),
+                    job.rows_total.into(),
+                    job.rows_done.into(),
+                    job.summary.into(),
+                    job.error.into(),
+                ],
+            })
+            .collect())
+    }
+}
+
+/// `SELECT * FROM cloud_sync_job_tables(job_id)`: one row per table of the job's summary.
+pub struct JobTables;
+
+const TABLE_COUNTS: &[&str] = &[
+    "source_rows",
+    "inserts",
+    "updates",
+    "unchanged",
+    "skipped",
+    "deletes",
+    "remote_only",
+    "problems",
+];
+
+impl TableFunction for JobTables {
+    const NAME: &'static str = "cloud_sync_job_tables";
+    const COLUMNS: &'static [&'static str] = &[
+        "table_name",
+        "source_rows",
+        "inserts",
+        "updates",
+        "unchanged",
+        "skipped",
+        "deletes",
+        "remote_only",
+        "problems",
+    ];
+    const PARAMS: &'static [&'static str] = &["job_id"];
+    const USAGE: &'static str = "SELECT * FROM cloud_sync_job_tables(<job id>)";
+
+    fn rows(db: &Db, args: &[Cell]) -> Result<Vec<Row>> {
+        let id = job_id(args)?;
+        Ok(views::job_tables(db, id)?
+            .iter()
+            .enumerate()
+            .map(|(i, table)| Row {
+                rowid: i as i64 + 1,
+                cells: std::iter::once(json_cell(table.get("table")))
+                    .chain(TABLE_COUNTS.iter().map(|k| json_cell(table.get(*k))))
+                    .collect(),
+            })
+            .collect())
+    }
+}
+
+/// `SELECT * FROM cloud_sync_job_log(job_id)`: the job's log, in order.
+pub struct JobLog;
+
+impl TableFunction for JobLog {
+    const NAME: &'static str = "cloud_sync_job_log";
+    const COLUMNS: &'static [&'static str] = &["time", "level", "table_name", "message", "attempt"];
+    const PARAMS: &'static [&'static str] = &["job_id"];
+    const USAGE: &'static str = "SELECT * FROM cloud_sync_job_log(<job id>)";
+
+    fn rows(db: &Db, args: &[Cell]) -> Result<Vec<Row>> {
+        let id = job_id(args)?;
+        Ok(views::job_log(db, id)?
+            .into_iter()
+            .map(|line| Row {
+                rowid: line.id,
+                cells: vec![
+                    line.at.into(),
+                    line.level.into(),
+                    line.table_name.into(),
+                    line.message.into(),
+                    line.attempt.into(),
+                ],
+            })
+            .collect())
+    }
+}
