@@ -254,14 +254,47 @@ fn values_that_cannot_land_unchanged_are_listed_and_block_the_full_export() {
     assert_eq!(table(&dry, "p")["skipped"], 3);
     assert_eq!(table(&dry, "p")["inserts"], 1);
     // Nothing remote: the dry run created no table.
-    let exists: bool = admin(&pg)
-        .query_one(
-            &format!("SELECT to_regclass('{schema}.p') IS NOT NULL"),
-            &[],
+    let exists = |pg: &Pg| -> bool {
+        admin(pg)
+            .query_one(
+                &format!("SELECT to_regclass('{schema}.p') IS NOT NULL"),
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
+    assert!(!exists(&pg));
+
+    // A full export cannot confirm a dry run that found problems.
+    let options = json!({"schema": schema, "confirm": dry["id"]});
+    let refused = conn
+        .query_row(
+            &format!("SELECT cloud_sync_export('prod', 0, {})", quoted(&options)),
+            [],
+            |r| r.get::<_, i64>(0),
         )
-        .unwrap()
-        .get(0);
-    assert!(!exists);
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("4 problems"), "{refused}");
+
+    // A problem that appears after a clean dry run stops the export before anything lands.
+    conn.execute_batch("DELETE FROM p WHERE id > 1; DROP TABLE m;")
+        .unwrap();
+    let clean = dry_run(&conn, &json!({"schema": schema}));
+    conn.execute("INSERT INTO p VALUES (5, 50, 'late' || char(0), 5)", [])
+        .unwrap();
+    let options = json!({"schema": schema, "confirm": clean["id"]});
+    let job = run(
+        &conn,
+        &format!("cloud_sync_export('prod', 0, {})", quoted(&options)),
+    );
+    assert_eq!(job["status"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap();
+    assert!(
+        error.contains("table p, key {\"id\":5}, column t: text holds a NUL byte"),
+        "{error}"
+    );
+    assert!(!exists(&pg), "a failed export left a table behind");
 }
 
 #[test]
@@ -372,6 +405,33 @@ fn a_second_export_changes_nothing_and_rewrites_no_row() {
         ),
         (json!(1), json!(10), json!(490), json!(1))
     );
+    assert_eq!(
+        third["summary"]["differences_from_dry_run"],
+        json!([]),
+        "{third}"
+    );
+
+    // The data changes between the dry run and the export it confirms: the export runs, and
+    // its summary says what differs from the preview.
+    let dry = dry_run(&conn, &options);
+    conn.execute("UPDATE items SET name = 'renamed' WHERE id IN (1, 2)", [])
+        .unwrap();
+    let mut confirmed = options.clone();
+    confirmed["confirm"] = dry["id"].clone();
+    let changed = run(
+        &conn,
+        &format!("cloud_sync_export('prod', 0, {})", quoted(&confirmed)),
+    );
+    assert_eq!(changed["status"], "succeeded", "{changed}");
+    assert_eq!(changed["summary"]["confirmed_dry_run"], dry["id"]);
+    let differences = &changed["summary"]["differences_from_dry_run"];
+    assert!(
+        differences.as_array().unwrap().contains(&json!(
+            {"table": "items", "count": "updates", "dry_run": 0, "export": 2}
+        )),
+        "{differences}"
+    );
+
     let price: f64 = remote
         .query_one(
             &format!("SELECT price FROM {schema}.items WHERE id = 3"),

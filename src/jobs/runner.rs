@@ -224,7 +224,65 @@ fn execute(db: &Db, claim: &Claim, progress: &Progress, log: &mut JobLog) -> Res
         dry_run: claim.dry_run,
         options: &options,
     };
-    export::run(db, &request, progress, log)
+    let mut summary = export::run(db, &request, progress, log)?;
+    if let Some(confirmed) = options.confirm {
+        record_differences(db, confirmed, &mut summary, log)?;
+    }
+    Ok(summary)
+}
+
+/// The local data may have changed since the dry run a full export confirms: the export runs
+/// anyway, and its summary lists every count that differs from the dry run's.
+fn record_differences(
+    db: &Db,
+    confirmed: i64,
+    summary: &mut Value,
+    log: &mut JobLog,
+) -> Result<()> {
+    let previewed: Value = db
+        .query_row(
+            "SELECT summary FROM cloud_sync_jobs WHERE id = ?1",
+            &[Param::Int(confirmed)],
+            |row| Ok(row.text(0)),
+        )?
+        .flatten()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or(Value::Null);
+    let empty = Vec::new();
+    let previewed_tables = previewed["tables"].as_array().unwrap_or(&empty);
+    let mut differences = Vec::new();
+    for actual in summary["tables"].as_array().unwrap_or(&empty) {
+        let table = &actual["table"];
+        let preview = previewed_tables.iter().find(|t| &t["table"] == table);
+        for count in [
+            "source_rows",
+            "inserts",
+            "updates",
+            "unchanged",
+            "skipped",
+            "remote_only",
+        ] {
+            let (was, now) = (preview.map(|p| &p[count]), &actual[count]);
+            if was != Some(now) {
+                differences.push(serde_json::json!({
+                    "table": table, "count": count, "dry_run": was, "export": now
+                }));
+            }
+        }
+    }
+    if !differences.is_empty() {
+        log.push(
+            Level::Warn,
+            None,
+            format!(
+                "the data changed since dry run {confirmed}: {} counts differ (see the summary)",
+                differences.len()
+            ),
+        );
+    }
+    summary["confirmed_dry_run"] = confirmed.into();
+    summary["differences_from_dry_run"] = differences.into();
+    Ok(())
 }
 
 /// Records how the run ended, all of it or none: the job, its attempt, its log.
