@@ -688,3 +688,78 @@ fn remote_permission_denied_fails_the_job_with_the_reason() {
     );
     assert!(!error.contains("limited_pw"));
 }
+
+#[test]
+fn booleans_and_timestamps_become_native_where_that_is_lossless_or_asked_for() {
+    let (_dir, conn, pg) = setup("native", false);
+    let schema = fresh_schema(&pg, "native");
+    conn.execute_batch(
+        "CREATE TABLE flags (id INTEGER PRIMARY KEY, ok BOOLEAN, maybe BOOLEAN, at DATETIME,
+                             d DATE, loose DATETIME, stamped TEXT);
+         INSERT INTO flags VALUES
+           (1, 1, 1, '2026-11-26 10:00:00', '2026-11-26', '2026-11-26T10:00:00Z', '2026-11-26T10:00:00Z'),
+           (2, 0, 2, '2026-11-27 11:30:05', '2026-11-27', '2026-11-27 11:30', '2026-11-27T11:30:05.25+01:00');",
+    )
+    .unwrap();
+    let options = json!({"schema": schema, "column_types": {"flags.stamped": "timestamptz"}});
+    assert_eq!(export(&conn, &options)["status"], "succeeded");
+    let mut remote = admin(&pg);
+    let types: Vec<String> = remote
+        .query(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute
+             WHERE attrelid = to_regclass($1) AND attnum > 0 ORDER BY attnum",
+            &[&format!("{schema}.flags")],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "bigint",
+            "boolean",
+            "bigint",
+            "timestamp(0) without time zone",
+            "date",
+            "text",
+            "timestamp with time zone"
+        ]
+    );
+    let row = remote
+        .query_one(
+            &format!("SELECT ok, at::text, d::text, loose, to_char(stamped AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') FROM {schema}.flags WHERE id = 2"),
+            &[],
+        )
+        .unwrap();
+    assert!(!row.get::<_, bool>(0));
+    assert_eq!(row.get::<_, String>(1), "2026-11-27 11:30:05");
+    assert_eq!(row.get::<_, String>(2), "2026-11-27");
+    assert_eq!(row.get::<_, String>(3), "2026-11-27 11:30");
+    assert_eq!(row.get::<_, String>(4), "2026-11-27 10:30:05.250");
+}
+
+#[test]
+fn identity_columns_take_the_exported_keys_and_move_on() {
+    let (_dir, conn, pg) = setup("identity", false);
+    let schema = fresh_schema(&pg, "identity");
+    admin(&pg)
+        .batch_execute(&format!(
+            "CREATE TABLE {schema}.ident (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text);
+             ALTER TABLE {schema}.ident OWNER TO {};",
+            pg.user
+        ))
+        .unwrap();
+    conn.execute_batch("CREATE TABLE ident (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO ident VALUES (41, 'a'), (42, 'b');")
+        .unwrap();
+    let job = export(&conn, &json!({"schema": schema}));
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let next: i64 = admin(&pg)
+        .query_one(
+            &format!("INSERT INTO {schema}.ident (v) VALUES ('remote') RETURNING id"),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(next, 43);
+}
