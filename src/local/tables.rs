@@ -55,6 +55,36 @@ pub fn eligible(db: &Db) -> Result<Vec<String>> {
     Ok(names)
 }
 
+/// The eligible tables that `tables` (all when `None`) and `exclude` select, in name order. A
+/// name in any of these lists, or in the `other` named options, that is not an eligible table
+/// is an error naming it and the tables there are.
+pub fn select(
+    db: &Db,
+    tables: Option<&[String]>,
+    exclude: &[String],
+    other: &[(&str, &[String])],
+) -> Result<Vec<String>> {
+    let eligible = eligible(db)?;
+    let named = [("tables", tables.unwrap_or_default()), ("exclude", exclude)];
+    for (option, names) in named.iter().chain(other) {
+        if let Some(unknown) = names.iter().find(|n| !eligible.contains(n)) {
+            return Err(Error::invalid(format!(
+                "unknown table \"{unknown}\" in option {option}: the local tables cloud_sync can \
+                 sync are {}",
+                if eligible.is_empty() {
+                    "none".to_string()
+                } else {
+                    eligible.join(", ")
+                }
+            )));
+        }
+    }
+    Ok(eligible
+        .into_iter()
+        .filter(|t| tables.is_none_or(|names| names.contains(t)) && !exclude.contains(t))
+        .collect())
+}
+
 /// Describes one table of `main`.
 pub fn describe(db: &Db, name: &str) -> Result<LocalTable> {
     let mut stmt = db.prepare(

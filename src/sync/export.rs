@@ -52,30 +52,12 @@ pub struct ExportRequest<'a> {
 /// The tables an export with `options` would cover, after `tables`, `exclude` and eligibility.
 /// A name in `tables`, `exclude` or `use_rowid` that is not an eligible local table is an error.
 pub fn select_tables(db: &Db, options: &ExportOptions) -> Result<Vec<String>> {
-    let eligible = tables::eligible(db)?;
-    let named = [
-        ("tables", options.tables.as_deref().unwrap_or_default()),
-        ("exclude", &options.exclude[..]),
-        ("use_rowid", &options.use_rowid[..]),
-    ];
-    for (option, names) in named {
-        if let Some(unknown) = names.iter().find(|n| !eligible.contains(n)) {
-            return Err(Error::invalid(format!(
-                "unknown table \"{unknown}\" in option {option}: the tables cloud_sync can export \
-                 are {}",
-                if eligible.is_empty() {
-                    "none".to_string()
-                } else {
-                    eligible.join(", ")
-                }
-            )));
-        }
-    }
-    let mut selected: Vec<String> = match &options.tables {
-        Some(names) => eligible.into_iter().filter(|t| names.contains(t)).collect(),
-        None => eligible,
-    };
-    selected.retain(|t| !options.exclude.contains(t));
+    let selected = tables::select(
+        db,
+        options.tables.as_deref(),
+        &options.exclude,
+        &[("use_rowid", &options.use_rowid)],
+    )?;
     if selected.is_empty() {
         return Err(Error::invalid(
             "there is no table to export: create one, or check the tables and exclude options",

@@ -1,6 +1,7 @@
 //! The sync engines: plain Rust over the local database and the remote session.
 
 pub mod export;
+pub mod import;
 pub mod options;
 
 use std::sync::atomic::{AtomicU64, Ordering};

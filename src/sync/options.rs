@@ -63,6 +63,41 @@ fn names(key: &str, value: &Value) -> Result<Vec<String>> {
         .collect()
 }
 
+/// The options object (`None` or blank text: empty).
+fn object(json: Option<&str>) -> Result<Map<String, Value>> {
+    let Some(text) = json.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(Map::new());
+    };
+    match serde_json::from_str(text) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Error::invalid(
+            "options must be a JSON object, like '{\"tables\": [\"items\"]}'",
+        )),
+        Err(e) => Err(Error::invalid(format!("options are not valid JSON: {e}"))),
+    }
+}
+
+fn unknown_option(key: &str, known: &[&str]) -> Error {
+    Error::invalid(format!(
+        "unknown option \"{key}\": known options are {}",
+        known.join(", ")
+    ))
+}
+
+fn schema(value: &Value) -> Result<String> {
+    value
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| Error::invalid("option schema must be a non-empty string"))
+}
+
+fn boolean(key: &str, value: &Value) -> Result<bool> {
+    value
+        .as_bool()
+        .ok_or_else(|| Error::invalid(format!("option {key} must be true or false")))
+}
+
 fn positive(key: &str, value: &Value) -> Result<i64> {
     value
         .as_i64()
@@ -74,35 +109,13 @@ impl ExportOptions {
     /// Parses the options JSON object (`None` or empty text: all defaults).
     pub fn parse(json: Option<&str>) -> Result<ExportOptions> {
         let mut options = ExportOptions::default();
-        let Some(text) = json.map(str::trim).filter(|t| !t.is_empty()) else {
-            return Ok(options);
-        };
-        let object: Map<String, Value> = match serde_json::from_str(text) {
-            Ok(Value::Object(map)) => map,
-            Ok(_) => {
-                return Err(Error::invalid(
-                    "options must be a JSON object, like '{\"tables\": [\"items\"]}'",
-                ))
-            }
-            Err(e) => return Err(Error::invalid(format!("options are not valid JSON: {e}"))),
-        };
-        for (key, value) in &object {
+        for (key, value) in &object(json)? {
             match key.as_str() {
                 "tables" => options.tables = Some(names(key, value)?),
                 "exclude" => options.exclude = names(key, value)?,
                 "use_rowid" => options.use_rowid = names(key, value)?,
-                "schema" => {
-                    options.schema = value
-                        .as_str()
-                        .filter(|s| !s.is_empty())
-                        .ok_or_else(|| Error::invalid("option schema must be a non-empty string"))?
-                        .to_string()
-                }
-                "create_tables" => {
-                    options.create_tables = value.as_bool().ok_or_else(|| {
-                        Error::invalid("option create_tables must be true or false")
-                    })?
-                }
+                "schema" => options.schema = schema(value)?,
+                "create_tables" => options.create_tables = boolean(key, value)?,
                 "confirm" => options.confirm = Some(positive(key, value)?),
                 "confirm_max_age_s" => options.confirm_max_age_s = positive(key, value)?,
                 "max_attempts" => options.max_attempts = positive(key, value)?,
@@ -123,12 +136,7 @@ impl ExportOptions {
                             .insert(column.clone(), pg_type.to_string());
                     }
                 }
-                unknown => {
-                    return Err(Error::invalid(format!(
-                        "unknown option \"{unknown}\": known options are {}",
-                        KNOWN.join(", ")
-                    )))
-                }
+                unknown => return Err(unknown_option(unknown, KNOWN)),
             }
         }
         Ok(options)
@@ -171,6 +179,122 @@ mod tests {
             (r#"{"column_types":{"at":"date"}}"#, "table.column"),
         ] {
             let message = ExportOptions::parse(Some(json)).unwrap_err().to_string();
+            assert!(message.contains(expected), "{json}: {message}");
+        }
+    }
+}
+
+/// How an import treats a local row whose key the remote also has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    /// Leave the local row exactly as it is.
+    Skip,
+    /// Replace every column with the remote value.
+    Overwrite,
+    /// Take the remote value where it is not NULL, keep the local one where it is.
+    Merge,
+}
+
+impl Strategy {
+    pub fn parse(text: &str) -> Result<Strategy> {
+        match text {
+            "skip" => Ok(Strategy::Skip),
+            "overwrite" => Ok(Strategy::Overwrite),
+            "merge" => Ok(Strategy::Merge),
+            other => Err(Error::invalid(format!(
+                "unknown strategy \"{other}\": use skip (keep local rows), overwrite (take the \
+                 remote rows) or merge (take the remote values that are not NULL)"
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Skip => "skip",
+            Strategy::Overwrite => "overwrite",
+            Strategy::Merge => "merge",
+        }
+    }
+}
+
+const KNOWN_IMPORT: &[&str] = &[
+    "tables",
+    "exclude",
+    "schema",
+    "create_tables",
+    "strategy",
+    "max_attempts",
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportOptions {
+    /// Only these tables (`None`: every local table the remote schema has).
+    pub tables: Option<Vec<String>>,
+    pub exclude: Vec<String>,
+    pub schema: String,
+    /// Create local tables for remote tables that have none.
+    pub create_tables: bool,
+    pub strategy: Strategy,
+    pub max_attempts: i64,
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            tables: None,
+            exclude: Vec::new(),
+            schema: "public".into(),
+            create_tables: false,
+            strategy: Strategy::Skip,
+            max_attempts: 5,
+        }
+    }
+}
+
+impl ImportOptions {
+    /// Parses the options JSON object; the strategy travels inside it as `strategy`.
+    pub fn parse(json: Option<&str>) -> Result<ImportOptions> {
+        let mut options = ImportOptions::default();
+        for (key, value) in &object(json)? {
+            match key.as_str() {
+                "tables" => options.tables = Some(names(key, value)?),
+                "exclude" => options.exclude = names(key, value)?,
+                "schema" => options.schema = schema(value)?,
+                "create_tables" => options.create_tables = boolean(key, value)?,
+                "strategy" => {
+                    options.strategy = Strategy::parse(value.as_str().ok_or_else(|| {
+                        Error::invalid("option strategy must be skip, overwrite or merge")
+                    })?)?
+                }
+                "max_attempts" => options.max_attempts = positive(key, value)?,
+                unknown => return Err(unknown_option(unknown, KNOWN_IMPORT)),
+            }
+        }
+        Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod import_tests {
+    use super::*;
+
+    #[test]
+    fn import_options() {
+        let o = ImportOptions::parse(Some(r#"{"strategy":"merge","create_tables":true}"#)).unwrap();
+        assert_eq!(
+            (o.strategy, o.create_tables, o.schema.as_str()),
+            (Strategy::Merge, true, "public")
+        );
+        assert_eq!(
+            ImportOptions::parse(None).unwrap(),
+            ImportOptions::default()
+        );
+        for (json, expected) in [
+            (r#"{"strategy":"replace"}"#, "unknown strategy \"replace\""),
+            (r#"{"confirm":1}"#, "unknown option \"confirm\""),
+            (r#"{"create_tables":"yes"}"#, "true or false"),
+        ] {
+            let message = ImportOptions::parse(Some(json)).unwrap_err().to_string();
             assert!(message.contains(expected), "{json}: {message}");
         }
     }
