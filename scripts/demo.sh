@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job end to end: build, save a connection, test it, preview an export (dry run),
-# run the confirmed export, and show the job history.
+# The main job end to end: build, save a connection, test it, preview an export (dry run), run
+# the confirmed export, show the job history, edit rows in Postgres with psql, and bring them
+# back with a dry-run import and a merge import.
 # Uses a throwaway local PostgreSQL (TLS on) unless CLOUD_SYNC_DEMO_URL names a real one
 # (a Neon or Supabase connection string).
 set -euo pipefail

@@ -28,7 +28,9 @@ output=$(CLOUD_SYNC_ENCRYPTION_KEY=$(openssl rand -hex 32) \
 rm -rf "$workdir"
 echo "$output"
 for expected in 'key_configured = 1' 'connection_id = 1' ':***@localhost' '"verified":true' \
-    'dry_run = succeeded' 'export = succeeded' 'committed'; do
+    'dry_run = succeeded' 'export = succeeded' 'committed' \
+    'dry_run_import = succeeded' 'merge_import = succeeded' '│ 1  │ tea    │ 3.75  │' \
+    '│ 2  │ coffee │ 4.25  │' '│ 4  │ juice  │ 2.5   │'; do
     if ! grep -qF -- "$expected" <<<"$output"; then
         echo "walk-through: expected '$expected' in its output" >&2
         exit 1

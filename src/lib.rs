@@ -82,6 +82,30 @@ pub static FUNCTIONS: &[Function] = &[
         handler: sql::export::export_3,
     },
     Function {
+        name: "cloud_sync_import",
+        arities: &[1],
+        effects: Effects::Acts,
+        handler: sql::import::import_1,
+    },
+    Function {
+        name: "cloud_sync_import",
+        arities: &[2],
+        effects: Effects::Acts,
+        handler: sql::import::import_2,
+    },
+    Function {
+        name: "cloud_sync_import",
+        arities: &[3],
+        effects: Effects::Acts,
+        handler: sql::import::import_3,
+    },
+    Function {
+        name: "cloud_sync_import",
+        arities: &[4],
+        effects: Effects::Acts,
+        handler: sql::import::import_4,
+    },
+    Function {
         name: "cloud_sync_run_jobs",
         arities: &[0],
         effects: Effects::Acts,

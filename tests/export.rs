@@ -3,15 +3,10 @@
 
 mod common;
 
-use common::{open, pg, temp_db, Pg};
-use postgres::{Client, NoTls};
+use common::{admin, quoted, run_job, with_saved_connection, Pg};
+use postgres::Client;
 use rusqlite::Connection;
 use serde_json::{json, Value};
-
-/// A superuser session for checking what landed remotely.
-fn admin(pg: &Pg) -> Client {
-    Client::connect(&pg.admin, NoTls).expect("admin connection")
-}
 
 /// Creates an empty schema owned by the test user and returns its name.
 fn fresh_schema(pg: &Pg, name: &str) -> String {
@@ -25,20 +20,9 @@ fn fresh_schema(pg: &Pg, name: &str) -> String {
     schema
 }
 
-fn run(conn: &Connection, sql: &str) -> Value {
-    let text: String = conn
-        .query_row(&format!("SELECT cloud_sync_run({sql})"), [], |r| r.get(0))
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn quoted(v: &Value) -> String {
-    format!("'{}'", v.to_string().replace('\'', "''"))
-}
-
 /// A dry run with `options`, which must succeed; returns the job's JSON.
 fn dry_run(conn: &Connection, options: &Value) -> Value {
-    let job = run(
+    let job = run_job(
         conn,
         &format!("cloud_sync_export('prod', 1, {})", quoted(options)),
     );
@@ -51,7 +35,7 @@ fn export(conn: &Connection, options: &Value) -> Value {
     let dry = dry_run(conn, options);
     let mut confirmed = options.clone();
     confirmed["confirm"] = dry["id"].clone();
-    run(
+    run_job(
         conn,
         &format!("cloud_sync_export('prod', 0, {})", quoted(&confirmed)),
     )
@@ -66,26 +50,9 @@ fn table<'a>(job: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no table {name} in {job}"))
 }
 
-/// A database with a saved connection `prod` (direct, TLS verified, or through the pooler).
-fn setup(name: &str, pooled: bool) -> (common::tempdir::Dir, Connection, Pg) {
-    let pg = pg();
-    let (dir, path) = temp_db(name);
-    let conn = open(&path);
-    let url = if pooled {
-        pg.url("localhost", pg.bouncer_port, "sslmode=require")
-    } else {
-        pg.verified_url()
-    };
-    conn.query_row("SELECT cloud_sync_save('prod', ?1)", [url], |r| {
-        r.get::<_, i64>(0)
-    })
-    .unwrap();
-    (dir, conn, pg)
-}
-
 #[test]
 fn every_storage_class_and_edge_value_lands_exactly() {
-    let (_dir, conn, pg) = setup("edges", false);
+    let (_dir, conn, pg) = with_saved_connection("edges", false);
     let schema = fresh_schema(&pg, "edges");
     conn.execute_batch(
         // SQLite stores a REAL-affinity -0.0 as the integer 0 (+0.0 on reading); an untyped
@@ -209,7 +176,7 @@ fn every_storage_class_and_edge_value_lands_exactly() {
 
 #[test]
 fn values_that_cannot_land_unchanged_are_listed_and_block_the_full_export() {
-    let (_dir, conn, pg) = setup("problems", false);
+    let (_dir, conn, pg) = with_saved_connection("problems", false);
     let schema = fresh_schema(&pg, "problems");
     conn.execute_batch(
         "CREATE TABLE p (id INTEGER PRIMARY KEY, n INTEGER, t TEXT, mixed);
@@ -284,7 +251,7 @@ fn values_that_cannot_land_unchanged_are_listed_and_block_the_full_export() {
     conn.execute("INSERT INTO p VALUES (5, 50, 'late' || char(0), 5)", [])
         .unwrap();
     let options = json!({"schema": schema, "confirm": clean["id"]});
-    let job = run(
+    let job = run_job(
         &conn,
         &format!("cloud_sync_export('prod', 0, {})", quoted(&options)),
     );
@@ -299,7 +266,7 @@ fn values_that_cannot_land_unchanged_are_listed_and_block_the_full_export() {
 
 #[test]
 fn odd_identifiers_composite_keys_without_rowid_and_keyless_tables() {
-    let (_dir, conn, pg) = setup("identifiers", false);
+    let (_dir, conn, pg) = with_saved_connection("identifiers", false);
     let schema = fresh_schema(&pg, "identifiers");
     conn.execute_batch(
         r#"CREATE TABLE "order" ("user" TEXT, "Mixed Case" INTEGER, "a.b" REAL, "quo""te" TEXT,
@@ -349,7 +316,7 @@ fn odd_identifiers_composite_keys_without_rowid_and_keyless_tables() {
 
 #[test]
 fn a_second_export_changes_nothing_and_rewrites_no_row() {
-    let (_dir, conn, pg) = setup("idempotent", false);
+    let (_dir, conn, pg) = with_saved_connection("idempotent", false);
     let schema = fresh_schema(&pg, "idempotent");
     conn.execute_batch(
         "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price REAL);
@@ -418,7 +385,7 @@ fn a_second_export_changes_nothing_and_rewrites_no_row() {
         .unwrap();
     let mut confirmed = options.clone();
     confirmed["confirm"] = dry["id"].clone();
-    let changed = run(
+    let changed = run_job(
         &conn,
         &format!("cloud_sync_export('prod', 0, {})", quoted(&confirmed)),
     );
@@ -444,7 +411,7 @@ fn a_second_export_changes_nothing_and_rewrites_no_row() {
 
 #[test]
 fn a_dry_run_writes_nothing_and_predicts_the_export() {
-    let (_dir, conn, pg) = setup("dryrun", false);
+    let (_dir, conn, pg) = with_saved_connection("dryrun", false);
     let schema = fresh_schema(&pg, "dryrun");
     conn.execute_batch(
         "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO a VALUES (1, 'x'), (2, 'y');",
@@ -468,7 +435,7 @@ fn a_dry_run_writes_nothing_and_predicts_the_export() {
 
 #[test]
 fn existing_remote_tables_keep_their_richer_types() {
-    let (_dir, conn, pg) = setup("rich", false);
+    let (_dir, conn, pg) = with_saved_connection("rich", false);
     let schema = fresh_schema(&pg, "rich");
     admin(&pg)
         .batch_execute(&format!(
@@ -508,7 +475,7 @@ fn existing_remote_tables_keep_their_richer_types() {
     // A value that does not fit the remote type is a problem, found before writing.
     conn.execute("UPDATE rich SET label = 'much too long' WHERE id = 2", [])
         .unwrap();
-    let dry = run(
+    let dry = run_job(
         &conn,
         &format!(
             "cloud_sync_export('prod', 1, {})",
@@ -547,7 +514,7 @@ fn existing_remote_tables_keep_their_richer_types() {
 
 #[test]
 fn serial_keys_move_their_sequence_past_the_exported_ids() {
-    let (_dir, conn, pg) = setup("sequence", false);
+    let (_dir, conn, pg) = with_saved_connection("sequence", false);
     let schema = fresh_schema(&pg, "sequence");
     admin(&pg)
         .batch_execute(&format!(
@@ -575,7 +542,7 @@ fn serial_keys_move_their_sequence_past_the_exported_ids() {
 
 #[test]
 fn a_second_sync_waits_for_the_lock_and_never_interleaves() {
-    let (_dir, conn, pg) = setup("lock", false);
+    let (_dir, conn, pg) = with_saved_connection("lock", false);
     let schema = fresh_schema(&pg, "lock");
     conn.execute_batch("CREATE TABLE a (id INTEGER PRIMARY KEY); INSERT INTO a VALUES (1);")
         .unwrap();
@@ -587,7 +554,7 @@ fn a_second_sync_waits_for_the_lock_and_never_interleaves() {
             &[&schema],
         )
         .unwrap();
-    let job = run(
+    let job = run_job(
         &conn,
         &format!(
             "cloud_sync_export('prod', 1, {})",
@@ -607,7 +574,7 @@ fn a_second_sync_waits_for_the_lock_and_never_interleaves() {
 
 #[test]
 fn a_failure_half_way_leaves_the_remote_unchanged() {
-    let (_dir, conn, pg) = setup("halfway", false);
+    let (_dir, conn, pg) = with_saved_connection("halfway", false);
     let schema = fresh_schema(&pg, "halfway");
     admin(&pg)
         .batch_execute(&format!(
@@ -645,7 +612,7 @@ fn a_failure_half_way_leaves_the_remote_unchanged() {
 
 #[test]
 fn exports_work_through_pgbouncer_in_transaction_mode() {
-    let (_dir, conn, pg) = setup("pooled", true);
+    let (_dir, conn, pg) = with_saved_connection("pooled", true);
     let schema = fresh_schema(&pg, "pooled");
     conn.execute_batch(
         "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO a VALUES (1, 'x'), (2, 'y');
@@ -668,7 +635,7 @@ fn exports_work_through_pgbouncer_in_transaction_mode() {
 
 #[test]
 fn remote_permission_denied_fails_the_job_with_the_reason() {
-    let (_dir, conn, pg) = setup("denied", false);
+    let (_dir, conn, pg) = with_saved_connection("denied", false);
     let limited = format!(
         "postgresql://cloud_sync_limited:limited_pw@localhost:{}/{}?sslmode=require",
         pg.port, pg.db
@@ -679,7 +646,7 @@ fn remote_permission_denied_fails_the_job_with_the_reason() {
     .unwrap();
     conn.execute_batch("CREATE TABLE a (id INTEGER PRIMARY KEY); INSERT INTO a VALUES (1);")
         .unwrap();
-    let job = run(&conn, "cloud_sync_export('prod', 1)");
+    let job = run_job(&conn, "cloud_sync_export('prod', 1)");
     assert_eq!(job["status"], "failed", "{job}");
     let error = job["error"].as_str().unwrap();
     assert!(
@@ -691,7 +658,7 @@ fn remote_permission_denied_fails_the_job_with_the_reason() {
 
 #[test]
 fn booleans_and_timestamps_become_native_where_that_is_lossless_or_asked_for() {
-    let (_dir, conn, pg) = setup("native", false);
+    let (_dir, conn, pg) = with_saved_connection("native", false);
     let schema = fresh_schema(&pg, "native");
     conn.execute_batch(
         "CREATE TABLE flags (id INTEGER PRIMARY KEY, ok BOOLEAN, maybe BOOLEAN, at DATETIME,
@@ -741,7 +708,7 @@ fn booleans_and_timestamps_become_native_where_that_is_lossless_or_asked_for() {
 
 #[test]
 fn identity_columns_take_the_exported_keys_and_move_on() {
-    let (_dir, conn, pg) = setup("identity", false);
+    let (_dir, conn, pg) = with_saved_connection("identity", false);
     let schema = fresh_schema(&pg, "identity");
     admin(&pg)
         .batch_execute(&format!(

@@ -1,12 +1,20 @@
 # shellcheck shell=bash
-# Sourced. Runs sql/examples/walkthrough.sql through the sqlite3 shell.
+# Sourced. The README's walk-through end to end against one Postgres:
 #   cloud_sync_walkthrough DB_FILE LIB URL
+# sql/examples/walkthrough.sql (save, test, dry run, confirmed export) through the sqlite3
+# shell, sql/examples/remote_edit.sql through psql, then sql/examples/import.sql (dry-run
+# import, merge import) through the sqlite3 shell again.
 cloud_sync_walkthrough() {
     local db=$1 lib=$2 url=$3
+    local examples
+    examples="$(dirname "${BASH_SOURCE[0]}")/../../sql/examples"
     {
         printf '.load %s\n' "$lib"
         # A SQL string literal: double any single quote in the URL.
         printf ".parameter set @url '%s'\n" "${url//\'/\'\'}"
-        cat "$(dirname "${BASH_SOURCE[0]}")/../../sql/examples/walkthrough.sql"
-    } | sqlite3 -batch "$db"
+        cat "$examples/walkthrough.sql"
+    } | sqlite3 -batch "$db" || return 1
+    echo "== psql: edit the exported rows remotely"
+    psql "$url" -X -q -v ON_ERROR_STOP=1 -f "$examples/remote_edit.sql" || return 1
+    { printf '.load %s\n' "$lib"; cat "$examples/import.sql"; } | sqlite3 -batch "$db"
 }

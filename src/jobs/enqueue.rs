@@ -1,17 +1,16 @@
-//! Queuing an export: every check runs before anything is written, so a refused export queues
-//! nothing.
+//! Queuing an export or an import: every check runs before anything is written, so a refused
+//! job queues nothing.
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::connections;
 use crate::error::{Error, Result};
 use crate::local::schema;
 use crate::sqlite::{Db, Param};
-use crate::sync::export;
-use crate::sync::now_iso;
-use crate::sync::options::ExportOptions;
+use crate::sync::options::{ExportOptions, ImportOptions, Strategy};
+use crate::sync::{export, import, now_iso};
 
 /// Validates and queues an export of the saved connection `name` (`None`: the only saved
 /// connection). Returns the job's id.
@@ -32,26 +31,100 @@ pub fn enqueue_export(
     if !dry_run {
         check_confirmation(db, connection_id, &name, &options, &tables)?;
     }
+    insert_job(
+        db,
+        connection_id,
+        &name,
+        "export",
+        dry_run,
+        &normalized,
+        options.max_attempts,
+    )
+}
+
+/// Validates and queues an import from the saved connection `name`; returns the job's id.
+/// `strategy` is the strategy argument (`None`: not given); the options may also name one, and
+/// when both do they must agree. The stored options always hold the strategy, so the runner
+/// reads everything from them.
+pub fn enqueue_import(
+    db: &Db,
+    name: &str,
+    dry_run: bool,
+    strategy: Option<&str>,
+    options_json: Option<&str>,
+) -> Result<i64> {
+    schema::require_writable(db, "queue a job")?;
+    let connection_id = connections::id(db, name)?;
+    let argument = strategy.map(Strategy::parse).transpose()?;
+    let mut options = ImportOptions::parse(options_json)?;
+    let mut stored = options_object(options_json)?;
+    if let Some(argument) = argument {
+        if stored.contains_key("strategy") && options.strategy != argument {
+            return Err(Error::invalid(format!(
+                "conflicting strategies: the strategy argument is '{}' but option strategy is \
+                 '{}': give the strategy once",
+                argument.as_str(),
+                options.strategy.as_str()
+            )));
+        }
+        options.strategy = argument;
+    }
+    import::select_tables(db, &options)?;
+    stored.insert("strategy".into(), options.strategy.as_str().into());
+    insert_job(
+        db,
+        connection_id,
+        name,
+        "import",
+        dry_run,
+        &Value::Object(stored).to_string(),
+        options.max_attempts,
+    )
+}
+
+/// Writes one queued job, due now.
+fn insert_job(
+    db: &Db,
+    connection_id: i64,
+    name: &str,
+    kind: &str,
+    dry_run: bool,
+    options: &str,
+    max_attempts: i64,
+) -> Result<i64> {
     let now = now_iso();
     db.atomically(|| {
         db.query_row(
             "INSERT INTO cloud_sync_jobs
                (connection_id, connection_name, kind, dry_run, options, status, max_attempts,
                 created_at, next_attempt_at)
-             VALUES (?1, ?2, 'export', ?3, ?4, 'queued', ?5, ?6, ?6)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?7)
              RETURNING id",
             &[
                 Param::Int(connection_id),
-                Param::Text(&name),
+                Param::Text(name),
+                Param::Text(kind),
                 Param::Int(i64::from(dry_run)),
-                Param::Text(&normalized),
-                Param::Int(options.max_attempts),
+                Param::Text(options),
+                Param::Int(max_attempts),
                 Param::Text(&now),
             ],
             |row| Ok(row.int(0)),
         )?
         .ok_or_else(|| Error::local("the queued job vanished"))
     })
+}
+
+/// The options object as given (empty when none were given), its keys sorted.
+fn options_object(options_json: Option<&str>) -> Result<Map<String, Value>> {
+    match options_json.map(str::trim).filter(|t| !t.is_empty()) {
+        None => Ok(Map::new()),
+        Some(text) => match serde_json::from_str(text) {
+            Ok(Value::Object(map)) => Ok(map),
+            Ok(_) => Err(Error::invalid("options must be a JSON object")),
+            Err(e) => Err(Error::invalid(format!("options are not valid JSON: {e}"))),
+        },
+    }
 }
 
 /// The options as compact JSON (`{}` when none were given).
@@ -260,5 +333,16 @@ mod tests {
             normalize(Some(r#"{ "tables" : ["a"], "confirm": 3 }"#)).unwrap(),
             r#"{"confirm":3,"tables":["a"]}"#
         );
+    }
+
+    #[test]
+    fn import_options_are_stored_sorted() {
+        let map = options_object(Some(r#"{ "tables": ["a"], "create_tables": true }"#)).unwrap();
+        assert_eq!(
+            Value::Object(map).to_string(),
+            r#"{"create_tables":true,"tables":["a"]}"#
+        );
+        assert!(options_object(None).unwrap().is_empty());
+        assert!(options_object(Some(" ")).unwrap().is_empty());
     }
 }

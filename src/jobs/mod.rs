@@ -1,5 +1,5 @@
-//! Jobs: the queue in `cloud_sync_jobs`, the state machine that runs a job, and what the
-//! read-only views show.
+//! Jobs (exports and imports): the queue in `cloud_sync_jobs`, the state machine that runs a
+//! job, and what the read-only views show.
 //!
 //! A job's life: `queued` (enqueued, `next_attempt_at` = `created_at`) -> `running` (claimed
 //! atomically: `attempts` + 1, `started_at`, `claimed_by`, an attempt row) -> `succeeded` or
@@ -20,7 +20,7 @@ use crate::sqlite::api::{Stmt, SQLITE_NULL};
 use crate::sqlite::{Db, Param};
 use crate::sync::Progress;
 
-pub use enqueue::enqueue_export;
+pub use enqueue::{enqueue_export, enqueue_import};
 pub use runner::{run_due, run_one, Outcome};
 
 /// Identifies one run of one job across every database of the process: the database file

@@ -9,7 +9,8 @@ use crate::local::schema;
 use crate::secret::Keyring;
 use crate::sqlite::{Db, Param};
 use crate::sync::export::{self, ExportRequest};
-use crate::sync::options::ExportOptions;
+use crate::sync::import::{self, ImportRequest};
+use crate::sync::options::{ExportOptions, ImportOptions};
 use crate::sync::{now_iso, JobLog, Level, Progress};
 
 /// How one run of a job ended.
@@ -210,12 +211,16 @@ fn run_claimed(db: &Db, claim: Claim) -> Result<Outcome> {
 }
 
 fn execute(db: &Db, claim: &Claim, progress: &Progress, log: &mut JobLog) -> Result<Value> {
-    if claim.kind != "export" {
-        return Err(Error::invalid(format!(
-            "{} jobs are not supported by this version of cloud_sync",
-            claim.kind
-        )));
+    match claim.kind.as_str() {
+        "export" => execute_export(db, claim, progress, log),
+        "import" => execute_import(db, claim, progress, log),
+        other => Err(Error::invalid(format!(
+            "{other} jobs are not supported by this version of cloud_sync"
+        ))),
     }
+}
+
+fn execute_export(db: &Db, claim: &Claim, progress: &Progress, log: &mut JobLog) -> Result<Value> {
     let options = ExportOptions::parse(Some(&claim.options))?;
     let info = connections::open(db, &Keyring::from_env()?, &claim.connection_name)?;
     log.info(None, format!("connecting to {}", info.display()));
@@ -225,10 +230,24 @@ fn execute(db: &Db, claim: &Claim, progress: &Progress, log: &mut JobLog) -> Res
         options: &options,
     };
     let mut summary = export::run(db, &request, progress, log)?;
+    // Only a full export confirms a dry run.
     if let Some(confirmed) = options.confirm {
         record_differences(db, confirmed, &mut summary, log)?;
     }
     Ok(summary)
+}
+
+/// An import's options hold its strategy (folded in when it was queued).
+fn execute_import(db: &Db, claim: &Claim, progress: &Progress, log: &mut JobLog) -> Result<Value> {
+    let options = ImportOptions::parse(Some(&claim.options))?;
+    let info = connections::open(db, &Keyring::from_env()?, &claim.connection_name)?;
+    log.info(None, format!("connecting to {}", info.display()));
+    let request = ImportRequest {
+        info: &info,
+        dry_run: claim.dry_run,
+        options: &options,
+    };
+    import::run(db, &request, progress, log)
 }
 
 /// The local data may have changed since the dry run a full export confirms: the export runs

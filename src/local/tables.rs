@@ -9,6 +9,7 @@ pub struct LocalColumn {
     /// The declared type as written (`""` when none).
     pub decl_type: String,
     pub not_null: bool,
+    pub has_default: bool,
     /// 1-based position in the primary key, 0 when not part of it.
     pub pk_position: i64,
 }
@@ -85,10 +86,40 @@ pub fn select(
         .collect())
 }
 
+/// `names` reordered so that a table comes after the tables its foreign keys reference, so rows
+/// can be written table by table with foreign keys enforced. Tables in a cycle keep their order.
+pub fn parents_first(db: &Db, names: &[String]) -> Result<Vec<String>> {
+    let mut parents = Vec::new();
+    for name in names {
+        let mut stmt = db.prepare("SELECT DISTINCT \"table\" FROM pragma_foreign_key_list(?1)")?;
+        stmt.bind_all(&[Param::Text(name)])?;
+        let mut referenced = Vec::new();
+        while stmt.step()? {
+            referenced.extend(stmt.text(0).filter(|t| t != name && names.contains(t)));
+        }
+        parents.push(referenced);
+    }
+    let mut ordered: Vec<String> = Vec::with_capacity(names.len());
+    while ordered.len() < names.len() {
+        let ready = (0..names.len()).find(|&i| {
+            !ordered.contains(&names[i]) && parents[i].iter().all(|p| ordered.contains(p))
+        });
+        // A cycle: take the first remaining table and let the constraints speak.
+        let next = ready.unwrap_or_else(|| {
+            (0..names.len())
+                .find(|&i| !ordered.contains(&names[i]))
+                .expect("one remains")
+        });
+        ordered.push(names[next].clone());
+    }
+    Ok(ordered)
+}
+
 /// Describes one table of `main`.
 pub fn describe(db: &Db, name: &str) -> Result<LocalTable> {
     let mut stmt = db.prepare(
-        "SELECT name, type, \"notnull\", pk, hidden FROM pragma_table_xinfo(?1, 'main') ORDER BY cid",
+        "SELECT name, type, \"notnull\", pk, hidden, dflt_value IS NOT NULL
+         FROM pragma_table_xinfo(?1, 'main') ORDER BY cid",
     )?;
     stmt.bind_all(&[Param::Text(name)])?;
     let mut table = LocalTable {
@@ -108,6 +139,7 @@ pub fn describe(db: &Db, name: &str) -> Result<LocalTable> {
             decl_type: stmt.text(1).unwrap_or_default(),
             not_null: stmt.int(2) != 0,
             pk_position: stmt.int(3),
+            has_default: stmt.int(5) != 0,
         });
     }
     if table.columns.is_empty() {

@@ -183,20 +183,27 @@ impl Db {
     /// instead of failing when a read lock would have to be upgraded; inside the host's own
     /// transaction it nests as a savepoint.
     pub fn atomically<T>(&self, work: impl FnOnce() -> Result<T>) -> Result<T> {
-        self.transaction("BEGIN IMMEDIATE", "cloud_sync", work)
+        self.transaction("BEGIN IMMEDIATE", "cloud_sync", true, work)
+    }
+
+    /// Runs `work` like `atomically`, then rolls everything back whatever happened: a dry run
+    /// that meets every constraint, trigger and lock the real run would, and changes nothing.
+    pub fn rehearse<T>(&self, work: impl FnOnce() -> Result<T>) -> Result<T> {
+        self.transaction("BEGIN IMMEDIATE", "cloud_sync_rehearsal", false, work)
     }
 
     /// Runs `work` inside one read transaction, so every read sees the same snapshot of the
     /// database; inside the host's own transaction it nests as a savepoint (the host's
     /// transaction is then the snapshot). Writes made by `work` land only if it succeeds.
     pub fn snapshot<T>(&self, work: impl FnOnce() -> Result<T>) -> Result<T> {
-        self.transaction("BEGIN DEFERRED", "cloud_sync_snapshot", work)
+        self.transaction("BEGIN DEFERRED", "cloud_sync_snapshot", true, work)
     }
 
     fn transaction<T>(
         &self,
         begin: &str,
         savepoint: &str,
+        keep: bool,
         work: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
         // SAFETY: valid handle.
@@ -210,7 +217,14 @@ impl Db {
         } else {
             (begin.to_string(), "COMMIT".into(), "ROLLBACK".into())
         };
-        self.exec(&begin)?;
+        self.exec(&begin).map_err(|e| match e {
+            Error::Local(m) if m.contains("database is locked") => Error::Busy(
+                "the local database is locked by another connection and stayed locked for the \
+                 whole busy timeout: try again, or raise it (PRAGMA busy_timeout = milliseconds)"
+                    .into(),
+            ),
+            other => other,
+        })?;
         // Rolls back on an error and also when a panic unwinds through `work`, so the host's
         // connection is never left inside a transaction it did not open.
         let mut guard = RollbackOnDrop {
@@ -218,8 +232,10 @@ impl Db {
             rollback: Some(rollback),
         };
         let value = work()?;
-        self.exec(&commit)?;
-        guard.rollback = None;
+        if keep {
+            self.exec(&commit)?;
+            guard.rollback = None;
+        }
         Ok(value)
     }
 }
@@ -270,6 +286,43 @@ impl Stmt<'_> {
             return Err(self.db.last_error("cannot bind a parameter"));
         }
         Ok(())
+    }
+
+    /// Binds any SQLite value (copied by SQLite).
+    pub fn bind_value(&mut self, index: c_int, value: Value) -> Result<()> {
+        let len = |n: usize| c_int::try_from(n).map_err(|_| Error::invalid("value too long"));
+        // SAFETY: valid statement; text and blobs are copied (SQLITE_TRANSIENT).
+        let rc = unsafe {
+            match value {
+                Value::Null => call!(bind_null(self.raw, index)),
+                Value::Integer(v) => call!(bind_int64(self.raw, index, v)),
+                Value::Real(v) => call!(bind_double(self.raw, index, v)),
+                Value::Text(t) => call!(bind_text(
+                    self.raw,
+                    index,
+                    t.as_ptr().cast(),
+                    len(t.len())?,
+                    transient()
+                )),
+                Value::Blob(b) => call!(bind_blob(
+                    self.raw,
+                    index,
+                    b.as_ptr().cast(),
+                    len(b.len())?,
+                    transient()
+                )),
+            }
+        };
+        if rc != SQLITE_OK {
+            return Err(self.db.last_error("cannot bind a parameter"));
+        }
+        Ok(())
+    }
+
+    /// Makes the statement ready to run again (bindings stay until rebound).
+    pub fn reset(&mut self) {
+        // SAFETY: valid statement. An error of the last step was already reported by step().
+        unsafe { call!(reset(self.raw)) };
     }
 
     /// Advances; `true` while there is a row.

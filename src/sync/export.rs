@@ -28,18 +28,17 @@ use postgres::Transaction;
 use serde_json::{json, Map, Value};
 
 use super::options::ExportOptions;
-use super::{JobLog, Progress};
+use super::{elapsed_ms, JobLog, Problems, Progress};
 use crate::error::{Error, Result};
 use crate::local::tables::{self, LocalTable};
 use crate::mapping::{self, PgType, Profile};
+use crate::remote::catalog;
 use crate::remote::session::remote_error;
 use crate::remote::{ConnInfo, Session};
 use crate::sqlite::Db;
 
 /// Postgres truncates longer identifiers; we refuse them instead.
 const MAX_IDENTIFIER_BYTES: usize = 63;
-/// Problems kept in a summary; all are counted.
-const MAX_LISTED_PROBLEMS: usize = 100;
 /// Bytes of COPY data buffered before a write to the server.
 const COPY_CHUNK: usize = 1 << 20;
 
@@ -111,23 +110,6 @@ struct Counts {
     problems: u64,
 }
 
-/// Problems found in the data, listed up to a limit and all counted.
-#[derive(Default)]
-struct Problems {
-    listed: Vec<Value>,
-    total: u64,
-}
-
-impl Problems {
-    fn add(&mut self, table: &str, key: Value, column: Option<&str>, problem: &str) {
-        self.total += 1;
-        if self.listed.len() < MAX_LISTED_PROBLEMS {
-            self.listed
-                .push(json!({"table": table, "key": key, "column": column, "problem": problem}));
-        }
-    }
-}
-
 /// Runs one export. Errors carry the table and statement at fault; the remote transaction is
 /// rolled back on any error, and always for a dry run.
 pub fn run(
@@ -147,7 +129,7 @@ pub fn run(
         check_column_types(&locals, options)?;
 
         let mut session = Session::connect(request.info)?;
-        let connect_ms = ms(started);
+        let connect_ms = elapsed_ms(started);
         log.info(
             None,
             format!(
@@ -263,7 +245,7 @@ pub fn run(
                 "columns": plan.columns.iter().map(|c| json!({
                     "name": c.name, "sqlite_type": c.sqlite_type, "postgres_type": c.ty.sql()
                 })).collect::<Vec<_>>(),
-                "ms": ms(table_started),
+                "ms": elapsed_ms(table_started),
             }));
         }
 
@@ -275,7 +257,7 @@ pub fn run(
             tx.commit().map_err(|e| remote_error("commit failed", &e))?;
             log.info(None, "committed");
         }
-        let total_ms = ms(started);
+        let total_ms = elapsed_ms(started);
         Ok(json!({
             "kind": "export",
             "dry_run": request.dry_run,
@@ -294,10 +276,6 @@ pub fn run(
             "rows_per_s": (totals.source_rows as f64 / (total_ms / 1000.0).max(1e-9)).round(),
         }))
     })
-}
-
-fn ms(since: Instant) -> f64 {
-    (since.elapsed().as_secs_f64() * 100_000.0).round() / 100.0
 }
 
 /// Every `column_types` entry must name a column of a selected table and a supported type.
@@ -341,67 +319,6 @@ fn take_lock(tx: &mut Transaction, schema: &str) -> Result<()> {
             row.get::<_, String>(1)
         )))
     }
-}
-
-struct RemoteColumn {
-    name: String,
-    spelling: String,
-    not_null: bool,
-    has_default: bool,
-}
-
-fn remote_columns(tx: &mut Transaction, remote: &str) -> Result<Option<Vec<RemoteColumn>>> {
-    let exists = tx
-        .query_typed_one(
-            "SELECT to_regclass($1) IS NOT NULL",
-            &[(&remote, Type::TEXT)],
-        )
-        .map_err(|e| remote_error(&format!("cannot look up {remote}"), &e))?
-        .get::<_, bool>(0);
-    if !exists {
-        return Ok(None);
-    }
-    let rows = tx
-        .query_typed(
-            "SELECT attname::text, format_type(atttypid, atttypmod), attnotnull,
-                    atthasdef OR attidentity <> '' OR attgenerated <> ''
-             FROM pg_attribute
-             WHERE attrelid = to_regclass($1) AND attnum > 0 AND NOT attisdropped
-             ORDER BY attnum",
-            &[(&remote, Type::TEXT)],
-        )
-        .map_err(|e| remote_error(&format!("cannot read the columns of {remote}"), &e))?;
-    Ok(Some(
-        rows.iter()
-            .map(|r| RemoteColumn {
-                name: r.get(0),
-                spelling: r.get(1),
-                not_null: r.get(2),
-                has_default: r.get(3),
-            })
-            .collect(),
-    ))
-}
-
-/// Whether a unique index without predicate covers exactly `key` (in any order).
-fn has_unique_key(tx: &mut Transaction, remote: &str, key: &[&str]) -> Result<bool> {
-    let rows = tx
-        .query_typed(
-            "SELECT array(SELECT a.attname::text FROM unnest(i.indkey) k
-                          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k)
-             FROM pg_index i
-             WHERE i.indrelid = to_regclass($1) AND i.indisunique
-               AND i.indpred IS NULL AND i.indexprs IS NULL",
-            &[(&remote, Type::TEXT)],
-        )
-        .map_err(|e| remote_error(&format!("cannot read the indexes of {remote}"), &e))?;
-    let mut wanted: Vec<&str> = key.to_vec();
-    wanted.sort_unstable();
-    Ok(rows.iter().any(|row| {
-        let mut columns: Vec<String> = row.get(0);
-        columns.sort_unstable();
-        columns == wanted
-    }))
 }
 
 fn plan_table(
@@ -459,7 +376,7 @@ fn plan_table(
         })?
         .unwrap_or(0) as u64;
 
-    let create = match remote_columns(tx, &remote)? {
+    let create = match catalog::columns(tx, &remote)? {
         None if !options.create_tables => {
             problems.push(format!(
                 "the remote table {}.{name} does not exist, and create_tables is false",
@@ -522,7 +439,7 @@ fn plan_table(
                 .filter(|c| c.is_key)
                 .map(|c| c.name.as_str())
                 .collect();
-            if !key.is_empty() && !has_unique_key(tx, &remote, &key)? {
+            if !key.is_empty() && !catalog::has_unique_key(tx, &remote, &key)? {
                 problems.push(format!(
                     "the remote table has no unique constraint on its key ({}): add one (ALTER \
                      TABLE {remote} ADD UNIQUE ({}))",
@@ -687,7 +604,7 @@ fn export_table(
         Some(table),
         format!(
             "copied {copied} rows to staging in {:.0} ms",
-            ms(copy_started)
+            elapsed_ms(copy_started)
         ),
     );
 

@@ -80,6 +80,37 @@ impl Progress {
     }
 }
 
+/// Problems found in the data, listed up to a limit (the summary stays small) and all counted.
+#[derive(Default)]
+pub struct Problems {
+    pub listed: Vec<serde_json::Value>,
+    pub total: u64,
+}
+
+impl Problems {
+    const MAX_LISTED: usize = 100;
+
+    pub fn add(
+        &mut self,
+        table: &str,
+        key: serde_json::Value,
+        column: Option<&str>,
+        problem: &str,
+    ) {
+        self.total += 1;
+        if self.listed.len() < Self::MAX_LISTED {
+            self.listed.push(serde_json::json!({
+                "table": table, "key": key, "column": column, "problem": problem
+            }));
+        }
+    }
+}
+
+/// Milliseconds since `since`, to two decimals, for summaries and logs.
+pub fn elapsed_ms(since: std::time::Instant) -> f64 {
+    (since.elapsed().as_secs_f64() * 100_000.0).round() / 100.0
+}
+
 /// Now, as ISO-8601 UTC with milliseconds (the format of every cloud_sync timestamp).
 pub fn now_iso() -> String {
     iso_from_unix_ms(

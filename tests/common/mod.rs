@@ -214,3 +214,39 @@ pub fn shell(db: &Path, env: &[(&str, &str)], sql: &str) -> ShellRun {
 pub fn sql_str(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
+
+/// A superuser session on the test server, for setting up and checking what landed remotely.
+pub fn admin(pg: &Pg) -> postgres::Client {
+    postgres::Client::connect(&pg.admin, postgres::NoTls).expect("admin connection")
+}
+
+/// A JSON value as a SQL string literal.
+pub fn quoted(v: &serde_json::Value) -> String {
+    sql_str(&v.to_string())
+}
+
+/// `SELECT cloud_sync_run(<sql>)`, parsed.
+pub fn run_job(conn: &Connection, sql: &str) -> serde_json::Value {
+    let text: String = conn
+        .query_row(&format!("SELECT cloud_sync_run({sql})"), [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A fresh database whose saved connection `prod` leads to the test server: direct with TLS
+/// verified, or through pgbouncer.
+pub fn with_saved_connection(name: &str, pooled: bool) -> (tempdir::Dir, Connection, Pg) {
+    let pg = pg();
+    let (dir, path) = temp_db(name);
+    let conn = open(&path);
+    let url = if pooled {
+        pg.url("localhost", pg.bouncer_port, "sslmode=require")
+    } else {
+        pg.verified_url()
+    };
+    conn.query_row("SELECT cloud_sync_save('prod', ?1)", [url], |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap();
+    (dir, conn, pg)
+}
