@@ -39,6 +39,13 @@ pub enum Error {
     /// The remote server answered with an error after connecting.
     #[error("{0}")]
     Remote(String),
+    /// The remote session broke off in a way worth retrying: the connection was lost, or the
+    /// server reported a serialization failure, a deadlock, a shutdown or too many connections.
+    #[error("{0}")]
+    Interrupted(String),
+    /// The job was cancelled; everything it did was rolled back.
+    #[error("{0}")]
+    Cancelled(String),
     /// The local SQLite database refused an operation.
     #[error("{0}")]
     Local(String),
@@ -55,6 +62,19 @@ impl Error {
 
     pub fn local(message: impl fmt::Display) -> Self {
         Error::Local(message.to_string())
+    }
+
+    /// Whether trying again later may succeed: the retry policy retries these and fails the
+    /// others at once (wrong password, bad data, bad options, a missing confirmation...).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Connect { failure, .. } => !matches!(
+                failure,
+                ConnectFailure::Auth | ConnectFailure::DatabaseMissing | ConnectFailure::Tls
+            ),
+            Error::Busy(_) | Error::Interrupted(_) => true,
+            _ => false,
+        }
     }
 
     pub fn connect(failure: ConnectFailure, message: impl fmt::Display) -> Self {

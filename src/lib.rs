@@ -123,6 +123,42 @@ pub static FUNCTIONS: &[Function] = &[
         effects: Effects::Acts,
         handler: sql::jobs::run,
     },
+    Function {
+        name: "cloud_sync_cancel",
+        arities: &[1],
+        effects: Effects::Acts,
+        handler: sql::jobs::cancel,
+    },
+    Function {
+        name: "cloud_sync_retry",
+        arities: &[1],
+        effects: Effects::Acts,
+        handler: sql::jobs::retry,
+    },
+    Function {
+        name: "cloud_sync_report",
+        arities: &[1, 2],
+        effects: Effects::Acts,
+        handler: sql::report::report,
+    },
+    Function {
+        name: "cloud_sync_worker_start",
+        arities: &[0, 1],
+        effects: Effects::Acts,
+        handler: sql::worker::start,
+    },
+    Function {
+        name: "cloud_sync_worker_stop",
+        arities: &[0],
+        effects: Effects::Acts,
+        handler: sql::worker::stop,
+    },
+    Function {
+        name: "cloud_sync_worker_status",
+        arities: &[0],
+        effects: Effects::Acts,
+        handler: sql::worker::status,
+    },
 ];
 
 /// Every virtual table of the extension: read-only and eponymous (`SELECT * FROM name` or, with

@@ -8,18 +8,6 @@ use postgres::Client;
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
-/// Creates an empty schema owned by the test user and returns its name.
-fn fresh_schema(pg: &Pg, name: &str) -> String {
-    let schema = format!("t_{name}");
-    admin(pg)
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema} AUTHORIZATION {};",
-            pg.user
-        ))
-        .unwrap();
-    schema
-}
-
 /// A dry run with `options`, which must succeed; returns the job's JSON.
 fn dry_run(conn: &Connection, options: &Value) -> Value {
     let job = run_job(
@@ -53,7 +41,7 @@ fn table<'a>(job: &'a Value, name: &str) -> &'a Value {
 #[test]
 fn every_storage_class_and_edge_value_lands_exactly() {
     let (_dir, conn, pg) = with_saved_connection("edges", false);
-    let schema = fresh_schema(&pg, "edges");
+    let schema = common::fresh_schema(&pg, "t_edges");
     conn.execute_batch(
         // SQLite stores a REAL-affinity -0.0 as the integer 0 (+0.0 on reading); an untyped
         // column keeps the sign, so `u` holds the same reals to prove -0.0 survives.
@@ -177,7 +165,7 @@ fn every_storage_class_and_edge_value_lands_exactly() {
 #[test]
 fn values_that_cannot_land_unchanged_are_listed_and_block_the_full_export() {
     let (_dir, conn, pg) = with_saved_connection("problems", false);
-    let schema = fresh_schema(&pg, "problems");
+    let schema = common::fresh_schema(&pg, "t_problems");
     conn.execute_batch(
         "CREATE TABLE p (id INTEGER PRIMARY KEY, n INTEGER, t TEXT, mixed);
          INSERT INTO p VALUES (1, 10, 'fine', 1), (2, 'abc', 'fine', 2),
@@ -267,7 +255,7 @@ fn values_that_cannot_land_unchanged_are_listed_and_block_the_full_export() {
 #[test]
 fn odd_identifiers_composite_keys_without_rowid_and_keyless_tables() {
     let (_dir, conn, pg) = with_saved_connection("identifiers", false);
-    let schema = fresh_schema(&pg, "identifiers");
+    let schema = common::fresh_schema(&pg, "t_identifiers");
     conn.execute_batch(
         r#"CREATE TABLE "order" ("user" TEXT, "Mixed Case" INTEGER, "a.b" REAL, "quo""te" TEXT,
                                  PRIMARY KEY ("user", "Mixed Case")) WITHOUT ROWID;
@@ -317,7 +305,7 @@ fn odd_identifiers_composite_keys_without_rowid_and_keyless_tables() {
 #[test]
 fn a_second_export_changes_nothing_and_rewrites_no_row() {
     let (_dir, conn, pg) = with_saved_connection("idempotent", false);
-    let schema = fresh_schema(&pg, "idempotent");
+    let schema = common::fresh_schema(&pg, "t_idempotent");
     conn.execute_batch(
         "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price REAL);
          WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 500)
@@ -412,7 +400,7 @@ fn a_second_export_changes_nothing_and_rewrites_no_row() {
 #[test]
 fn a_dry_run_writes_nothing_and_predicts_the_export() {
     let (_dir, conn, pg) = with_saved_connection("dryrun", false);
-    let schema = fresh_schema(&pg, "dryrun");
+    let schema = common::fresh_schema(&pg, "t_dryrun");
     conn.execute_batch(
         "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO a VALUES (1, 'x'), (2, 'y');",
     )
@@ -436,7 +424,7 @@ fn a_dry_run_writes_nothing_and_predicts_the_export() {
 #[test]
 fn existing_remote_tables_keep_their_richer_types() {
     let (_dir, conn, pg) = with_saved_connection("rich", false);
-    let schema = fresh_schema(&pg, "rich");
+    let schema = common::fresh_schema(&pg, "t_rich");
     admin(&pg)
         .batch_execute(&format!(
             "CREATE TABLE {schema}.rich (id integer PRIMARY KEY, uid uuid, doc jsonb,
@@ -515,7 +503,7 @@ fn existing_remote_tables_keep_their_richer_types() {
 #[test]
 fn serial_keys_move_their_sequence_past_the_exported_ids() {
     let (_dir, conn, pg) = with_saved_connection("sequence", false);
-    let schema = fresh_schema(&pg, "sequence");
+    let schema = common::fresh_schema(&pg, "t_sequence");
     admin(&pg)
         .batch_execute(&format!(
             "CREATE TABLE {schema}.seq (id bigserial PRIMARY KEY, v text); ALTER TABLE {schema}.seq OWNER TO {};",
@@ -543,7 +531,7 @@ fn serial_keys_move_their_sequence_past_the_exported_ids() {
 #[test]
 fn a_second_sync_waits_for_the_lock_and_never_interleaves() {
     let (_dir, conn, pg) = with_saved_connection("lock", false);
-    let schema = fresh_schema(&pg, "lock");
+    let schema = common::fresh_schema(&pg, "t_lock");
     conn.execute_batch("CREATE TABLE a (id INTEGER PRIMARY KEY); INSERT INTO a VALUES (1);")
         .unwrap();
     let mut other = admin(&pg);
@@ -561,7 +549,9 @@ fn a_second_sync_waits_for_the_lock_and_never_interleaves() {
             quoted(&json!({"schema": schema}))
         ),
     );
-    assert_eq!(job["status"], "failed");
+    // The lock is busy: the job is queued again for a retry, with the reason.
+    assert_eq!(job["status"], "queued", "{job}");
+    assert!(!job["next_attempt_at"].is_null(), "{job}");
     assert!(
         job["error"].as_str().unwrap().contains(&format!(
             "another sync holds the lock on cloud_sync_test.{schema}"
@@ -569,13 +559,14 @@ fn a_second_sync_waits_for_the_lock_and_never_interleaves() {
         "{job}"
     );
     holder.rollback().unwrap();
-    dry_run(&conn, &json!({"schema": schema}));
+    let again = run_job(&conn, &job["id"].to_string());
+    assert_eq!(again["status"], "succeeded", "{again}");
 }
 
 #[test]
 fn a_failure_half_way_leaves_the_remote_unchanged() {
     let (_dir, conn, pg) = with_saved_connection("halfway", false);
-    let schema = fresh_schema(&pg, "halfway");
+    let schema = common::fresh_schema(&pg, "t_halfway");
     admin(&pg)
         .batch_execute(&format!(
             "CREATE TABLE {schema}.b (id bigint PRIMARY KEY, v bigint CHECK (v < 100));
@@ -613,7 +604,7 @@ fn a_failure_half_way_leaves_the_remote_unchanged() {
 #[test]
 fn exports_work_through_pgbouncer_in_transaction_mode() {
     let (_dir, conn, pg) = with_saved_connection("pooled", true);
-    let schema = fresh_schema(&pg, "pooled");
+    let schema = common::fresh_schema(&pg, "t_pooled");
     conn.execute_batch(
         "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO a VALUES (1, 'x'), (2, 'y');
          CREATE TABLE b (k TEXT PRIMARY KEY, n INTEGER); INSERT INTO b VALUES ('one', 1);",
@@ -659,7 +650,7 @@ fn remote_permission_denied_fails_the_job_with_the_reason() {
 #[test]
 fn booleans_and_timestamps_become_native_where_that_is_lossless_or_asked_for() {
     let (_dir, conn, pg) = with_saved_connection("native", false);
-    let schema = fresh_schema(&pg, "native");
+    let schema = common::fresh_schema(&pg, "t_native");
     conn.execute_batch(
         "CREATE TABLE flags (id INTEGER PRIMARY KEY, ok BOOLEAN, maybe BOOLEAN, at DATETIME,
                              d DATE, loose DATETIME, stamped TEXT);
@@ -709,7 +700,7 @@ fn booleans_and_timestamps_become_native_where_that_is_lossless_or_asked_for() {
 #[test]
 fn identity_columns_take_the_exported_keys_and_move_on() {
     let (_dir, conn, pg) = with_saved_connection("identity", false);
-    let schema = fresh_schema(&pg, "identity");
+    let schema = common::fresh_schema(&pg, "t_identity");
     admin(&pg)
         .batch_execute(&format!(
             "CREATE TABLE {schema}.ident (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text);

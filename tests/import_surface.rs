@@ -487,8 +487,8 @@ fn an_import_job_reads_its_strategy_from_the_stored_options() {
     assert_eq!(
         log,
         [
-            "claimed (attempt 1)".to_string(),
-            format!("job failed: {reason}")
+            "claimed (attempt 1 of 5)".to_string(),
+            format!("attempt 1 failed: {reason}")
         ]
     );
 }
@@ -513,7 +513,10 @@ fn an_import_job_against_a_closed_port_fails_with_its_reason_and_leaks_no_passwo
     .unwrap();
 
     // One through cloud_sync_run, one (a full import) through cloud_sync_run_jobs.
-    let id = count(&conn, "SELECT cloud_sync_import('dead')");
+    let id = count(
+        &conn,
+        "SELECT cloud_sync_import('dead', 1, 'skip', '{\"max_attempts\": 1}')",
+    );
     let outcome = json_of(&conn, &format!("SELECT cloud_sync_run({id})"));
     assert_eq!(outcome["id"], id);
     assert_eq!(outcome["status"], "failed", "{outcome}");
@@ -526,7 +529,7 @@ fn an_import_job_against_a_closed_port_fails_with_its_reason_and_leaks_no_passwo
 
     let full = count(
         &conn,
-        "SELECT cloud_sync_import('dead', 0, 'overwrite', '{}')",
+        "SELECT cloud_sync_import('dead', 0, 'overwrite', '{\"max_attempts\": 1}')",
     );
     let report = json_of(&conn, "SELECT cloud_sync_run_jobs()");
     assert_eq!(
@@ -570,14 +573,17 @@ fn an_import_job_against_a_closed_port_fails_with_its_reason_and_leaks_no_passwo
         assert_eq!(&error, reason);
 
         let log = log_messages(&conn, id);
-        assert_eq!(log.first().map(String::as_str), Some("claimed (attempt 1)"));
+        assert_eq!(
+            log.first().map(String::as_str),
+            Some("claimed (attempt 1 of 1)")
+        );
         assert!(
             log.iter()
                 .any(|m| m.starts_with("connecting to postgresql://")
                     && m.contains(&format!(":***@127.0.0.1:{port}/"))),
             "{log:?}"
         );
-        assert_eq!(log.last(), Some(&format!("job failed: {reason}")));
+        assert_eq!(log.last(), Some(&format!("attempt 1 failed: {reason}")));
         assert_eq!(
             count(
                 &conn,
@@ -702,7 +708,10 @@ fn an_import_dry_run_and_a_full_import_run_through_the_jobs_surface() {
     assert_eq!(counts(dry_id), [("gadgets".to_string(), 3, 2, 1)]);
     assert_eq!(local(&conn), before, "a dry run changes nothing locally");
     let log = log_messages(&conn, dry_id);
-    assert_eq!(log.first().map(String::as_str), Some("claimed (attempt 1)"));
+    assert_eq!(
+        log.first().map(String::as_str),
+        Some("claimed (attempt 1 of 5)")
+    );
     assert_eq!(log.last().map(String::as_str), Some("job succeeded"));
     assert!(
         log.iter()

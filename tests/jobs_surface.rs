@@ -6,7 +6,7 @@ mod common;
 
 use std::net::TcpListener;
 
-use common::{open, percent_encode, pg, temp_db, Pg};
+use common::{open, percent_encode, pg, temp_db};
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
@@ -480,7 +480,10 @@ fn a_job_against_a_closed_port_fails_with_its_reason_and_leaks_no_password() {
     })
     .unwrap();
 
-    let id = count(&conn, "SELECT cloud_sync_export('dead')");
+    let id = count(
+        &conn,
+        "SELECT cloud_sync_export('dead', 1, '{\"max_attempts\": 1}')",
+    );
     let outcome = json_of(&conn, &format!("SELECT cloud_sync_run({id})"));
     assert_eq!(outcome["id"], id);
     assert_eq!(outcome["status"], "failed", "{outcome}");
@@ -533,7 +536,7 @@ fn a_job_against_a_closed_port_fails_with_its_reason_and_leaks_no_password() {
     let messages: Vec<&str> = log.iter().map(|l| l.3.as_str()).collect();
     assert_eq!(
         messages.first(),
-        Some(&"claimed (attempt 1)"),
+        Some(&"claimed (attempt 1 of 1)"),
         "{messages:?}"
     );
     assert!(
@@ -545,7 +548,7 @@ fn a_job_against_a_closed_port_fails_with_its_reason_and_leaks_no_password() {
     );
     assert_eq!(
         messages.last().copied(),
-        Some(format!("job failed: {reason}").as_str())
+        Some(format!("attempt 1 failed: {reason}").as_str())
     );
     assert_eq!(log.last().unwrap().1, "error");
     assert!(log.iter().all(|l| l.4 == 1));
@@ -640,7 +643,10 @@ fn run_jobs_runs_due_jobs_oldest_first_up_to_max() {
     );
 
     let first = count(&conn, "SELECT cloud_sync_export('prod')");
-    let second = count(&conn, "SELECT cloud_sync_export('other')");
+    let second = count(
+        &conn,
+        "SELECT cloud_sync_export('other', 1, '{\"max_attempts\": 1}')",
+    );
     let later = count(&conn, "SELECT cloud_sync_export('prod')");
     conn.execute(
         "UPDATE cloud_sync_jobs SET next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+1 hour')
@@ -1042,20 +1048,10 @@ fn the_views_are_registered_and_the_functions_are_direct_only() {
     assert_eq!(count(&conn, "SELECT count(*) FROM cloud_sync_jobs_vtab"), 0);
 }
 
-/// A fresh remote schema for one test.
-fn fresh_schema(pg: &Pg, name: &str) -> String {
-    let schema = format!("t_jobs_{name}");
-    pg.psql(&format!(
-        "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema} AUTHORIZATION {};",
-        pg.user
-    ));
-    schema
-}
-
 #[test]
 fn a_dry_run_and_its_confirmed_export_run_end_to_end() {
     let pg = pg();
-    let schema = fresh_schema(&pg, "e2e");
+    let schema = common::fresh_schema(&pg, "t_jobs_e2e");
     let (_dir, path) = temp_db("e2e");
     let conn = open(&path);
     conn.query_row(
@@ -1116,7 +1112,10 @@ fn a_dry_run_and_its_confirmed_export_run_end_to_end() {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    assert_eq!(log.first().map(String::as_str), Some("claimed (attempt 1)"));
+    assert_eq!(
+        log.first().map(String::as_str),
+        Some("claimed (attempt 1 of 5)")
+    );
     assert_eq!(log.last().map(String::as_str), Some("job succeeded"));
     assert!(
         log.iter()
@@ -1144,7 +1143,7 @@ fn a_dry_run_and_its_confirmed_export_run_end_to_end() {
 #[test]
 fn the_jobs_view_shows_live_progress_of_a_job_running_in_this_process() {
     let pg = pg();
-    let schema = fresh_schema(&pg, "live");
+    let schema = common::fresh_schema(&pg, "t_jobs_live");
     let (_dir, path) = temp_db("live");
     let conn = open(&path);
     conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))

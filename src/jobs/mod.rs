@@ -6,9 +6,13 @@
 //! `failed` (`finished_at`, `summary`, `error`, progress counters, the attempt's outcome, the
 //! log; `next_attempt_at` = NULL). A failed job stays failed: retries come later.
 
+pub mod control;
 pub mod enqueue;
+pub mod report;
+pub mod retry;
 pub mod runner;
 pub mod views;
+pub mod worker;
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -55,6 +59,14 @@ impl Drop for Registered {
     fn drop(&mut self) {
         running().remove(&self.0);
     }
+}
+
+/// The live progress of job `id` of database `file`, if it is running in this process.
+pub fn live_progress_of_job(file: &str, id: i64) -> Option<Progress> {
+    running()
+        .iter()
+        .find(|(key, _)| key.file == file && key.id == id)
+        .map(|(_, progress)| progress.clone())
 }
 
 /// The live progress of a run, if it is running in this process.

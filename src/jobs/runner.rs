@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use super::retry::{self, Next, Policy};
 use super::{database_file, opt_text, status_of, Registered, RunKey};
 use crate::connections;
 use crate::error::{Error, Result};
@@ -11,16 +12,18 @@ use crate::sqlite::{Db, Param};
 use crate::sync::export::{self, ExportRequest};
 use crate::sync::import::{self, ImportRequest};
 use crate::sync::options::{ExportOptions, ImportOptions};
-use crate::sync::{now_iso, JobLog, Level, Progress};
+use crate::sync::{iso_after, now_iso, JobLog, Level, Progress};
 
 /// How one run of a job ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     pub id: i64,
-    /// `succeeded` or `failed`.
+    /// `succeeded`, `failed`, `cancelled`, or `queued` when a transient failure will be retried.
     pub status: String,
     pub error: Option<String>,
     pub summary: Option<Value>,
+    /// When the retry is due, for a job queued again.
+    pub next_attempt_at: Option<String>,
 }
 
 impl Outcome {
@@ -30,6 +33,7 @@ impl Outcome {
             "status": self.status,
             "error": self.error,
             "summary": self.summary,
+            "next_attempt_at": self.next_attempt_at,
         })
     }
 }
@@ -43,6 +47,7 @@ struct Claim {
     kind: String,
     dry_run: bool,
     options: String,
+    max_attempts: i64,
 }
 
 /// Runs the queued job `id` now. A job that is not queued is an error naming its status; a job
@@ -71,6 +76,7 @@ pub fn run_one(db: &Db, id: i64) -> Result<Outcome> {
 /// Runs the queued jobs that are due, oldest first, at most `max` of them (`None`: all).
 pub fn run_due(db: &Db, max: Option<i64>) -> Result<Vec<Outcome>> {
     schema::require_writable(db, "run jobs")?;
+    recover_orphans(db)?;
     let now = now_iso();
     let mut due = Vec::new();
     {
@@ -105,7 +111,7 @@ fn claim(db: &Db, id: i64) -> Result<Option<Claim>> {
              SET status = 'running', attempts = attempts + 1, started_at = ?2,
                  finished_at = NULL, claimed_by = ?3, error = NULL, rows_done = 0
              WHERE id = ?1 AND status = 'queued'
-             RETURNING attempts, connection_name, kind, dry_run, options",
+             RETURNING attempts, connection_name, kind, dry_run, options, max_attempts",
             &[
                 Param::Int(id),
                 Param::Text(&started_at),
@@ -120,6 +126,7 @@ fn claim(db: &Db, id: i64) -> Result<Option<Claim>> {
                     kind: row.text(2).unwrap_or_default(),
                     dry_run: row.int(3) != 0,
                     options: row.text(4).unwrap_or_default(),
+                    max_attempts: row.int(5),
                 })
             },
         )?;
@@ -159,13 +166,16 @@ impl Drop for FinishOnUnwind<'_> {
             let mut log = JobLog::default();
             log.push(Level::Error, None, format!("job failed: {error}"));
             let failed: Result<Value> = Err(Error::local(error));
+            // An internal error is permanent: the policy fails the job at once.
+            let policy = Policy::new(self.attempt, "{}");
             let _ = finish(
                 self.db,
                 self.id,
                 self.attempt,
+                &policy,
                 &failed,
                 &Progress::default(),
-                &log,
+                &mut log,
             );
         }
     }
@@ -179,7 +189,13 @@ fn run_claimed(db: &Db, claim: Claim) -> Result<Outcome> {
         armed: true,
     };
     let mut log = JobLog::default();
-    log.info(None, format!("claimed (attempt {})", claim.attempt));
+    log.info(
+        None,
+        format!(
+            "claimed (attempt {} of {})",
+            claim.attempt, claim.max_attempts
+        ),
+    );
     let progress = Progress::default();
     let key = RunKey {
         file: database_file(db).unwrap_or_default(),
@@ -191,22 +207,36 @@ fn run_claimed(db: &Db, claim: Claim) -> Result<Outcome> {
     let result = execute(db, &claim, &progress, &mut log);
     match &result {
         Ok(_) => log.info(None, "job succeeded"),
-        Err(e) => log.push(Level::Error, None, format!("job failed: {e}")),
+        Err(e) => log.push(
+            Level::Error,
+            None,
+            format!("attempt {} failed: {e}", claim.attempt),
+        ),
     }
-    let finished = finish(db, claim.id, claim.attempt, &result, &progress, &log);
+    let policy = Policy::new(claim.max_attempts, &claim.options);
+    let finished = finish(
+        db,
+        claim.id,
+        claim.attempt,
+        &policy,
+        &result,
+        &progress,
+        &mut log,
+    );
     guard.armed = false;
     // Unregistered only once the outcome is visible, so the view never shows stale counters.
     drop(registered);
-    finished?;
-    let (status, error, summary) = match result {
-        Ok(summary) => ("succeeded", None, Some(summary)),
-        Err(e) => ("failed", Some(e.to_string()), None),
+    let ending = finished?;
+    let (error, summary) = match result {
+        Ok(summary) => (None, Some(summary)),
+        Err(e) => (Some(e.to_string()), None),
     };
     Ok(Outcome {
         id: claim.id,
-        status: status.into(),
+        status: ending.status.into(),
         error,
         summary,
+        next_attempt_at: ending.next_attempt_at,
     })
 }
 
@@ -304,75 +334,224 @@ fn record_differences(
     Ok(())
 }
 
-/// Records how the run ended, all of it or none: the job, its attempt, its log.
+/// Where an attempt leaves its job.
+struct Ending {
+    /// The job's status: `succeeded`, `failed`, `cancelled`, or `queued` for a retry.
+    status: &'static str,
+    next_attempt_at: Option<String>,
+}
+
+/// Records how an attempt ended, all of it or none: the job (with the retry policy's decision),
+/// its attempt, its log.
 fn finish(
     db: &Db,
     id: i64,
     attempt: i64,
+    policy: &Policy,
+    result: &Result<Value>,
+    progress: &Progress,
+    log: &mut JobLog,
+) -> Result<Ending> {
+    db.atomically(|| {
+        // Read inside the write transaction: a cancel requested meanwhile, from anywhere, counts.
+        let cancel_requested = db
+            .query_row(
+                "SELECT cancel_requested FROM cloud_sync_jobs WHERE id = ?1",
+                &[Param::Int(id)],
+                |row| Ok(row.int(0) != 0),
+            )?
+            .unwrap_or(false);
+        let next = retry::decide(result.as_ref().err(), attempt, policy, cancel_requested);
+        let (ending, attempt_outcome) = match next {
+            Next::Succeeded => (ending("succeeded", None), "succeeded"),
+            Next::Failed => (ending("failed", None), "failed"),
+            Next::Cancelled => {
+                log.info(
+                    None,
+                    "cancelled: everything the attempt did was rolled back",
+                );
+                (ending("cancelled", None), "cancelled")
+            }
+            Next::Retry(delay) => {
+                let due = iso_after(delay);
+                log.push(
+                    Level::Warn,
+                    None,
+                    format!(
+                        "transient failure: attempt {} of {} at {due} (in {:.1} s)",
+                        attempt + 1,
+                        policy.max_attempts,
+                        delay.as_secs_f64()
+                    ),
+                );
+                (ending("queued", Some(due)), "failed")
+            }
+        };
+        record(
+            db,
+            id,
+            attempt,
+            &ending,
+            attempt_outcome,
+            result,
+            progress,
+            log,
+        )?;
+        Ok(ending)
+    })
+}
+
+fn ending(status: &'static str, next_attempt_at: Option<String>) -> Ending {
+    Ending {
+        status,
+        next_attempt_at,
+    }
+}
+
+/// Writes an attempt's end: the job row, the attempt row, the attempt's log.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    db: &Db,
+    id: i64,
+    attempt: i64,
+    ending: &Ending,
+    attempt_outcome: &str,
     result: &Result<Value>,
     progress: &Progress,
     log: &JobLog,
 ) -> Result<()> {
-    let finished_at = now_iso();
-    let (status, summary, error) = match result {
-        Ok(summary) => ("succeeded", Some(summary.to_string()), None),
-        Err(e) => ("failed", None, Some(e.to_string())),
-    };
+    let now = now_iso();
+    let summary = result.as_ref().ok().map(Value::to_string);
+    let error = result.as_ref().err().map(Error::to_string);
     let [has_summary, summary_text] = opt_text(summary.as_deref());
     let [has_error, error_text] = opt_text(error.as_deref());
+    let [has_next, next_text] = opt_text(ending.next_attempt_at.as_deref());
+    // A job queued for a retry has not finished.
+    let finished = (ending.status != "queued").then_some(now.as_str());
+    let [has_finished, finished_text] = opt_text(finished);
     // Nothing counted and nothing done: the job never got to its rows.
     let total = progress.total();
     let has_total = i64::from(total > 0 || result.is_ok());
-    db.atomically(|| {
+    db.execute(
+        "UPDATE cloud_sync_jobs
+         SET status = ?2, finished_at = CASE WHEN ?3 THEN ?4 END,
+             summary = CASE WHEN ?5 THEN ?6 END, error = CASE WHEN ?7 THEN ?8 END,
+             rows_total = CASE WHEN ?9 THEN ?10 END, rows_done = ?11,
+             next_attempt_at = CASE WHEN ?12 THEN ?13 END
+         WHERE id = ?1 AND status = 'running'",
+        &[
+            Param::Int(id),
+            Param::Text(ending.status),
+            has_finished,
+            finished_text,
+            has_summary,
+            summary_text,
+            has_error,
+            error_text,
+            Param::Int(has_total),
+            Param::Int(total as i64),
+            Param::Int(progress.done() as i64),
+            has_next,
+            next_text,
+        ],
+    )?;
+    let [has_error, error_text] = opt_text(error.as_deref());
+    db.execute(
+        "UPDATE cloud_sync_job_attempts
+         SET finished_at = ?3, outcome = ?4, error = CASE WHEN ?5 THEN ?6 END
+         WHERE job_id = ?1 AND attempt = ?2",
+        &[
+            Param::Int(id),
+            Param::Int(attempt),
+            Param::Text(&now),
+            Param::Text(attempt_outcome),
+            has_error,
+            error_text,
+        ],
+    )?;
+    for entry in &log.entries {
+        let [has_table, table] = opt_text(entry.table.as_deref());
         db.execute(
-            "UPDATE cloud_sync_jobs
-             SET status = ?2, finished_at = ?3,
-                 summary = CASE WHEN ?4 THEN ?5 END, error = CASE WHEN ?6 THEN ?7 END,
-                 rows_total = CASE WHEN ?8 THEN ?9 END, rows_done = ?10,
-                 next_attempt_at = NULL
-             WHERE id = ?1",
-            &[
-                Param::Int(id),
-                Param::Text(status),
-                Param::Text(&finished_at),
-                has_summary,
-                summary_text,
-                has_error,
-                error_text,
-                Param::Int(has_total),
-                Param::Int(total as i64),
-                Param::Int(progress.done() as i64),
-            ],
-        )?;
-        db.execute(
-            "UPDATE cloud_sync_job_attempts
-             SET finished_at = ?3, outcome = ?4, error = CASE WHEN ?5 THEN ?6 END
-             WHERE job_id = ?1 AND attempt = ?2",
+            "INSERT INTO cloud_sync_job_logs (job_id, attempt, at, level, table_name, message)
+             VALUES (?1, ?2, ?3, ?4, CASE WHEN ?5 THEN ?6 END, ?7)",
             &[
                 Param::Int(id),
                 Param::Int(attempt),
-                Param::Text(&finished_at),
-                Param::Text(status),
-                has_error,
-                error_text,
+                Param::Text(&entry.at),
+                Param::Text(entry.level.as_str()),
+                has_table,
+                table,
+                Param::Text(&entry.message),
             ],
         )?;
-        for entry in &log.entries {
-            let [has_table, table] = opt_text(entry.table.as_deref());
-            db.execute(
-                "INSERT INTO cloud_sync_job_logs (job_id, attempt, at, level, table_name, message)
-                 VALUES (?1, ?2, ?3, ?4, CASE WHEN ?5 THEN ?6 END, ?7)",
-                &[
-                    Param::Int(id),
-                    Param::Int(attempt),
-                    Param::Text(&entry.at),
-                    Param::Text(entry.level.as_str()),
-                    has_table,
-                    table,
-                    Param::Text(&entry.message),
-                ],
-            )?;
+    }
+    Ok(())
+}
+
+/// Whether the process that claimed a job (`claimed_by` = `pid:N`) still runs it: in this
+/// process, only if it is in the registry of running jobs; elsewhere, if process N is alive.
+fn claim_is_alive(db: &Db, id: i64, claimed_by: &str, started_at: &str) -> bool {
+    let Some(pid) = claimed_by
+        .strip_prefix("pid:")
+        .and_then(|p| p.parse::<i32>().ok())
+    else {
+        return false;
+    };
+    if pid == std::process::id() as i32 {
+        let key = RunKey {
+            file: database_file(db).unwrap_or_default(),
+            id,
+            started_at: started_at.to_string(),
+        };
+        return super::live_progress(&key).is_some();
+    }
+    // Signal 0 checks existence; EPERM means it exists under another user.
+    // SAFETY: kill with signal 0 sends nothing.
+    let alive = unsafe { libc::kill(pid, 0) } == 0;
+    alive || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Finds jobs left `running` by a process that no longer runs them (it crashed or was killed),
+/// records that attempt as failed with the reason, and queues them again per the retry policy.
+/// Their remote transaction died with them (Postgres rolled it back), and SQLite rolled back
+/// their local one, so running them again is safe. Returns how many it recovered.
+pub fn recover_orphans(db: &Db) -> Result<usize> {
+    let mut stale = Vec::new();
+    {
+        let mut stmt = db.prepare(
+            "SELECT id, attempts, max_attempts, options, coalesce(claimed_by, ''),
+                    coalesce(started_at, '')
+             FROM cloud_sync_jobs WHERE status = 'running'",
+        )?;
+        while stmt.step()? {
+            let (id, claimed_by, started_at) = (
+                stmt.int(0),
+                stmt.text(4).unwrap_or_default(),
+                stmt.text(5).unwrap_or_default(),
+            );
+            if !claim_is_alive(db, id, &claimed_by, &started_at) {
+                let policy = Policy::new(stmt.int(2), &stmt.text(3).unwrap_or_default());
+                stale.push((id, stmt.int(1), policy, claimed_by));
+            }
         }
-        Ok(())
-    })
+    }
+    for (id, attempt, policy, claimed_by) in &stale {
+        let reason = format!(
+            "the process that ran attempt {attempt} ({claimed_by}) stopped before it finished; \
+             its changes were rolled back"
+        );
+        let mut log = JobLog::default();
+        log.push(Level::Error, None, reason.clone());
+        let interrupted: Result<Value> = Err(Error::Interrupted(reason));
+        finish(
+            db,
+            *id,
+            *attempt,
+            policy,
+            &interrupted,
+            &Progress::default(),
+            &mut log,
+        )?;
+    }
+    Ok(stale.len())
 }

@@ -1,6 +1,18 @@
 //! What the read-only views show: jobs with live progress, a job's per-table results, a job's
 //! log. Reads only.
 
+/// The counts of one table in a summary, in the order of `cloud_sync_job_tables`.
+pub const TABLE_COUNTS: [&str; 8] = [
+    "source_rows",
+    "inserts",
+    "updates",
+    "unchanged",
+    "skipped",
+    "deletes",
+    "remote_only",
+    "problems",
+];
+
 use serde_json::Value;
 
 use super::{database_file, live_progress, opt_int, RunKey};

@@ -306,14 +306,26 @@ fn scrub(message: &str, info: &ConnInfo) -> String {
     }
 }
 
-/// A driver error after connecting, with its SQLSTATE, for job errors and SQL errors.
+/// SQLSTATEs after which the same work may succeed on a later attempt: connection exceptions
+/// (class 08), serialization failure, deadlock, lock not available, too many connections, and
+/// the server shutting down or starting up.
+const TRANSIENT_SQLSTATES: &[&str] = &[
+    "40001", "40P01", "55P03", "53300", "57P01", "57P02", "57P03",
+];
+
+/// A driver error after connecting, with its SQLSTATE, for job errors and SQL errors. A lost
+/// connection or a transient SQLSTATE gives `Error::Interrupted`, which the retry policy retries.
 pub fn remote_error(context: &str, error: &postgres::Error) -> Error {
     match error.as_db_error() {
-        Some(db) => Error::Remote(format!(
-            "{context}: {} (SQLSTATE {})",
-            db.message(),
-            db.code().code()
-        )),
-        None => Error::Remote(format!("{context}: {}", error_chain(error))),
+        Some(db) => {
+            let code = db.code().code();
+            let message = format!("{context}: {} (SQLSTATE {code})", db.message());
+            if code.starts_with("08") || TRANSIENT_SQLSTATES.contains(&code) {
+                Error::Interrupted(message)
+            } else {
+                Error::Remote(message)
+            }
+        }
+        None => Error::Interrupted(format!("{context}: {}", error_chain(error))),
     }
 }

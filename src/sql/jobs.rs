@@ -125,17 +125,6 @@ impl TableFunction for JobsView {
 /// `SELECT * FROM cloud_sync_job_tables(job_id)`: one row per table of the job's summary.
 pub struct JobTables;
 
-const TABLE_COUNTS: &[&str] = &[
-    "source_rows",
-    "inserts",
-    "updates",
-    "unchanged",
-    "skipped",
-    "deletes",
-    "remote_only",
-    "problems",
-];
-
 impl TableFunction for JobTables {
     const NAME: &'static str = "cloud_sync_job_tables";
     const COLUMNS: &'static [&'static str] = &[
@@ -160,7 +149,7 @@ impl TableFunction for JobTables {
             .map(|(i, table)| Row {
                 rowid: i as i64 + 1,
                 cells: std::iter::once(json_cell(table.get("table")))
-                    .chain(TABLE_COUNTS.iter().map(|k| json_cell(table.get(*k))))
+                    .chain(views::TABLE_COUNTS.iter().map(|k| json_cell(table.get(*k))))
                     .collect(),
             })
             .collect())
@@ -192,4 +181,18 @@ impl TableFunction for JobLog {
             })
             .collect())
     }
+}
+
+pub fn cancel(call: &Call) -> Result<Output> {
+    let id = call.int(0, "job id")?;
+    Ok(Output::Text(
+        jobs::control::cancel(&call.db, id)?.to_string(),
+    ))
+}
+
+pub fn retry(call: &Call) -> Result<Output> {
+    let id = call.int(0, "job id")?;
+    Ok(Output::Text(
+        jobs::control::retry(&call.db, id)?.to_string(),
+    ))
 }

@@ -5,6 +5,8 @@ pub mod export;
 pub mod import;
 pub mod jobs;
 pub mod meta;
+pub mod report;
+pub mod worker;
 
 use crate::error::{Error, Result};
 use crate::sqlite::Call;

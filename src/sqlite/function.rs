@@ -51,6 +51,10 @@ pub struct Call<'a> {
 }
 
 impl Call<'_> {
+    pub fn arg_count(&self) -> usize {
+        self.args.len()
+    }
+
     fn value_type(&self, i: usize) -> c_int {
         // SAFETY: `i` is checked against the argument slice SQLite gave us.
         unsafe { call!(value_type(self.args[i])) }

@@ -515,6 +515,7 @@ fn export_table(
     log: &mut JobLog,
 ) -> Result<Counts> {
     let table = plan.name.as_str();
+    progress.check_cancel(table)?;
     let fail = |what: &str, e: postgres::Error| remote_error(&format!("table {table}: {what}"), &e);
     if plan.create {
         let definitions: Vec<String> = plan
@@ -587,16 +588,17 @@ fn export_table(
         if buffer.len() >= COPY_CHUNK {
             writer
                 .write_all(&buffer)
-                .map_err(|e| Error::Remote(format!("table {table}: COPY failed: {e}")))?;
+                .map_err(|e| Error::Interrupted(format!("table {table}: COPY failed: {e}")))?;
             buffer.clear();
             progress.add_done(unreported);
+            progress.check_cancel(table)?;
             unreported = 0;
         }
     }
     buffer.extend_from_slice(mapping::COPY_TRAILER);
     writer
         .write_all(&buffer)
-        .map_err(|e| Error::Remote(format!("table {table}: COPY failed: {e}")))?;
+        .map_err(|e| Error::Interrupted(format!("table {table}: COPY failed: {e}")))?;
     writer.finish().map_err(|e| fail("COPY failed", e))?;
     progress.add_done(unreported);
     let copied = counts.source_rows - counts.skipped;

@@ -485,6 +485,7 @@ fn import_table(
     log: &mut JobLog,
 ) -> Result<Counts> {
     let table = plan.name.as_str();
+    progress.check_cancel(table)?;
     if let Some(create) = &plan.create {
         db.exec(create)?;
         log.info(Some(table), format!("created local table {}", quote(table)));
@@ -527,6 +528,7 @@ fn import_table(
         counts.source_rows += 1;
         if counts.source_rows % PROGRESS_EVERY == 0 {
             progress.add_done(PROGRESS_EVERY);
+            progress.check_cancel(table)?;
         }
         let mut values: Vec<Value> = Vec::with_capacity(plan.columns.len());
         let mut bad = None;
@@ -687,7 +689,7 @@ impl<R: Read> CopyRows<R> {
 
     fn read(&mut self, into: &mut [u8]) -> Result<()> {
         self.reader.read_exact(into).map_err(|e| {
-            Error::Remote(format!(
+            Error::Interrupted(format!(
                 "table {}: reading the remote rows failed: {e}",
                 self.table
             ))
@@ -703,7 +705,7 @@ impl<R: Read> CopyRows<R> {
             // Drain the end of the COPY so the connection is ready for the next statement.
             let mut rest = Vec::new();
             self.reader.read_to_end(&mut rest).map_err(|e| {
-                Error::Remote(format!(
+                Error::Interrupted(format!(
                     "table {}: finishing the read failed: {e}",
                     self.table
                 ))
@@ -727,7 +729,7 @@ impl<R: Read> CopyRows<R> {
             self.buffer.resize(start + len as usize, 0);
             let (reader, buffer) = (&mut self.reader, &mut self.buffer);
             reader.read_exact(&mut buffer[start..]).map_err(|e| {
-                Error::Remote(format!(
+                Error::Interrupted(format!(
                     "table {}: reading the remote rows failed: {e}",
                     self.table
                 ))

@@ -4,7 +4,7 @@ pub mod export;
 pub mod import;
 pub mod options;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// One step of a job, kept in memory while the job runs and written with its outcome.
@@ -55,14 +55,31 @@ impl JobLog {
     }
 }
 
-/// Live progress of a running job, readable from any thread of the process.
+/// Live progress of a running job, readable from any thread of the process, and the flag that
+/// asks it to stop at its next safe point.
 #[derive(Debug, Default, Clone)]
 pub struct Progress {
     rows_total: Arc<AtomicU64>,
     rows_done: Arc<AtomicU64>,
+    cancel: Arc<AtomicBool>,
 }
 
 impl Progress {
+    pub fn request_cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// `Err(Cancelled)` once a cancel was requested: engines call it at their safe points
+    /// (between tables and between chunks of rows), where returning rolls everything back.
+    pub fn check_cancel(&self, table: &str) -> crate::error::Result<()> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(crate::error::Error::Cancelled(format!(
+                "cancelled during table {table}; everything it did was rolled back"
+            )));
+        }
+        Ok(())
+    }
+
     pub fn set_total(&self, rows: u64) {
         self.rows_total.store(rows, Ordering::Relaxed);
     }
@@ -113,12 +130,15 @@ pub fn elapsed_ms(since: std::time::Instant) -> f64 {
 
 /// Now, as ISO-8601 UTC with milliseconds (the format of every cloud_sync timestamp).
 pub fn now_iso() -> String {
-    iso_from_unix_ms(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0),
-    )
+    iso_after(std::time::Duration::ZERO)
+}
+
+/// The time `delay` from now, as ISO-8601 UTC with milliseconds.
+pub fn iso_after(delay: std::time::Duration) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    iso_from_unix_ms((now + delay).as_millis() as i64)
 }
 
 /// Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).

@@ -16,6 +16,8 @@ const KNOWN: &[&str] = &[
     "use_rowid",
     "column_types",
     "max_attempts",
+    "retry_base_s",
+    "retry_cap_s",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -119,6 +121,9 @@ impl ExportOptions {
                 "confirm" => options.confirm = Some(positive(key, value)?),
                 "confirm_max_age_s" => options.confirm_max_age_s = positive(key, value)?,
                 "max_attempts" => options.max_attempts = positive(key, value)?,
+                "retry_base_s" | "retry_cap_s" => {
+                    positive(key, value)?;
+                }
                 "column_types" => {
                     let wrong = || {
                         Error::invalid(
@@ -224,6 +229,8 @@ const KNOWN_IMPORT: &[&str] = &[
     "create_tables",
     "strategy",
     "max_attempts",
+    "retry_base_s",
+    "retry_cap_s",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -267,6 +274,10 @@ impl ImportOptions {
                     })?)?
                 }
                 "max_attempts" => options.max_attempts = positive(key, value)?,
+                // Read by the retry policy from the stored options; checked here.
+                "retry_base_s" | "retry_cap_s" => {
+                    positive(key, value)?;
+                }
                 unknown => return Err(unknown_option(unknown, KNOWN_IMPORT)),
             }
         }

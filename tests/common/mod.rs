@@ -250,3 +250,15 @@ pub fn with_saved_connection(name: &str, pooled: bool) -> (tempdir::Dir, Connect
     .unwrap();
     (dir, conn, pg)
 }
+
+/// Drops and creates the remote schema `schema`, owned by the test user: exports lock per
+/// schema, so each test works in its own.
+pub fn fresh_schema(pg: &Pg, schema: &str) -> String {
+    admin(pg)
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema} AUTHORIZATION {};",
+            pg.user
+        ))
+        .unwrap();
+    schema.to_string()
+}

@@ -1,0 +1,497 @@
+//! Retries with backoff, permanent failures, cancel, retry, crash recovery and concurrent
+//! runners, against the real PostgreSQL with the built extension in real hosts.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{admin, lib_path, open, pg, quoted, run_job, temp_db, with_saved_connection, KEY};
+use rusqlite::Connection;
+use serde_json::{json, Value};
+
+fn job_row(conn: &Connection, id: i64) -> Value {
+    conn.query_row(
+        "SELECT json_object('status', status, 'attempts', attempts, 'next_attempt_at',
+                            next_attempt_at, 'error', error, 'finished_at', finished_at)
+         FROM cloud_sync_jobs WHERE id = ?1",
+        [id],
+        |r| r.get::<_, String>(0),
+    )
+    .map(|text| serde_json::from_str(&text).unwrap())
+    .unwrap()
+}
+
+fn attempt_outcomes(conn: &Connection, id: i64) -> Vec<String> {
+    conn.prepare("SELECT outcome FROM cloud_sync_job_attempts WHERE job_id = ?1 ORDER BY attempt")
+        .unwrap()
+        .query_map([id], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Seconds from now until an ISO timestamp written by cloud_sync.
+fn seconds_until(conn: &Connection, at: &str) -> f64 {
+    conn.query_row(
+        "SELECT (julianday(?1) - julianday('now')) * 86400.0",
+        [at],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// Forwards every connection on `listener` to the test server: a server that "comes back".
+fn forward_to_server(listener: TcpListener, server_port: u16) {
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let server = TcpStream::connect(("127.0.0.1", server_port)).unwrap();
+            let pipe = |mut from: TcpStream, mut to: TcpStream| {
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 16384];
+                    while let Ok(n) = from.read(&mut buf) {
+                        if n == 0 || to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                });
+            };
+            pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+            pipe(server, client);
+        }
+    });
+}
+
+#[test]
+fn a_job_against_a_stopped_server_is_retried_with_growing_delays_until_it_is_back() {
+    let pg = pg();
+    let schema = common::fresh_schema(&pg, "l_retry");
+    // A port where nothing listens yet: the server is "down".
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (_dir, path) = temp_db("retry");
+    let conn = open(&path);
+    let url = format!(
+        "postgresql://{}:{}@127.0.0.1:{port}/{}?sslmode=disable",
+        pg.user,
+        common::percent_encode(&pg.password),
+        pg.db
+    );
+    conn.query_row("SELECT cloud_sync_save('prod', ?1)", [url], |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap();
+    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let options = json!({"schema": schema, "retry_base_s": 1, "retry_cap_s": 2, "max_attempts": 5});
+    let id: i64 = conn
+        .query_row(
+            &format!("SELECT cloud_sync_export('prod', 1, {})", quoted(&options)),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+
+    // Attempts 1 and 2 find nothing listening; each is queued again within its ceiling
+    // (1 s, then 2 s: base 1 s, factor 2, cap 2 s).
+    for (attempt, ceiling) in [(1, 1.0), (2, 2.0)] {
+        let started = Instant::now();
+        let outcome = loop {
+            let ran: Value = serde_json::from_str(
+                &conn
+                    .query_row("SELECT cloud_sync_run_jobs()", [], |r| {
+                        r.get::<_, String>(0)
+                    })
+                    .unwrap(),
+            )
+            .unwrap();
+            if ran["ran"] == 1 {
+                break ran["jobs"][0].clone();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "the retry never came due"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(outcome["status"], "queued", "attempt {attempt}: {outcome}");
+        assert!(
+            outcome["error"]
+                .as_str()
+                .unwrap()
+                .contains("connection refused"),
+            "{outcome}"
+        );
+        let row = job_row(&conn, id);
+        assert_eq!(row["attempts"], attempt);
+        assert!(row["finished_at"].is_null());
+        let wait = seconds_until(&conn, row["next_attempt_at"].as_str().unwrap());
+        assert!(
+            wait <= ceiling + 0.05,
+            "attempt {attempt}: retry in {wait} s, ceiling {ceiling} s"
+        );
+        // Not due yet means not run.
+        if wait > 0.2 {
+            let ran: String = conn
+                .query_row("SELECT cloud_sync_run_jobs()", [], |r| r.get(0))
+                .unwrap();
+            assert!(ran.contains("\"ran\":0"), "{ran}");
+        }
+    }
+
+    // The server is back.
+    let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
+    forward_to_server(listener, pg.port);
+    let started = Instant::now();
+    while job_row(&conn, id)["status"] != "succeeded" {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{}",
+            job_row(&conn, id)
+        );
+        conn.query_row("SELECT cloud_sync_run_jobs()", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(job_row(&conn, id)["attempts"], 3);
+    assert_eq!(
+        attempt_outcomes(&conn, id),
+        ["failed", "failed", "succeeded"]
+    );
+    let log: Vec<String> = conn
+        .prepare("SELECT message FROM cloud_sync_job_log(?1) WHERE level = 'warn'")
+        .unwrap()
+        .query_map([id], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        log.iter()
+            .any(|m| m.starts_with("transient failure: attempt 2 of 5")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|m| m.starts_with("transient failure: attempt 3 of 5")),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn a_wrong_password_fails_at_once_after_one_attempt() {
+    let pg = pg();
+    let (_dir, path) = temp_db("wrongpw");
+    let conn = open(&path);
+    let url = format!(
+        "postgresql://{}:not-it@localhost:{}/{}?sslmode=require",
+        pg.user, pg.port, pg.db
+    );
+    conn.query_row("SELECT cloud_sync_save('prod', ?1)", [url], |r| {
+        r.get::<_, i64>(0)
+    })
+    .unwrap();
+    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY);")
+        .unwrap();
+    let job = run_job(&conn, "cloud_sync_export('prod')");
+    assert_eq!(job["status"], "failed", "{job}");
+    let row = job_row(&conn, job["id"].as_i64().unwrap());
+    assert_eq!(
+        (row["attempts"].clone(), row["next_attempt_at"].clone()),
+        (json!(1), Value::Null)
+    );
+    assert!(row["error"]
+        .as_str()
+        .unwrap()
+        .contains("password authentication failed"));
+}
+
+#[test]
+fn cancel_a_queued_job_and_retry_a_cancelled_one() {
+    let (_dir, conn, _pg) = with_saved_connection("cancelqueued", false);
+    let schema = common::fresh_schema(&pg(), "l_cancelqueued");
+    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let id: i64 = conn
+        .query_row(
+            &format!(
+                "SELECT cloud_sync_export('prod', 1, {})",
+                quoted(&json!({"schema": schema}))
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let cancelled: String = conn
+        .query_row("SELECT cloud_sync_cancel(?1)", [id], |r| r.get(0))
+        .unwrap();
+    assert!(
+        cancelled.contains("\"status\":\"cancelled\""),
+        "{cancelled}"
+    );
+    let ran: String = conn
+        .query_row("SELECT cloud_sync_run_jobs()", [], |r| r.get(0))
+        .unwrap();
+    assert!(ran.contains("\"ran\":0"), "a cancelled job ran: {ran}");
+    let again = conn
+        .query_row("SELECT cloud_sync_cancel(?1)", [id], |r| {
+            r.get::<_, String>(0)
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(again.contains("already cancelled"), "{again}");
+
+    let retried: String = conn
+        .query_row("SELECT cloud_sync_retry(?1)", [id], |r| r.get(0))
+        .unwrap();
+    assert!(retried.contains("\"status\":\"queued\""), "{retried}");
+    let job = run_job(&conn, &id.to_string());
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(attempt_outcomes(&conn, id), ["succeeded"]);
+    let refused = conn
+        .query_row("SELECT cloud_sync_retry(?1)", [id], |r| {
+            r.get::<_, String>(0)
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("only a failed or cancelled job can be retried"),
+        "{refused}"
+    );
+    let unknown = conn
+        .query_row("SELECT cloud_sync_cancel(999999)", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(unknown.contains("unknown job 999999"), "{unknown}");
+}
+
+/// A local table big enough that exporting it takes a while.
+fn big_table(conn: &Connection, rows: i64) {
+    conn.execute_batch(&format!(
+        "CREATE TABLE big (id INTEGER PRIMARY KEY, v TEXT);
+         WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < {rows})
+         INSERT INTO big SELECT x, printf('%.200c', 'v') FROM n;"
+    ))
+    .unwrap();
+}
+
+#[test]
+fn cancel_a_running_job_rolls_it_back_remotely_and_locally() {
+    let (dir, conn, pg) = with_saved_connection("cancelrunning", false);
+    let schema = common::fresh_schema(&pg, "l_cancelrunning");
+    conn.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+    big_table(&conn, 1_000_000);
+    let options = json!({"schema": schema});
+    let dry = run_job(
+        &conn,
+        &format!("cloud_sync_export('prod', 1, {})", quoted(&options)),
+    );
+    let mut confirmed = options.clone();
+    confirmed["confirm"] = dry["id"].clone();
+    let id: i64 = conn
+        .query_row(
+            &format!(
+                "SELECT cloud_sync_export('prod', 0, {})",
+                quoted(&confirmed)
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+
+    // Another connection of the same process watches the live progress and cancels.
+    let path = dir.path().join("app.db");
+    let canceller = std::thread::spawn(move || {
+        let watcher = open(&path);
+        watcher.busy_timeout(Duration::from_secs(10)).unwrap();
+        let started = Instant::now();
+        loop {
+            let done: Option<i64> = watcher
+                .query_row("SELECT rows_done FROM cloud_sync_jobs_vtab WHERE id = ?1 AND status = 'running'", [id], |r| r.get(0))
+                .unwrap_or(None);
+            if done.is_some_and(|d| d > 0) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the job never showed progress"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        watcher
+            .query_row("SELECT cloud_sync_cancel(?1)", [id], |r| {
+                r.get::<_, String>(0)
+            })
+            .unwrap()
+    });
+    let job = run_job(&conn, &id.to_string());
+    let answer = canceller.join().unwrap();
+    assert!(answer.contains("at its next safe point"), "{answer}");
+    assert_eq!(job["status"], "cancelled", "{job}");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("cancelled during table big"),
+        "{job}"
+    );
+    assert_eq!(attempt_outcomes(&conn, id), ["cancelled"]);
+    let exists: bool = admin(&pg)
+        .query_one(
+            &format!("SELECT to_regclass('{schema}.big') IS NOT NULL"),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(!exists, "a cancelled export left its table behind");
+}
+
+/// Runs SQL in a separate sqlite3 shell process with the extension loaded.
+fn shell_process(db: &Path, sql: &str) -> std::process::Child {
+    let mut child = Command::new("sqlite3")
+        .arg(db)
+        .env("CLOUD_SYNC_ENCRYPTION_KEY", KEY)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let script = format!(".load {}\n.timeout 10000\n{sql}\n", lib_path().display());
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    child
+}
+
+#[test]
+fn a_job_left_running_by_a_killed_process_is_recovered_and_run_again() {
+    let (dir, conn, _pg) = with_saved_connection("killed", false);
+    let schema = common::fresh_schema(&pg(), "l_killed");
+    conn.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
+    big_table(&conn, 1_000_000);
+    let options = json!({"schema": schema, "retry_base_s": 1, "retry_cap_s": 1});
+    let id: i64 = conn
+        .query_row(
+            &format!("SELECT cloud_sync_export('prod', 1, {})", quoted(&options)),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut runner = shell_process(
+        &dir.path().join("app.db"),
+        &format!("SELECT cloud_sync_run({id});"),
+    );
+    let started = Instant::now();
+    while job_row(&conn, id)["status"] != "running" {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{}",
+            job_row(&conn, id)
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    runner.kill().unwrap();
+    runner.wait().unwrap();
+    assert_eq!(
+        job_row(&conn, id)["status"],
+        "running",
+        "the job should look running after the kill"
+    );
+
+    // The next runner finds it, records the lost attempt, and runs it again when due.
+    let started = Instant::now();
+    while job_row(&conn, id)["status"] != "succeeded" {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{}",
+            job_row(&conn, id)
+        );
+        conn.query_row("SELECT cloud_sync_run_jobs()", [], |r| {
+            r.get::<_, String>(0)
+        })
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(attempt_outcomes(&conn, id), ["failed", "succeeded"]);
+    let reason: String = conn
+        .query_row(
+            "SELECT error FROM cloud_sync_job_attempts WHERE job_id = ?1 AND attempt = 1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(reason.contains("stopped before it finished"), "{reason}");
+}
+
+#[test]
+fn two_processes_running_jobs_on_one_file_run_each_job_exactly_once() {
+    let (dir, conn, _pg) = with_saved_connection("twoprocs", false);
+    let schema = common::fresh_schema(&pg(), "l_twoprocs");
+    conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let options = quoted(&json!({"schema": schema}));
+    let ids: Vec<i64> = (0..8)
+        .map(|_| {
+            conn.query_row(
+                &format!("SELECT cloud_sync_export('prod', 1, {options})"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap()
+        })
+        .collect();
+    let path = dir.path().join("app.db");
+    let loops = "SELECT cloud_sync_run_jobs(1);\n".repeat(8);
+    let first = shell_process(&path, &loops);
+    let second = shell_process(&path, &loops);
+    for child in [first, second] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for id in ids {
+        let row = job_row(&conn, id);
+        // Every job ran once; a lock conflict between the two would show as a retry.
+        assert_eq!(
+            attempt_outcomes(&conn, id).len() as i64,
+            row["attempts"].as_i64().unwrap(),
+            "{row}"
+        );
+        assert!(
+            row["status"] == "succeeded" || row["status"] == "queued",
+            "{row}"
+        );
+    }
+    let claims: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM cloud_sync_job_attempts WHERE outcome = 'succeeded'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let succeeded: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM cloud_sync_jobs WHERE status = 'succeeded'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(claims, succeeded, "a job succeeded more than once");
+}
