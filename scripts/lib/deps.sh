@@ -57,3 +57,40 @@ cloud_sync_install_deps() {
     fi
     rm -f -- "$log"
 }
+
+# Defines cloud_sync_install_bench_deps: what scripts/bench.sh needs on top of
+# cloud_sync_install_deps (the tests never need these): pgloader, and GNU time
+# (/usr/bin/time, for wall time and peak RSS).
+_cloud_sync_missing_bench_debs() {
+    command -v pgloader >/dev/null || echo pgloader
+    [ -x /usr/bin/time ] || echo time
+    command -v setsid >/dev/null || echo util-linux
+}
+
+cloud_sync_install_bench_deps() {
+    local missing log
+    missing=$(_cloud_sync_missing_bench_debs | tr '\n' ' ')
+    missing=${missing% }
+    [ -n "$missing" ] || return 0
+
+    if [ "$(id -u)" -ne 0 ]; then
+        printf 'cloud_sync: missing packages for the benchmark: %s\ninstall them as root: apt-get install %s\n' \
+            "$missing" "$missing" >&2
+        return 1
+    fi
+
+    printf 'cloud_sync: installing %s (benchmark)\n' "$missing" >&2
+    log=$(mktemp) || return 1
+    # shellcheck disable=SC2086 # a list of package names
+    if ! {
+        DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+                -o DPkg::Lock::Timeout=300 $missing
+    } >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f -- "$log"
+        printf 'cloud_sync: apt-get failed installing %s\n' "$missing" >&2
+        return 1
+    fi
+    rm -f -- "$log"
+}
