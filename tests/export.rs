@@ -583,7 +583,7 @@ fn a_failure_half_way_leaves_the_remote_unchanged() {
     assert_eq!(job["status"], "failed", "{job}");
     let error = job["error"].as_str().unwrap();
     assert!(
-        error.contains("table b: upsert failed") && error.contains("23514"),
+        error.contains("table b: INSERT failed") && error.contains("23514"),
         "{error}"
     );
     let a_exists: bool = admin(&pg)

@@ -518,38 +518,46 @@ fn export_table(
     progress.check_cancel(table)?;
     let fail = |what: &str, e: postgres::Error| remote_error(&format!("table {table}: {what}"), &e);
     if plan.create {
-        let definitions: Vec<String> = plan
-            .columns
-            .iter()
-            .map(|c| format!("{} {}", quote(&c.name), c.ty.sql()))
-            .collect();
+        // The primary key comes after the rows: one index build instead of an insert per row.
         let sql = format!(
-            "CREATE TABLE {} ({}, PRIMARY KEY ({}))",
+            "CREATE TABLE {} ({})",
             plan.remote,
-            definitions.join(", "),
-            listed(plan.key(), name_of)
+            listed(&plan.columns, |c| format!(
+                "{} {}",
+                quote(&c.name),
+                c.ty.sql()
+            ))
         );
         tx.batch_execute(&sql)
             .map_err(|e| fail("CREATE TABLE failed", e))?;
         log.info(Some(table), format!("created {}", plan.remote));
     }
+    // A table created in this transaction takes the rows directly when every column travels in
+    // its own binary form; existing tables (and the rest) get them in a staging table first.
+    let direct = plan.create && plan.columns.iter().all(|c| !c.ty.staged_as_text());
     let stage = format!("cloud_sync_stage_{index}");
-    let stage_columns: Vec<String> = plan
-        .columns
-        .iter()
-        .map(|c| format!("{} {}", quote(&c.name), c.ty.stage_sql()))
-        .collect();
-    tx.batch_execute(&format!(
-        "CREATE TEMP TABLE {stage} ({}) ON COMMIT DROP",
-        stage_columns.join(", ")
-    ))
-    .map_err(|e| fail("cannot create the staging table", e))?;
+    if !direct {
+        tx.batch_execute(&format!(
+            "CREATE TEMP TABLE {stage} ({}) ON COMMIT DROP",
+            listed(&plan.columns, |c| format!(
+                "{} {}",
+                quote(&c.name),
+                c.ty.stage_sql()
+            ))
+        ))
+        .map_err(|e| fail("cannot create the staging table", e))?;
+    }
+    let copy_into = if direct {
+        plan.remote.as_str()
+    } else {
+        stage.as_str()
+    };
 
-    // Stream the local rows into the staging table with binary COPY.
+    // Stream the local rows with binary COPY.
     let copy_started = Instant::now();
     let mut counts = Counts::default();
     let mut writer = tx
-        .copy_in(&format!("COPY {stage} FROM STDIN (FORMAT binary)"))
+        .copy_in(&format!("COPY {copy_into} FROM STDIN (FORMAT binary)"))
         .map_err(|e| fail("COPY failed to start", e))?;
     let mut buffer = Vec::with_capacity(COPY_CHUNK + (64 << 10));
     buffer.extend_from_slice(mapping::COPY_HEADER);
@@ -605,7 +613,12 @@ fn export_table(
     log.info(
         Some(table),
         format!(
-            "copied {copied} rows to staging in {:.0} ms",
+            "copied {copied} rows {} in {:.0} ms",
+            if direct {
+                "into the new table"
+            } else {
+                "to staging"
+            },
             elapsed_ms(copy_started)
         ),
     );
@@ -617,45 +630,117 @@ fn export_table(
             format!("s.{}", quote(&c.name))
         }
     };
-    let join = plan
-        .key()
-        .map(|c| format!("t.{} = {}", quote(&c.name), staged(c)))
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let first_key = quote(&plan.key().next().expect("planned tables have a key").name);
-    let non_key: Vec<&ColumnPlan> = plan.non_key().collect();
+    let all = listed(&plan.columns, name_of);
+    let values = listed(&plan.columns, staged);
     if plan.create {
+        if !direct {
+            tx.batch_execute(&format!(
+                "INSERT INTO {} ({all}) SELECT {values} FROM {stage} s",
+                plan.remote
+            ))
+            .map_err(|e| fail("INSERT failed", e))?;
+        }
+        tx.batch_execute(&format!(
+            "ALTER TABLE {} ADD PRIMARY KEY ({})",
+            plan.remote,
+            listed(plan.key(), name_of)
+        ))
+        .map_err(|e| fail("adding the primary key failed", e))?;
         counts.inserts = copied as i64;
     } else {
-        tx.batch_execute(&format!("ANALYZE {stage}"))
-            .map_err(|e| fail("ANALYZE of the staging table failed", e))?;
-        let differs = if non_key.is_empty() {
-            "false".to_string()
-        } else {
+        let join = plan
+            .key()
+            .map(|c| format!("t.{} = {}", quote(&c.name), staged(c)))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let non_key: Vec<&ColumnPlan> = plan.non_key().collect();
+        // json has no equality operator: compare its text.
+        let comparable = |expr: String, c: &ColumnPlan| match c.ty {
+            PgType::Json => format!("{expr}::text"),
+            _ => expr,
+        };
+        // Whether a remote row differs from `other` (the staged or the excluded values).
+        let differs_from = |other: &dyn Fn(&ColumnPlan) -> String| {
+            if non_key.is_empty() {
+                return "false".to_string();
+            }
             format!(
                 "ROW({}) IS DISTINCT FROM ROW({})",
-                listed(non_key.iter().copied(), |c| format!("t.{}", quote(&c.name))),
-                listed(non_key.iter().copied(), staged)
+                listed(non_key.iter().copied(), |c| comparable(
+                    format!("t.{}", quote(&c.name)),
+                    c
+                )),
+                listed(non_key.iter().copied(), |c| comparable(other(c), c))
             )
         };
-        let row = tx
-            .query_typed_one(
-                &format!(
-                    "SELECT count(*) FILTER (WHERE t.{first_key} IS NULL),
-                            count(*) FILTER (WHERE t.{first_key} IS NOT NULL AND {differs}),
-                            count(*) FILTER (WHERE t.{first_key} IS NOT NULL AND NOT ({differs})),
-                            (SELECT count(*) FROM {remote} t WHERE NOT EXISTS
-                               (SELECT 1 FROM {stage} s WHERE {join}))
-                     FROM {stage} s LEFT JOIN {remote} t ON {join}",
-                    remote = plan.remote
-                ),
-                &[],
-            )
-            .map_err(|e| fail("counting changes failed", e))?;
-        counts.inserts = row.get(0);
-        counts.updates = row.get(1);
-        counts.unchanged = row.get(2);
-        counts.remote_only = row.get(3);
+        let differs = differs_from(&staged);
+        tx.batch_execute(&format!("ANALYZE {stage}"))
+            .map_err(|e| fail("ANALYZE of the staging table failed", e))?;
+        let remote_rows: i64 = tx
+            .query_typed_one(&format!("SELECT count(*) FROM {}", plan.remote), &[])
+            .map_err(|e| fail("counting the remote rows failed", e))?
+            .get(0);
+        if dry_run {
+            let first_key = quote(&plan.key().next().expect("planned tables have a key").name);
+            let row = tx
+                .query_typed_one(
+                    &format!(
+                        "SELECT count(*) FILTER (WHERE t.{first_key} IS NULL),
+                                count(*) FILTER (WHERE t.{first_key} IS NOT NULL AND {differs})
+                         FROM {stage} s LEFT JOIN {} t ON {join}",
+                        plan.remote
+                    ),
+                    &[],
+                )
+                .map_err(|e| fail("counting changes failed", e))?;
+            counts.inserts = row.get(0);
+            counts.updates = row.get(1);
+        } else {
+            // Rows that changed are updated in place; unchanged rows are not touched at all.
+            if !non_key.is_empty() {
+                counts.updates = tx
+                    .execute_typed(
+                        &format!(
+                            "UPDATE {} AS t SET {} FROM {stage} s WHERE {join} AND {differs}",
+                            plan.remote,
+                            listed(non_key.iter().copied(), |c| format!(
+                                "{} = {}",
+                                quote(&c.name),
+                                staged(c)
+                            ))
+                        ),
+                        &[],
+                    )
+                    .map_err(|e| fail("UPDATE failed", e))? as i64;
+            }
+            // New rows. ON CONFLICT covers a row another writer added meanwhile.
+            let on_conflict = if non_key.is_empty() {
+                format!("ON CONFLICT ({}) DO NOTHING", listed(plan.key(), name_of))
+            } else {
+                format!(
+                    "ON CONFLICT ({}) DO UPDATE SET {} WHERE {}",
+                    listed(plan.key(), name_of),
+                    listed(non_key.iter().copied(), |c| format!(
+                        "{0} = EXCLUDED.{0}",
+                        quote(&c.name)
+                    )),
+                    differs_from(&|c| format!("EXCLUDED.{}", quote(&c.name)))
+                )
+            };
+            counts.inserts = tx
+                .execute_typed(
+                    &format!(
+                        "INSERT INTO {remote} AS t ({all}) OVERRIDING SYSTEM VALUE
+                         SELECT {values} FROM {stage} s
+                         WHERE NOT EXISTS (SELECT 1 FROM {remote} t WHERE {join}) {on_conflict}",
+                        remote = plan.remote
+                    ),
+                    &[],
+                )
+                .map_err(|e| fail("INSERT failed", e))? as i64;
+        }
+        counts.unchanged = copied as i64 - counts.inserts - counts.updates;
+        counts.remote_only = remote_rows - (copied as i64 - counts.inserts);
     }
     log.info(
         Some(table),
@@ -664,37 +749,9 @@ fn export_table(
             counts.inserts, counts.updates, counts.unchanged, counts.remote_only
         ),
     );
-    if dry_run {
-        return Ok(counts);
+    if !dry_run {
+        advance_sequences(tx, plan)?;
     }
-
-    let all = listed(&plan.columns, name_of);
-    let values = listed(&plan.columns, staged);
-    let on_conflict = if plan.create {
-        String::new()
-    } else if non_key.is_empty() {
-        format!("ON CONFLICT ({}) DO NOTHING", listed(plan.key(), name_of))
-    } else {
-        format!(
-            "ON CONFLICT ({}) DO UPDATE SET {} WHERE ROW({}) IS DISTINCT FROM ROW({})",
-            listed(plan.key(), name_of),
-            listed(non_key.iter().copied(), |c| format!(
-                "{0} = EXCLUDED.{0}",
-                quote(&c.name)
-            )),
-            listed(non_key.iter().copied(), |c| format!("t.{}", quote(&c.name))),
-            listed(non_key.iter().copied(), |c| format!(
-                "EXCLUDED.{}",
-                quote(&c.name)
-            ))
-        )
-    };
-    tx.batch_execute(&format!(
-        "INSERT INTO {} AS t ({all}) OVERRIDING SYSTEM VALUE SELECT {values} FROM {stage} s {on_conflict}",
-        plan.remote
-    ))
-    .map_err(|e| fail("upsert failed", e))?;
-    advance_sequences(tx, plan)?;
     Ok(counts)
 }
 
