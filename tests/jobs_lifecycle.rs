@@ -438,14 +438,17 @@ fn a_job_left_running_by_a_killed_process_is_recovered_and_run_again() {
 }
 
 #[test]
-fn two_processes_running_jobs_on_one_file_run_each_job_exactly_once() {
-    let (dir, conn, _pg) = with_saved_connection("twoprocs", false);
-    let schema = common::fresh_schema(&pg(), "l_twoprocs");
-    conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);")
-        .unwrap();
-    let options = quoted(&json!({"schema": schema}));
+fn two_processes_with_workers_on_one_file_run_each_job_exactly_once() {
+    let (dir, conn, pg) = with_saved_connection("twoprocs", false);
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);",
+    )
+    .unwrap();
+    // One schema per job, so no job waits for another's lock: each must run exactly once.
     let ids: Vec<i64> = (0..8)
-        .map(|_| {
+        .map(|i| {
+            let schema = common::fresh_schema(&pg, &format!("l_twoprocs_{i}"));
+            let options = quoted(&json!({"schema": schema}));
             conn.query_row(
                 &format!("SELECT cloud_sync_export('prod', 1, {options})"),
                 [],
@@ -455,10 +458,22 @@ fn two_processes_running_jobs_on_one_file_run_each_job_exactly_once() {
         })
         .collect();
     let path = dir.path().join("app.db");
-    let loops = "SELECT cloud_sync_run_jobs(1);\n".repeat(8);
-    let first = shell_process(&path, &loops);
-    let second = shell_process(&path, &loops);
-    for child in [first, second] {
+    let worker = "SELECT json_extract(cloud_sync_worker_start('{\"poll_interval_ms\": 50}'), '$.running');\n.shell sleep 4";
+    let processes = [shell_process(&path, worker), shell_process(&path, worker)];
+    let started = Instant::now();
+    while ids
+        .iter()
+        .any(|id| job_row(&conn, *id)["status"] != "succeeded")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "jobs did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut pids = std::collections::BTreeSet::new();
+    for child in processes {
+        pids.insert(child.id());
         let out = child.wait_with_output().unwrap();
         assert!(
             out.status.success(),
@@ -466,32 +481,27 @@ fn two_processes_running_jobs_on_one_file_run_each_job_exactly_once() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    for id in ids {
-        let row = job_row(&conn, id);
-        // Every job ran once; a lock conflict between the two would show as a retry.
+    for id in &ids {
         assert_eq!(
-            attempt_outcomes(&conn, id).len() as i64,
-            row["attempts"].as_i64().unwrap(),
-            "{row}"
+            job_row(&conn, *id)["attempts"],
+            1,
+            "job {id} ran more than once"
         );
+        assert_eq!(attempt_outcomes(&conn, *id), ["succeeded"]);
+    }
+    // The jobs were run by the two workers' processes, not by this one.
+    let runners: Vec<String> = conn
+        .prepare("SELECT DISTINCT claimed_by FROM cloud_sync_jobs")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for runner in &runners {
+        let pid: u32 = runner.strip_prefix("pid:").unwrap().parse().unwrap();
         assert!(
-            row["status"] == "succeeded" || row["status"] == "queued",
-            "{row}"
+            pids.contains(&pid),
+            "{runner} is not one of the worker processes {pids:?}"
         );
     }
-    let claims: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM cloud_sync_job_attempts WHERE outcome = 'succeeded'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let succeeded: i64 = conn
-        .query_row(
-            "SELECT count(*) FROM cloud_sync_jobs WHERE status = 'succeeded'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(claims, succeeded, "a job succeeded more than once");
 }

@@ -680,8 +680,8 @@ fn export_table(
             .query_typed_one(&format!("SELECT count(*) FROM {}", plan.remote), &[])
             .map_err(|e| fail("counting the remote rows failed", e))?
             .get(0);
+        let first_key = quote(&plan.key().next().expect("planned tables have a key").name);
         if dry_run {
-            let first_key = quote(&plan.key().next().expect("planned tables have a key").name);
             let row = tx
                 .query_typed_one(
                     &format!(
@@ -696,12 +696,23 @@ fn export_table(
             counts.inserts = row.get(0);
             counts.updates = row.get(1);
         } else {
-            // Rows that changed are updated in place; unchanged rows are not touched at all.
+            // One join sorts every staged row: new, changed, or unchanged. Only the new and the
+            // changed ones are kept, so an unchanged re-export writes nothing remote at all.
+            let diff = format!("{stage}_diff");
+            tx.batch_execute(&format!(
+                "CREATE TEMP TABLE {diff} ON COMMIT DROP AS
+                 SELECT s.*, t.{first_key} IS NULL AS cloud_sync_is_new
+                 FROM {stage} s LEFT JOIN {} t ON {join}
+                 WHERE t.{first_key} IS NULL OR {differs}",
+                plan.remote
+            ))
+            .map_err(|e| fail("comparing with the remote rows failed", e))?;
             if !non_key.is_empty() {
                 counts.updates = tx
                     .execute_typed(
                         &format!(
-                            "UPDATE {} AS t SET {} FROM {stage} s WHERE {join} AND {differs}",
+                            "UPDATE {} AS t SET {} FROM {diff} s
+                             WHERE {join} AND NOT s.cloud_sync_is_new",
                             plan.remote,
                             listed(non_key.iter().copied(), |c| format!(
                                 "{} = {}",
@@ -713,7 +724,7 @@ fn export_table(
                     )
                     .map_err(|e| fail("UPDATE failed", e))? as i64;
             }
-            // New rows. ON CONFLICT covers a row another writer added meanwhile.
+            // ON CONFLICT covers a row another writer added since the comparison.
             let on_conflict = if non_key.is_empty() {
                 format!("ON CONFLICT ({}) DO NOTHING", listed(plan.key(), name_of))
             } else {
@@ -730,10 +741,9 @@ fn export_table(
             counts.inserts = tx
                 .execute_typed(
                     &format!(
-                        "INSERT INTO {remote} AS t ({all}) OVERRIDING SYSTEM VALUE
-                         SELECT {values} FROM {stage} s
-                         WHERE NOT EXISTS (SELECT 1 FROM {remote} t WHERE {join}) {on_conflict}",
-                        remote = plan.remote
+                        "INSERT INTO {} AS t ({all}) OVERRIDING SYSTEM VALUE
+                         SELECT {values} FROM {diff} s WHERE s.cloud_sync_is_new {on_conflict}",
+                        plan.remote
                     ),
                     &[],
                 )

@@ -524,6 +524,14 @@ fn import_table(
         })?;
     let mut rows = CopyRows::new(copy, plan.columns.len(), table)?;
     let mut counts = Counts::default();
+    // Into an empty table every row is new: no lookup needed.
+    let empty = db
+        .query_row(
+            &format!("SELECT NOT EXISTS (SELECT 1 FROM {})", quote(table)),
+            &[],
+            |r| Ok(r.int(0) != 0),
+        )?
+        .unwrap_or(false);
     while rows.next()? {
         counts.source_rows += 1;
         if counts.source_rows % PROGRESS_EVERY == 0 {
@@ -547,6 +555,9 @@ fn import_table(
         }
         let outcome = match bad {
             Some((column, problem)) => Err((Some(column), problem)),
+            None if empty => write_row(&mut insert, &values)
+                .map(|()| Applied::Inserted)
+                .map_err(|e| (None, local_reason(&e))),
             None => apply_row(&mut lookup, &mut insert, update.as_mut(), &values, strategy)
                 .map_err(|e| (None, local_reason(&e))),
         };
@@ -585,6 +596,23 @@ fn import_table(
     Ok(counts)
 }
 
+/// Makes `stmt` ready to run with the row's values as ?1..?n.
+fn bind_row(stmt: &mut Stmt, values: &[Value]) -> Result<()> {
+    stmt.reset();
+    for (i, value) in values.iter().enumerate() {
+        stmt.bind_value(i as i32 + 1, *value)?;
+    }
+    Ok(())
+}
+
+/// Runs a statement that returns no row (an INSERT or UPDATE) with the row's values.
+fn write_row(stmt: &mut Stmt, values: &[Value]) -> Result<()> {
+    bind_row(stmt, values)?;
+    let stepped = stmt.step();
+    stmt.reset();
+    stepped.map(|_| ())
+}
+
 enum Applied {
     Inserted,
     Updated,
@@ -600,21 +628,11 @@ fn apply_row(
     strategy: Strategy,
 ) -> Result<Applied> {
     // Binds the row's values as ?1..?n and runs `stmt`; `Some(first column)` if it returned a row.
-    let run = |stmt: &mut Stmt| -> Result<Option<i64>> {
-        stmt.reset();
-        for (i, value) in values.iter().enumerate() {
-            stmt.bind_value(i as i32 + 1, *value)?;
-        }
-        let first = if stmt.step()? {
-            Some(stmt.int(0))
-        } else {
-            None
-        };
-        stmt.reset();
-        Ok(first)
-    };
-    let Some(identical) = run(lookup)? else {
-        run(insert)?;
+    bind_row(lookup, values)?;
+    let found = lookup.step()?.then(|| lookup.int(0));
+    lookup.reset();
+    let Some(identical) = found else {
+        write_row(insert, values)?;
         return Ok(Applied::Inserted);
     };
     if identical != 0 {
@@ -623,7 +641,7 @@ fn apply_row(
     match (strategy, update) {
         (Strategy::Skip, _) | (_, None) => Ok(Applied::Skipped),
         (_, Some(update)) => {
-            run(update)?;
+            write_row(update, values)?;
             Ok(Applied::Updated)
         }
     }
