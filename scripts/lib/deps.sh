@@ -24,6 +24,25 @@ _cloud_sync_missing_debs() {
     fi
 }
 
+# Installs the space-separated Debian packages in $1, quietly; prints apt's log on failure.
+_cloud_sync_apt_install() {
+    local log
+    log=$(mktemp) || return 1
+    # Word splitting of $1 is intended: it is a list of package names.
+    # shellcheck disable=SC2086
+    if ! {
+        DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+                -o DPkg::Lock::Timeout=300 $1
+    } >"$log" 2>&1; then
+        cat "$log" >&2
+        rm -f -- "$log"
+        printf 'cloud_sync: apt-get failed installing %s\n' "$1" >&2
+        return 1
+    fi
+    rm -f -- "$log"
+}
+
 _cloud_sync_deb_installed() {
     [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]
 }
@@ -41,21 +60,7 @@ cloud_sync_install_deps() {
     fi
 
     printf 'cloud_sync: installing %s\n' "$missing" >&2
-    local log
-    log=$(mktemp) || return 1
-    # Word splitting of $missing is intended: it is a list of package names.
-    # shellcheck disable=SC2086
-    if ! {
-        DEBIAN_FRONTEND=noninteractive apt-get update -q &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-                -o DPkg::Lock::Timeout=300 $missing
-    } >"$log" 2>&1; then
-        cat "$log" >&2
-        rm -f -- "$log"
-        printf 'cloud_sync: apt-get failed installing %s\n' "$missing" >&2
-        return 1
-    fi
-    rm -f -- "$log"
+    _cloud_sync_apt_install "$missing"
 }
 
 # Defines cloud_sync_install_bench_deps: what scripts/bench.sh needs on top of
@@ -68,7 +73,7 @@ _cloud_sync_missing_bench_debs() {
 }
 
 cloud_sync_install_bench_deps() {
-    local missing log
+    local missing
     missing=$(_cloud_sync_missing_bench_debs | tr '\n' ' ')
     missing=${missing% }
     [ -n "$missing" ] || return 0
@@ -80,17 +85,5 @@ cloud_sync_install_bench_deps() {
     fi
 
     printf 'cloud_sync: installing %s (benchmark)\n' "$missing" >&2
-    log=$(mktemp) || return 1
-    # shellcheck disable=SC2086 # a list of package names
-    if ! {
-        DEBIAN_FRONTEND=noninteractive apt-get update -q &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-                -o DPkg::Lock::Timeout=300 $missing
-    } >"$log" 2>&1; then
-        cat "$log" >&2
-        rm -f -- "$log"
-        printf 'cloud_sync: apt-get failed installing %s\n' "$missing" >&2
-        return 1
-    fi
-    rm -f -- "$log"
+    _cloud_sync_apt_install "$missing"
 }

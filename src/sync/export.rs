@@ -34,7 +34,7 @@ use crate::local::tables::{self, LocalTable};
 use crate::mapping::{self, PgType, Profile};
 use crate::remote::catalog;
 use crate::remote::session::remote_error;
-use crate::remote::{ConnInfo, Session};
+use crate::remote::ConnInfo;
 use crate::sqlite::Db;
 
 /// Postgres truncates longer identifiers; we refuse them instead.
@@ -128,15 +128,7 @@ pub fn run(
             .collect::<Result<Vec<_>>>()?;
         check_column_types(&locals, options)?;
 
-        let mut session = Session::connect(request.info)?;
-        let connect_ms = elapsed_ms(started);
-        log.info(
-            None,
-            format!(
-                "connected in {connect_ms:.0} ms (tls: {}, verified: {})",
-                session.tls, session.verified
-            ),
-        );
+        let (mut session, connect_ms) = super::connect(request.info, started, log)?;
         let mut tx = session
             .client
             .transaction()

@@ -22,7 +22,7 @@ use crate::local::tables;
 use crate::mapping::{self, Affinity, Incoming};
 use crate::remote::catalog;
 use crate::remote::session::remote_error;
-use crate::remote::{ConnInfo, Session};
+use crate::remote::ConnInfo;
 use crate::sqlite::api::Stmt;
 use crate::sqlite::{Db, Value};
 
@@ -103,15 +103,7 @@ pub fn run(
     let (_, named_remote_only) = split_named(db, options)?;
     let local_tables = tables::eligible(db)?;
 
-    let mut session = Session::connect(request.info)?;
-    let connect_ms = elapsed_ms(started);
-    log.info(
-        None,
-        format!(
-            "connected in {connect_ms:.0} ms (tls: {}, verified: {})",
-            session.tls, session.verified
-        ),
-    );
+    let (mut session, connect_ms) = super::connect(request.info, started, log)?;
     let mut tx = session
         .client
         .build_transaction()

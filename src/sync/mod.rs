@@ -123,6 +123,24 @@ impl Problems {
     }
 }
 
+/// Connects for a job and logs how: the session and the milliseconds since the job `started`.
+pub fn connect(
+    info: &crate::remote::ConnInfo,
+    started: std::time::Instant,
+    log: &mut JobLog,
+) -> crate::error::Result<(crate::remote::Session, f64)> {
+    let session = crate::remote::Session::connect(info)?;
+    let connect_ms = elapsed_ms(started);
+    log.info(
+        None,
+        format!(
+            "connected in {connect_ms:.0} ms (tls: {}, verified: {})",
+            session.tls, session.verified
+        ),
+    );
+    Ok((session, connect_ms))
+}
+
 /// Milliseconds since `since`, to two decimals, for summaries and logs.
 pub fn elapsed_ms(since: std::time::Instant) -> f64 {
     (since.elapsed().as_secs_f64() * 100_000.0).round() / 100.0
