@@ -555,25 +555,7 @@ fn a_job_against_a_closed_port_fails_with_its_reason_and_leaks_no_password() {
     assert!(log.windows(2).all(|w| w[0].0 <= w[1].0), "{log:?}");
 
     // No password, plain or percent-encoded, anywhere cloud_sync keeps text.
-    let mut stored = String::new();
-    for table in [
-        "cloud_sync_jobs",
-        "cloud_sync_job_attempts",
-        "cloud_sync_job_logs",
-        "cloud_sync_jobs_vtab",
-    ] {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM {table}")).unwrap();
-        let columns = stmt.column_count();
-        let mut rows = stmt.query([]).unwrap();
-        while let Some(row) = rows.next().unwrap() {
-            for i in 0..columns {
-                if let Ok(Some(text)) = row.get::<_, Option<String>>(i) {
-                    stored.push_str(&text);
-                    stored.push('\n');
-                }
-            }
-        }
-    }
+    let mut stored = common::all_stored_text(&conn);
     stored.push_str(&outcome.to_string());
     for secret in [pg.password.clone(), percent_encode(&pg.password)] {
         assert!(

@@ -27,32 +27,6 @@ fn test_error(conn: &Connection, target: &str) -> String {
     err.to_string()
 }
 
-/// Every text value in every cloud_sync table, to look for leaks.
-fn all_stored_text(conn: &Connection) -> String {
-    let tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'cloud_sync_%'")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let mut all = String::new();
-    for table in tables {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
-        let columns = stmt.column_count();
-        let mut rows = stmt.query([]).unwrap();
-        while let Some(row) = rows.next().unwrap() {
-            for i in 0..columns {
-                if let Ok(Some(text)) = row.get::<_, Option<String>>(i) {
-                    all.push_str(&text);
-                    all.push('\n');
-                }
-            }
-        }
-    }
-    all
-}
-
 #[test]
 fn every_function_has_a_test_a_readme_entry_and_safe_flags() {
     let conn = open(std::path::Path::new(":memory:"));
@@ -335,7 +309,7 @@ fn save_encrypts_replaces_by_name_and_never_stores_or_shows_the_password() {
             pg.user, pg.host, pg.port, pg.db
         )
     );
-    let stored = all_stored_text(&conn);
+    let stored = common::all_stored_text(&conn);
     assert!(
         !stored.contains(&pg.password),
         "the plaintext password is stored"

@@ -165,30 +165,10 @@ pub fn run(
         }
         progress.set_total(plans.iter().map(|p| p.source_rows).sum());
 
-        let mut problems = Problems::default();
-        for plan in &plans {
-            for problem in &plan.problems {
-                problems.add(&plan.name, Value::Null, None, problem);
-            }
-        }
-        if !request.dry_run && problems.total > 0 {
-            return Err(Error::invalid(format!(
-                "the export found {} problem{} before writing anything, so nothing was written: \
-                 {}; run a dry run to see them all",
-                problems.total,
-                if problems.total == 1 { "" } else { "s" },
-                problems
-                    .listed
-                    .iter()
-                    .take(3)
-                    .map(|p| format!(
-                        "{}: {}",
-                        p["table"].as_str().unwrap_or(""),
-                        p["problem"].as_str().unwrap_or("")
-                    ))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )));
+        let mut problems =
+            Problems::of_plans(plans.iter().map(|p| (p.name.as_str(), &p.problems[..])));
+        if !request.dry_run {
+            problems.refuse_full_run("export")?;
         }
 
         let mut table_reports = Vec::new();

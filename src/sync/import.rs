@@ -180,25 +180,9 @@ pub fn run(
     }
     progress.set_total(plans.iter().map(|p| p.remote_rows).sum());
 
-    let mut problems = Problems::default();
-    for plan in &plans {
-        for problem in &plan.problems {
-            problems.add(&plan.name, Json::Null, None, problem);
-        }
-    }
-    if !request.dry_run && problems.total > 0 {
-        return Err(Error::invalid(format!(
-            "the import found {} problem{} before changing anything, so nothing changed: {}; run \
-             a dry run to see them all",
-            problems.total,
-            if problems.total == 1 { "" } else { "s" },
-            plans
-                .iter()
-                .flat_map(|p| p.problems.iter().map(move |m| format!("{}: {m}", p.name)))
-                .take(3)
-                .collect::<Vec<_>>()
-                .join("; ")
-        )));
+    let mut problems = Problems::of_plans(plans.iter().map(|p| (p.name.as_str(), &p.problems[..])));
+    if !request.dry_run {
+        problems.refuse_full_run("import")?;
     }
 
     // Parents before children, so foreign keys hold row by row.

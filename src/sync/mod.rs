@@ -107,6 +107,43 @@ pub struct Problems {
 impl Problems {
     const MAX_LISTED: usize = 100;
 
+    /// The table-level problems a plan found, per table (they have no key or column).
+    pub fn of_plans<'a>(plans: impl IntoIterator<Item = (&'a str, &'a [String])>) -> Problems {
+        let mut problems = Problems::default();
+        for (table, found) in plans {
+            for problem in found {
+                problems.add(table, serde_json::Value::Null, None, problem);
+            }
+        }
+        problems
+    }
+
+    /// A full run refuses to start while its plan has problems; the error names the first few.
+    pub fn refuse_full_run(&self, job: &str) -> crate::error::Result<()> {
+        if self.total == 0 {
+            return Ok(());
+        }
+        let first: Vec<String> = self
+            .listed
+            .iter()
+            .take(3)
+            .map(|p| {
+                format!(
+                    "{}: {}",
+                    p["table"].as_str().unwrap_or_default(),
+                    p["problem"].as_str().unwrap_or_default()
+                )
+            })
+            .collect();
+        Err(crate::error::Error::invalid(format!(
+            "the {job} found {} problem{} before changing anything, so nothing changed: {}; run \
+             a dry run to see them all",
+            self.total,
+            if self.total == 1 { "" } else { "s" },
+            first.join("; ")
+        )))
+    }
+
     pub fn add(
         &mut self,
         table: &str,
@@ -184,7 +221,30 @@ pub fn iso_from_unix_ms(ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::iso_from_unix_ms;
+    use super::{iso_from_unix_ms, Problems};
+
+    #[test]
+    fn a_full_run_refuses_to_start_while_the_plan_has_problems() {
+        let none = Problems::of_plans([("a", &[][..])]);
+        assert!(none.refuse_full_run("export").is_ok());
+        let found = [
+            "has no primary key".to_string(),
+            "column x holds mixed values".to_string(),
+        ];
+        let problems = Problems::of_plans([("a", &found[..]), ("b", &found[..1])]);
+        assert_eq!(problems.total, 3);
+        let message = problems.refuse_full_run("import").unwrap_err().to_string();
+        assert!(
+            message.starts_with("the import found 3 problems before changing anything"),
+            "{message}"
+        );
+        assert!(
+            message.contains(
+                "a: has no primary key; a: column x holds mixed values; b: has no primary key"
+            ),
+            "{message}"
+        );
+    }
 
     #[test]
     fn iso_timestamps() {

@@ -262,3 +262,30 @@ pub fn fresh_schema(pg: &Pg, schema: &str) -> String {
         .unwrap();
     schema.to_string()
 }
+
+/// Every text value cloud_sync keeps: all its tables and the job history view, to look for leaks.
+pub fn all_stored_text(conn: &Connection) -> String {
+    let mut tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'cloud_sync_%'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    tables.push("cloud_sync_jobs_vtab".into());
+    let mut all = String::new();
+    for table in tables {
+        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
+        let columns = stmt.column_count();
+        let mut rows = stmt.query([]).unwrap();
+        while let Some(row) = rows.next().unwrap() {
+            for i in 0..columns {
+                if let Ok(Some(text)) = row.get::<_, Option<String>>(i) {
+                    all.push_str(&text);
+                    all.push('\n');
+                }
+            }
+        }
+    }
+    all
+}
