@@ -69,3 +69,58 @@ CREATE TABLE IF NOT EXISTS cloud_sync_job_logs (
   message    TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS cloud_sync_job_logs_job ON cloud_sync_job_logs (job_id, id);
+
+-- Change tracking (schema version 2). A tracked table has three triggers that append the key
+-- of every changed row here; exports read the changes after their watermark. See README,
+-- "Incremental export".
+CREATE TABLE IF NOT EXISTS cloud_sync_tracked_tables (
+  -- AUTOINCREMENT: an id is never reused, so a watermark of an earlier tracking of the same
+  -- table can never pass for one of the current tracking.
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  table_name  TEXT NOT NULL UNIQUE,
+  -- The key and the columns when tracking began (JSON); a table altered since is refused.
+  key_columns TEXT NOT NULL,
+  columns     TEXT NOT NULL,
+  tracked_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+);
+
+-- Written by the triggers, so by every writer, with or without cloud_sync loaded.
+-- AUTOINCREMENT: seq only grows, even after pruning removed the highest rows; SQLite has one
+-- writer at a time, so a snapshot holding seq N holds every change up to N.
+CREATE TABLE IF NOT EXISTS cloud_sync_changes (
+  seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+  tracking_id INTEGER NOT NULL,
+  -- quote() of each key column, joined by ',': exact for every storage class.
+  key         TEXT NOT NULL,
+  kind        TEXT NOT NULL
+);
+
+-- The last change exported to each connection and remote schema, per tracked table.
+CREATE TABLE IF NOT EXISTS cloud_sync_watermarks (
+  tracking_id   INTEGER NOT NULL,
+  connection_id INTEGER NOT NULL,
+  schema        TEXT NOT NULL,
+  seq           INTEGER NOT NULL,
+  exported_at   TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  job_id        INTEGER,
+  PRIMARY KEY (tracking_id, connection_id, schema)
+) WITHOUT ROWID;
+
+DROP VIEW IF EXISTS cloud_sync_tracked;
+CREATE VIEW cloud_sync_tracked AS
+SELECT t.table_name,
+       t.id AS tracking_id,
+       t.key_columns AS key,
+       t.tracked_at,
+       (SELECT count(*) FROM cloud_sync_changes c WHERE c.tracking_id = t.id) AS pending_changes,
+       (SELECT json_group_array(json_object(
+                 'connection', coalesce(n.name, w.connection_id),
+                 'schema', w.schema,
+                 'exported_through', w.seq,
+                 'exported_at', w.exported_at,
+                 'pending', (SELECT count(*) FROM cloud_sync_changes c
+                             WHERE c.tracking_id = t.id AND c.seq > w.seq)))
+        FROM cloud_sync_watermarks w
+        LEFT JOIN cloud_sync_connections n ON n.id = w.connection_id
+        WHERE w.tracking_id = t.id) AS exports
+FROM cloud_sync_tracked_tables t;

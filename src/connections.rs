@@ -5,6 +5,7 @@ use crate::local::schema;
 use crate::remote::ConnInfo;
 use crate::secret::{Keyring, SecretString};
 use crate::sqlite::{Db, Param};
+use crate::sync::tracking;
 
 const MAX_NAME_LEN: usize = 64;
 
@@ -37,6 +38,17 @@ pub fn save(
     let sealed = keyring.seal(name, connection_string)?;
     schema::require_writable(db, "save a connection")?;
     db.atomically(|| {
+        // Saved again with another target: what was exported before is not there.
+        let earlier = db.query_row(
+            "SELECT id, display FROM cloud_sync_connections WHERE name = ?1",
+            &[Param::Text(name)],
+            |r| Ok((r.int(0), r.text(1).unwrap_or_default())),
+        )?;
+        if let Some((id, display)) = earlier {
+            if display != info.display() {
+                tracking::forget_connection(db, id)?;
+            }
+        }
         db.execute(
             "INSERT INTO cloud_sync_connections (name, connection_string_encrypted, display)
              VALUES (?1, ?2, ?3)
@@ -103,14 +115,15 @@ fn saved_names(db: &Db) -> Result<Vec<String>> {
 pub fn delete(db: &Db, name: &str) -> Result<()> {
     validate_name(name)?;
     schema::require_writable(db, "delete a connection")?;
-    let deleted = db.execute(
-        "DELETE FROM cloud_sync_connections WHERE name = ?1",
-        &[Param::Text(name)],
-    )?;
-    if deleted == 0 {
-        return Err(unknown(db, name));
-    }
-    Ok(())
+    let id = id_of(db, name)?.ok_or_else(|| unknown(db, name))?;
+    db.atomically(|| {
+        tracking::forget_connection(db, id)?;
+        db.execute(
+            "DELETE FROM cloud_sync_connections WHERE id = ?1",
+            &[Param::Int(id)],
+        )?;
+        Ok(())
+    })
 }
 
 /// Opens the saved connection `name` and parses it.

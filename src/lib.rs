@@ -106,6 +106,18 @@ pub static FUNCTIONS: &[Function] = &[
         handler: sql::import::import_4,
     },
     Function {
+        name: "cloud_sync_track",
+        arities: &[1],
+        effects: Effects::Acts,
+        handler: sql::tracking::track,
+    },
+    Function {
+        name: "cloud_sync_untrack",
+        arities: &[1],
+        effects: Effects::Acts,
+        handler: sql::tracking::untrack,
+    },
+    Function {
         name: "cloud_sync_run_jobs",
         arities: &[0],
         effects: Effects::Acts,

@@ -88,7 +88,7 @@ fn version_and_debug_describe_the_build_without_the_key() {
         .unwrap()
         .starts_with("OpenSSL"));
     assert_eq!(debug["sqlite_version"], rusqlite::version());
-    assert_eq!(debug["schema_version"], 1);
+    assert_eq!(debug["schema_version"], 2);
     assert!(!debug["git_commit"].as_str().unwrap().is_empty());
 }
 

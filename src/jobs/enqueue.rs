@@ -9,8 +9,8 @@ use crate::connections;
 use crate::error::{Error, Result};
 use crate::local::schema;
 use crate::sqlite::{Db, Param};
-use crate::sync::options::{ExportOptions, ImportOptions, Strategy};
-use crate::sync::{export, import, now_iso};
+use crate::sync::options::{ExportOptions, ImportOptions, Mode, Strategy};
+use crate::sync::{export, import, now_iso, tracking};
 
 /// Validates and queues an export of the saved connection `name` (`None`: the only saved
 /// connection). Returns the job's id.
@@ -28,6 +28,16 @@ pub fn enqueue_export(
     let options = ExportOptions::parse(options_json)?;
     let normalized = normalize(options_json)?;
     let tables = export::select_tables(db, &options)?;
+    if options.mode == Some(Mode::Incremental) {
+        let tracked: Vec<String> = tracking::all(db)?.into_iter().map(|t| t.table).collect();
+        if let Some(untracked) = tables.iter().find(|t| !tracked.contains(t)) {
+            return Err(Error::invalid(format!(
+                "mode incremental needs tracked tables, and {untracked} is not tracked: track it \
+                 (SELECT cloud_sync_track('{}')) and export it once in full, or leave mode out",
+                untracked.replace('\'', "''")
+            )));
+        }
+    }
     if !dry_run {
         check_confirmation(db, connection_id, &name, &options, &tables)?;
     }
@@ -287,6 +297,15 @@ fn check_confirmation(
             "confirm: dry run {id} was for schema '{previewed_schema}', this export is for \
              schema '{}': run a dry run with the same options",
             options.schema
+        )));
+    }
+
+    // The preview must have compared the same way: same mode, same deletes.
+    let previewed = ExportOptions::parse(Some(&job.options)).unwrap_or_default();
+    if (previewed.mode, previewed.propagate_deletes) != (options.mode, options.propagate_deletes) {
+        return Err(Error::invalid(format!(
+            "confirm: dry run {id} had other mode or propagate_deletes options than this export: \
+             run a dry run with the same options"
         )));
     }
 

@@ -256,6 +256,8 @@ fn execute_export(db: &Db, claim: &Claim, progress: &Progress, log: &mut JobLog)
     log.info(None, format!("connecting to {}", info.display()));
     let request = ExportRequest {
         info: &info,
+        connection_id: connections::id(db, &claim.connection_name)?,
+        job_id: claim.id,
         dry_run: claim.dry_run,
         options: &options,
     };

@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use crate::sqlite::{Db, Param};
 
 pub const SCHEMA_SQL: &str = include_str!("../../sql/schema.sql");
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Creates or completes cloud_sync's tables and records the schema version. Idempotent.
 /// A database set up by a newer cloud_sync is left alone with an error.

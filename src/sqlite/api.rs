@@ -199,6 +199,12 @@ impl Db {
         self.transaction("BEGIN DEFERRED", "cloud_sync_snapshot", true, work)
     }
 
+    /// Whether the connection is inside a transaction (its own or the host's).
+    pub fn in_transaction(&self) -> bool {
+        // SAFETY: valid handle.
+        unsafe { call!(get_autocommit(self.raw)) == 0 }
+    }
+
     fn transaction<T>(
         &self,
         begin: &str,
@@ -206,8 +212,7 @@ impl Db {
         keep: bool,
         work: impl FnOnce() -> Result<T>,
     ) -> Result<T> {
-        // SAFETY: valid handle.
-        let in_host_transaction = unsafe { call!(get_autocommit(self.raw)) } == 0;
+        let in_host_transaction = self.in_transaction();
         let (begin, commit, rollback) = if in_host_transaction {
             (
                 format!("SAVEPOINT {savepoint}"),

@@ -27,7 +27,8 @@ use postgres::types::Type;
 use postgres::Transaction;
 use serde_json::{json, Map, Value};
 
-use super::options::ExportOptions;
+use super::options::{ExportOptions, Mode};
+use super::tracking::{self, Advance, Tracked, Window};
 use super::{elapsed_ms, JobLog, Problems, Progress};
 use crate::error::{Error, Result};
 use crate::local::tables::{self, LocalTable};
@@ -35,6 +36,7 @@ use crate::mapping::{self, PgType, Profile};
 use crate::remote::catalog;
 use crate::remote::session::remote_error;
 use crate::remote::ConnInfo;
+use crate::sqlite::api::Stmt;
 use crate::sqlite::Db;
 
 /// Postgres truncates longer identifiers; we refuse them instead.
@@ -44,6 +46,9 @@ const COPY_CHUNK: usize = 1 << 20;
 
 pub struct ExportRequest<'a> {
     pub info: &'a ConnInfo,
+    /// The saved connection and the job: watermarks of tracked tables are kept per connection.
+    pub connection_id: i64,
+    pub job_id: i64,
     pub dry_run: bool,
     pub options: &'a ExportOptions,
 }
@@ -84,8 +89,18 @@ struct TablePlan {
     /// `"schema"."table"`.
     remote: String,
     columns: Vec<ColumnPlan>,
+    /// The key columns in key order (the order the tracking triggers record them in).
+    key_order: Vec<String>,
     create: bool,
+    /// `Some` for an incremental export: the changes it ships.
+    window: Option<Window>,
+    /// Set when the table is tracked: its watermark moves once the export commits.
+    tracking_id: Option<i64>,
+    propagate_deletes: bool,
+    /// Rows it reads: every local row, or every changed key.
     source_rows: u64,
+    /// Change records read (incremental).
+    changes: u64,
     problems: Vec<String>,
 }
 
@@ -97,6 +112,14 @@ impl TablePlan {
     fn non_key(&self) -> impl Iterator<Item = &ColumnPlan> {
         self.columns.iter().filter(|c| !c.is_key)
     }
+
+    fn mode(&self) -> Mode {
+        if self.window.is_some() {
+            Mode::Incremental
+        } else {
+            Mode::Full
+        }
+    }
 }
 
 #[derive(Default)]
@@ -107,7 +130,17 @@ struct Counts {
     unchanged: i64,
     skipped: u64,
     remote_only: i64,
+    deletes: i64,
     problems: u64,
+}
+
+/// A tracked table's state in the export's snapshot.
+struct Tracking<'a> {
+    tracked: &'a Tracked,
+    /// The last change already exported to this connection and schema.
+    watermark: Option<i64>,
+    /// The snapshot's high water.
+    through: i64,
 }
 
 /// Runs one export. Errors carry the table and statement at fault; the remote transaction is
@@ -121,12 +154,16 @@ pub fn run(
     let started = Instant::now();
     let options = request.options;
     let names = select_tables(db, options)?;
-    db.snapshot(|| {
+    let (mut summary, exported_tracked, through) = db.snapshot(|| {
         let locals = names
             .iter()
             .map(|name| tables::describe(db, name))
             .collect::<Result<Vec<_>>>()?;
         check_column_types(&locals, options)?;
+        // The high water and the tracked tables come from the same snapshot as the rows: a
+        // change committed after it has a higher seq and is shipped next time.
+        let through = tracking::high_water(db)?;
+        let tracked = tracked_in(db, &names, options)?;
 
         let (mut session, connect_ms) = super::connect(request.info, started, log)?;
         let mut tx = session
@@ -141,12 +178,31 @@ pub fn run(
 
         let mut plans = Vec::new();
         for local in &locals {
-            let plan = plan_table(&mut tx, db, local, options)?;
+            let tracking = match tracked.iter().find(|t| t.table == local.name) {
+                Some(t) => Some(Tracking {
+                    tracked: t,
+                    watermark: tracking::watermark(
+                        db,
+                        t.id,
+                        request.connection_id,
+                        &options.schema,
+                    )?,
+                    through,
+                }),
+                None => None,
+            };
+            let plan = plan_table(&mut tx, db, local, options, tracking.as_ref())?;
             log.info(
                 Some(&plan.name),
                 format!(
-                    "planned: {} rows, {}, key ({})",
+                    "planned: {} export of {} {}, {}, key ({})",
+                    plan.mode().name(),
                     plan.source_rows,
+                    if plan.window.is_some() {
+                        format!("changed rows ({} changes)", plan.changes)
+                    } else {
+                        "rows".to_string()
+                    },
                     if plan.create {
                         "remote table to create"
                     } else {
@@ -200,19 +256,24 @@ pub fn run(
             totals.unchanged += counts.unchanged;
             totals.skipped += counts.skipped;
             totals.remote_only += counts.remote_only;
+            totals.deletes += counts.deletes;
             totals.problems += counts.problems;
             table_reports.push(json!({
                 "table": plan.name,
                 "remote_table": format!("{}.{}", options.schema, plan.name),
                 "key": plan.key().map(|c| c.name.clone()).collect::<Vec<_>>(),
                 "created": plan.create && plan.problems.is_empty(),
+                "mode": plan.mode().name(),
+                "changes": plan.changes,
+                "propagate_deletes": plan.propagate_deletes,
                 "source_rows": counts.source_rows,
                 "inserts": counts.inserts,
                 "updates": counts.updates,
                 "unchanged": counts.unchanged,
                 "skipped": counts.skipped,
-                "deletes": 0,
-                "remote_only": counts.remote_only,
+                "deletes": counts.deletes,
+                // An incremental export does not read the whole remote table.
+                "remote_only": if plan.window.is_some() { Value::Null } else { counts.remote_only.into() },
                 "problems": counts.problems,
                 "columns": plan.columns.iter().map(|c| json!({
                     "name": c.name, "sqlite_type": c.sqlite_type, "postgres_type": c.ty.sql()
@@ -230,24 +291,65 @@ pub fn run(
             log.info(None, "committed");
         }
         let total_ms = elapsed_ms(started);
-        Ok(json!({
+        let summary = json!({
             "kind": "export",
             "dry_run": request.dry_run,
             "target": request.info.display(),
             "schema": options.schema,
+            "mode": options.mode.map(Mode::name),
+            "propagate_deletes": options.propagate_deletes,
+            "watermark": through,
             "tables": table_reports,
             "totals": {
                 "source_rows": totals.source_rows, "inserts": totals.inserts,
                 "updates": totals.updates, "unchanged": totals.unchanged,
-                "skipped": totals.skipped, "deletes": 0, "remote_only": totals.remote_only,
-                "problems": totals.problems,
+                "skipped": totals.skipped, "deletes": totals.deletes,
+                "remote_only": totals.remote_only, "problems": totals.problems,
             },
             "problems": problems.listed,
             "problems_total": problems.total,
             "timings": {"connect_ms": connect_ms, "total_ms": total_ms},
             "rows_per_s": (totals.source_rows as f64 / (total_ms / 1000.0).max(1e-9)).round(),
-        }))
-    })
+        });
+        let exported_tracked: Vec<i64> = plans.iter().filter_map(|p| p.tracking_id).collect();
+        Ok((summary, exported_tracked, through))
+    })?;
+    if !request.dry_run && !exported_tracked.is_empty() {
+        let advance = Advance {
+            connection_id: request.connection_id,
+            target: &request.info.display(),
+            schema: &options.schema,
+            job_id: request.job_id,
+            through,
+        };
+        // The remote has committed: a watermark that cannot be saved only means the next export
+        // sends these changes again, which its upserts and deletes make harmless.
+        if let Err(e) = advance.save(db, &exported_tracked) {
+            log.push(
+                super::Level::Warn,
+                None,
+                format!("the watermark could not be saved ({e}): the next export sends these changes again"),
+            );
+            summary["watermark_saved"] = false.into();
+        }
+    }
+    Ok(summary)
+}
+
+/// The tracked tables this export covers, each checked to be still the table that was tracked.
+/// Without a `tables` option, a tracked table that no longer exists is an error too.
+fn tracked_in(db: &Db, names: &[String], options: &ExportOptions) -> Result<Vec<Tracked>> {
+    let mut covered = Vec::new();
+    for tracked in tracking::all(db)? {
+        if names.contains(&tracked.table) {
+            tracking::integrity(db, &tracked)?;
+            covered.push(tracked);
+        } else if options.tables.is_none() && !options.exclude.contains(&tracked.table) {
+            // Not among the local tables: renamed or dropped. The check says so, and the fix.
+            tracking::integrity(db, &tracked)?;
+        }
+    }
+    Ok(covered)
 }
 
 /// Every `column_types` entry must name a column of a selected table and a supported type.
@@ -298,6 +400,7 @@ fn plan_table(
     db: &Db,
     local: &LocalTable,
     options: &ExportOptions,
+    tracking: Option<&Tracking>,
 ) -> Result<TablePlan> {
     let name = &local.name;
     let remote = format!("{}.{}", quote(&options.schema), quote(name));
@@ -341,12 +444,6 @@ fn plan_table(
             );
         }
     }
-
-    let source_rows = db
-        .query_row(&format!("SELECT count(*) FROM {}", quote(name)), &[], |r| {
-            Ok(r.int(0))
-        })?
-        .unwrap_or(0) as u64;
 
     let create = match catalog::columns(tx, &remote)? {
         None if !options.create_tables => {
@@ -422,14 +519,81 @@ fn plan_table(
             false
         }
     };
+    let window = incremental_window(local, options, tracking, create)?;
+    let (source_rows, changes) = match &window {
+        Some(window) => {
+            let (changes, keys) = window.counts(db)?;
+            (keys, changes)
+        }
+        None => {
+            let rows = db
+                .query_row(&format!("SELECT count(*) FROM {}", quote(name)), &[], |r| {
+                    Ok(r.int(0))
+                })?
+                .unwrap_or(0) as u64;
+            (rows, 0)
+        }
+    };
     Ok(TablePlan {
         name: name.clone(),
         remote,
         columns,
+        key_order: local.key().iter().map(|c| c.name.clone()).collect(),
         create,
+        propagate_deletes: options.propagate_deletes.unwrap_or(window.is_some()),
+        window,
+        tracking_id: tracking.map(|t| t.tracked.id),
         source_rows,
+        changes,
         problems,
     })
+}
+
+/// The changes an incremental export of `local` ships, or `None` for a full export. Without a
+/// `mode` option a table goes incrementally when it is tracked, was exported to this
+/// connection and schema since, and its remote table still exists; `"incremental"` insists.
+fn incremental_window(
+    local: &LocalTable,
+    options: &ExportOptions,
+    tracking: Option<&Tracking>,
+    remote_missing: bool,
+) -> Result<Option<Window>> {
+    let table = &local.name;
+    let why_not = match (options.mode, tracking) {
+        (Some(Mode::Full), _) => return Ok(None),
+        (_, None) => format!(
+            "table {table} is not tracked: track it (SELECT cloud_sync_track('{}')) and export \
+             it once in full",
+            table.replace('\'', "''")
+        ),
+        (
+            _,
+            Some(Tracking {
+                watermark: None, ..
+            }),
+        ) => format!(
+            "table {table} has not been exported to this connection and schema since it was \
+             tracked: export it once without mode incremental"
+        ),
+        (_, Some(_)) if remote_missing => format!(
+            "the remote table {}.{table} does not exist: export it without mode incremental to \
+             create it with every row",
+            options.schema
+        ),
+        (_, Some(t)) => {
+            return Ok(Some(Window {
+                tracking_id: t.tracked.id,
+                after: t.watermark.unwrap_or_default(),
+                through: t.through,
+            }))
+        }
+    };
+    match options.mode {
+        Some(Mode::Incremental) => Err(Error::invalid(format!(
+            "mode incremental cannot be used: {why_not}"
+        ))),
+        _ => Ok(None),
+    }
 }
 
 /// One aggregate query gives the value profile of every column whose type depends on its values.
@@ -525,62 +689,74 @@ fn export_table(
         stage.as_str()
     };
 
-    // Stream the local rows with binary COPY.
+    // Stream the local rows with binary COPY: every row, or the rows whose keys changed.
     let copy_started = Instant::now();
-    let mut counts = Counts::default();
-    let mut writer = tx
-        .copy_in(&format!("COPY {copy_into} FROM STDIN (FORMAT binary)"))
-        .map_err(|e| fail("COPY failed to start", e))?;
-    let mut buffer = Vec::with_capacity(COPY_CHUNK + (64 << 10));
-    buffer.extend_from_slice(mapping::COPY_HEADER);
-    let select = format!(
-        "SELECT {} FROM {}",
-        listed(&plan.columns, |c| c.local_expr.clone()),
-        quote(table)
-    );
-    let mut stmt = db.prepare(&select)?;
-    let key_positions: Vec<usize> = (0..plan.columns.len())
-        .filter(|&i| plan.columns[i].is_key)
-        .collect();
-    let mut unreported = 0u64;
-    'rows: while stmt.step()? {
-        counts.source_rows += 1;
-        // Progress counts rows read, skipped ones included, so it ends at rows_total.
-        unreported += 1;
-        let row_start = buffer.len();
-        mapping::begin_row(&mut buffer, plan.columns.len());
-        for (i, column) in plan.columns.iter().enumerate() {
-            if let Err(problem) = mapping::encode(column.ty, stmt.value(i as i32), &mut buffer) {
-                buffer.truncate(row_start);
-                let key = row_key(&stmt, plan, &key_positions);
-                if !dry_run {
-                    return Err(Error::invalid(format!(
-                        "table {table}, key {key}, column {}: {problem}; nothing was written",
-                        column.name
-                    )));
-                }
-                problems.add(table, key, Some(&column.name), &problem);
-                counts.problems += 1;
-                counts.skipped += 1;
-                continue 'rows;
+    let mut copy = RowCopy {
+        writer: tx
+            .copy_in(&format!("COPY {copy_into} FROM STDIN (FORMAT binary)"))
+            .map_err(|e| fail("COPY failed to start", e))?,
+        buffer: Vec::with_capacity(COPY_CHUNK + (64 << 10)),
+        counts: Counts::default(),
+        unreported: 0,
+        plan,
+        key_positions: (0..plan.columns.len())
+            .filter(|&i| plan.columns[i].is_key)
+            .collect(),
+        dry_run,
+        progress,
+    };
+    copy.buffer.extend_from_slice(mapping::COPY_HEADER);
+    let columns = listed(&plan.columns, |c| c.local_expr.clone());
+    // Keys of changed rows that are gone locally, as binary COPY rows of the key columns.
+    let mut gone = Vec::new();
+    match &plan.window {
+        None => {
+            let mut stmt = db.prepare(&format!("SELECT {columns} FROM {}", quote(table)))?;
+            while stmt.step()? {
+                copy.row(&stmt, problems)?;
             }
         }
-        if buffer.len() >= COPY_CHUNK {
-            writer
-                .write_all(&buffer)
-                .map_err(|e| Error::Interrupted(format!("table {table}: COPY failed: {e}")))?;
-            buffer.clear();
-            progress.add_done(unreported);
-            progress.check_cancel(table)?;
-            unreported = 0;
+        Some(window) => {
+            let mut lookup = db.prepare(&format!(
+                "SELECT {columns} FROM {} WHERE {}",
+                quote(table),
+                plan.key_order
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| format!("{} IS ?{}", quote(k), i + 1))
+                    .collect::<Vec<_>>()
+                    .join(" AND ")
+            ))?;
+            let key_types: Vec<PgType> = plan
+                .key_order
+                .iter()
+                .map(|k| plan.columns.iter().find(|c| &c.name == k).map(|c| c.ty))
+                .collect::<Option<_>>()
+                .ok_or_else(|| Error::local(format!("table {table}: key columns not planned")))?;
+            window.for_each_key(db, plan.key_order.len(), |key| {
+                lookup.reset();
+                for (i, value) in key.iter().enumerate() {
+                    lookup.bind_value(i as i32 + 1, value.as_sql())?;
+                }
+                if lookup.step()? {
+                    return copy.row(&lookup, problems);
+                }
+                if plan.propagate_deletes {
+                    let row_start = gone.len();
+                    mapping::begin_row(&mut gone, key.len());
+                    for (value, ty) in key.iter().zip(&key_types) {
+                        // A key the remote type cannot hold cannot be there to delete.
+                        if mapping::encode(*ty, value.as_sql(), &mut gone).is_err() {
+                            gone.truncate(row_start);
+                            break;
+                        }
+                    }
+                }
+                Ok(())
+            })?;
         }
     }
-    buffer.extend_from_slice(mapping::COPY_TRAILER);
-    writer
-        .write_all(&buffer)
-        .map_err(|e| Error::Interrupted(format!("table {table}: COPY failed: {e}")))?;
-    writer.finish().map_err(|e| fail("COPY failed", e))?;
-    progress.add_done(unreported);
+    let mut counts = copy.finish(table)?;
     let copied = counts.source_rows - counts.skipped;
     log.info(
         Some(table),
@@ -648,10 +824,15 @@ fn export_table(
         let differs = differs_from(&staged);
         tx.batch_execute(&format!("ANALYZE {stage}"))
             .map_err(|e| fail("ANALYZE of the staging table failed", e))?;
-        let remote_rows: i64 = tx
-            .query_typed_one(&format!("SELECT count(*) FROM {}", plan.remote), &[])
-            .map_err(|e| fail("counting the remote rows failed", e))?
-            .get(0);
+        // An incremental export does not read the whole remote table.
+        let remote_rows: Option<i64> = match plan.window {
+            Some(_) => None,
+            None => Some(
+                tx.query_typed_one(&format!("SELECT count(*) FROM {}", plan.remote), &[])
+                    .map_err(|e| fail("counting the remote rows failed", e))?
+                    .get(0),
+            ),
+        };
         let first_key = quote(&plan.key().next().expect("planned tables have a key").name);
         if dry_run {
             let row = tx
@@ -722,19 +903,185 @@ fn export_table(
                 .map_err(|e| fail("INSERT failed", e))? as i64;
         }
         counts.unchanged = copied as i64 - counts.inserts - counts.updates;
-        counts.remote_only = remote_rows - (copied as i64 - counts.inserts);
+        if let Some(remote_rows) = remote_rows {
+            counts.remote_only = remote_rows - (copied as i64 - counts.inserts);
+        }
+        if plan.propagate_deletes {
+            counts.deletes = match plan.window {
+                Some(_) => delete_gone(tx, plan, &stage, &gone, &join, dry_run)?,
+                // Full: the staging table holds every local row; the rest goes.
+                None if dry_run => counts.remote_only,
+                None => tx
+                    .execute_typed(
+                        &format!(
+                            "DELETE FROM {} t WHERE NOT EXISTS (SELECT 1 FROM {stage} s WHERE {join})",
+                            plan.remote
+                        ),
+                        &[],
+                    )
+                    .map_err(|e| fail("DELETE of the rows gone locally failed", e))?
+                    as i64,
+            };
+        }
     }
     log.info(
         Some(table),
         format!(
-            "{} inserts, {} updates, {} unchanged, {} only on the remote",
-            counts.inserts, counts.updates, counts.unchanged, counts.remote_only
+            "{} inserts, {} updates, {} unchanged, {} deletes{}",
+            counts.inserts,
+            counts.updates,
+            counts.unchanged,
+            counts.deletes,
+            if plan.window.is_some() {
+                String::new()
+            } else {
+                format!(", {} only on the remote", counts.remote_only)
+            }
         ),
     );
     if !dry_run {
         advance_sequences(tx, plan)?;
     }
     Ok(counts)
+}
+
+/// Deletes remotely the keys that changed and are gone locally (`gone`: binary COPY rows of the
+/// key columns, in key order); a dry run counts the rows it would delete. Returns that count.
+fn delete_gone(
+    tx: &mut Transaction,
+    plan: &TablePlan,
+    stage: &str,
+    gone: &[u8],
+    join: &str,
+    dry_run: bool,
+) -> Result<i64> {
+    if gone.is_empty() {
+        return Ok(0);
+    }
+    let table = &plan.name;
+    let fail = |what: &str, e: postgres::Error| remote_error(&format!("table {table}: {what}"), &e);
+    let keys: Vec<&ColumnPlan> = plan
+        .key_order
+        .iter()
+        .filter_map(|k| plan.columns.iter().find(|c| &c.name == k))
+        .collect();
+    let deleted = format!("{stage}_gone");
+    tx.batch_execute(&format!(
+        "CREATE TEMP TABLE {deleted} ({}) ON COMMIT DROP",
+        listed(keys.iter().copied(), |c| format!(
+            "{} {}",
+            quote(&c.name),
+            c.ty.stage_sql()
+        ))
+    ))
+    .map_err(|e| fail("cannot create the table of deleted keys", e))?;
+    let mut writer = tx
+        .copy_in(&format!("COPY {deleted} FROM STDIN (FORMAT binary)"))
+        .map_err(|e| fail("COPY of deleted keys failed to start", e))?;
+    let copy_failed =
+        |e: std::io::Error| Error::Interrupted(format!("table {table}: COPY failed: {e}"));
+    writer
+        .write_all(mapping::COPY_HEADER)
+        .map_err(copy_failed)?;
+    writer.write_all(gone).map_err(copy_failed)?;
+    writer
+        .write_all(mapping::COPY_TRAILER)
+        .map_err(copy_failed)?;
+    writer
+        .finish()
+        .map_err(|e| fail("COPY of deleted keys failed", e))?;
+    // `join` compares t's key with s's: the deleted keys take the alias s.
+    let count = if dry_run {
+        tx.query_typed_one(
+            &format!(
+                "SELECT count(*) FROM {deleted} s JOIN {} t ON {join}",
+                plan.remote
+            ),
+            &[],
+        )
+        .map_err(|e| fail("counting deletes failed", e))?
+        .get(0)
+    } else {
+        tx.execute_typed(
+            &format!(
+                "DELETE FROM {} t USING {deleted} s WHERE {join}",
+                plan.remote
+            ),
+            &[],
+        )
+        .map_err(|e| fail("DELETE failed", e))? as i64
+    };
+    Ok(count)
+}
+
+/// The binary COPY of one table's rows, buffered and counted.
+struct RowCopy<'tx, 'p> {
+    writer: postgres::CopyInWriter<'tx>,
+    buffer: Vec<u8>,
+    counts: Counts,
+    /// Rows read since progress was last reported.
+    unreported: u64,
+    plan: &'p TablePlan,
+    key_positions: Vec<usize>,
+    dry_run: bool,
+    progress: &'p Progress,
+}
+
+impl RowCopy<'_, '_> {
+    /// Adds the row `stmt` is on. A value the remote column cannot hold fails a real run; a dry
+    /// run lists it and skips the row.
+    fn row(&mut self, stmt: &Stmt, problems: &mut Problems) -> Result<()> {
+        let plan = self.plan;
+        let table = plan.name.as_str();
+        self.counts.source_rows += 1;
+        // Progress counts rows read, skipped ones included, so it ends at rows_total.
+        self.unreported += 1;
+        let row_start = self.buffer.len();
+        mapping::begin_row(&mut self.buffer, plan.columns.len());
+        for (i, column) in plan.columns.iter().enumerate() {
+            if let Err(problem) = mapping::encode(column.ty, stmt.value(i as i32), &mut self.buffer)
+            {
+                self.buffer.truncate(row_start);
+                let key = row_key(stmt, plan, &self.key_positions);
+                if !self.dry_run {
+                    return Err(Error::invalid(format!(
+                        "table {table}, key {key}, column {}: {problem}; nothing was written",
+                        column.name
+                    )));
+                }
+                problems.add(table, key, Some(&column.name), &problem);
+                self.counts.problems += 1;
+                self.counts.skipped += 1;
+                return Ok(());
+            }
+        }
+        if self.buffer.len() >= COPY_CHUNK {
+            self.flush()?;
+            self.progress.add_done(self.unreported);
+            self.unreported = 0;
+            self.progress.check_cancel(table)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.writer.write_all(&self.buffer).map_err(|e| {
+            Error::Interrupted(format!("table {}: COPY failed: {e}", self.plan.name))
+        })?;
+        self.buffer.clear();
+        Ok(())
+    }
+
+    /// Ends the COPY; returns the counts of the rows read.
+    fn finish(mut self, table: &str) -> Result<Counts> {
+        self.buffer.extend_from_slice(mapping::COPY_TRAILER);
+        self.flush()?;
+        self.writer
+            .finish()
+            .map_err(|e| remote_error(&format!("table {table}: COPY failed"), &e))?;
+        self.progress.add_done(self.unreported);
+        Ok(self.counts)
+    }
 }
 
 /// `render` applied to each column, comma-separated: the column lists of generated SQL.
@@ -787,7 +1134,7 @@ fn advance_sequences(tx: &mut Transaction, plan: &TablePlan) -> Result<()> {
 }
 
 /// The key of the current row as a JSON object, for problem reports.
-fn row_key(stmt: &crate::sqlite::api::Stmt, plan: &TablePlan, positions: &[usize]) -> Value {
+fn row_key(stmt: &Stmt, plan: &TablePlan, positions: &[usize]) -> Value {
     let mut key = Map::new();
     for &i in positions {
         let mut text = Vec::new();

@@ -3,6 +3,7 @@
 pub mod export;
 pub mod import;
 pub mod options;
+pub mod tracking;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;

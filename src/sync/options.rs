@@ -18,7 +18,25 @@ const KNOWN: &[&str] = &[
     "max_attempts",
     "retry_base_s",
     "retry_cap_s",
+    "mode",
+    "propagate_deletes",
 ];
+
+/// How an export compares: every row, or only the rows changed since the last export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Full,
+    Incremental,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Full => "full",
+            Mode::Incremental => "incremental",
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExportOptions {
@@ -37,6 +55,10 @@ pub struct ExportOptions {
     /// Explicit Postgres types for created tables, keyed `table.column`.
     pub column_types: BTreeMap<String, String>,
     pub max_attempts: i64,
+    /// `None`: per table, incremental where it can be, else full.
+    pub mode: Option<Mode>,
+    /// `None`: true for tables exported incrementally, false for full ones.
+    pub propagate_deletes: Option<bool>,
 }
 
 impl Default for ExportOptions {
@@ -51,6 +73,8 @@ impl Default for ExportOptions {
             use_rowid: Vec::new(),
             column_types: BTreeMap::new(),
             max_attempts: 5,
+            mode: None,
+            propagate_deletes: None,
         }
     }
 }
@@ -119,6 +143,18 @@ impl ExportOptions {
                 "schema" => options.schema = schema(value)?,
                 "create_tables" => options.create_tables = boolean(key, value)?,
                 "confirm" => options.confirm = Some(positive(key, value)?),
+                "mode" => {
+                    options.mode =
+                        Some(match value.as_str() {
+                            Some("full") => Mode::Full,
+                            Some("incremental") => Mode::Incremental,
+                            _ => return Err(Error::invalid(
+                                "option mode must be \"full\" or \"incremental\" (leave it out \
+                                 for incremental wherever a table can be)",
+                            )),
+                        })
+                }
+                "propagate_deletes" => options.propagate_deletes = Some(boolean(key, value)?),
                 "confirm_max_age_s" => options.confirm_max_age_s = positive(key, value)?,
                 "max_attempts" => options.max_attempts = positive(key, value)?,
                 "retry_base_s" | "retry_cap_s" => {
@@ -161,9 +197,14 @@ mod tests {
         let o = ExportOptions::parse(Some(
             r#"{"tables":["a","b"],"exclude":["c"],"schema":"s","create_tables":false,
                 "confirm":7,"confirm_max_age_s":60,"use_rowid":["log"],
-                "column_types":{"a.at":"timestamptz"},"max_attempts":3}"#,
+                "column_types":{"a.at":"timestamptz"},"max_attempts":3,
+                "mode":"incremental","propagate_deletes":false}"#,
         ))
         .unwrap();
+        assert_eq!(
+            (o.mode, o.propagate_deletes),
+            (Some(Mode::Incremental), Some(false))
+        );
         assert_eq!(o.tables, Some(vec!["a".to_string(), "b".to_string()]));
         assert_eq!(
             (o.schema.as_str(), o.create_tables, o.confirm),
@@ -182,6 +223,8 @@ mod tests {
             (r#"{"confirm":-1}"#, "confirm must be a positive integer"),
             (r#"{"create_tables":1}"#, "true or false"),
             (r#"{"column_types":{"at":"date"}}"#, "table.column"),
+            (r#"{"mode":"delta"}"#, "\"full\" or \"incremental\""),
+            (r#"{"propagate_deletes":"yes"}"#, "true or false"),
         ] {
             let message = ExportOptions::parse(Some(json)).unwrap_err().to_string();
             assert!(message.contains(expected), "{json}: {message}");
