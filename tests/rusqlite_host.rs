@@ -206,6 +206,45 @@ fn the_schema_is_created_idempotently_with_the_job_columns_later_issues_need() {
 }
 
 #[test]
+fn a_version_1_database_gets_the_change_tracking_tables_on_load() {
+    let (_dir, path) = temp_db("upgrade");
+    {
+        let conn = open(&path);
+        // What version 1 left: no tracking tables, no view, version 1 recorded.
+        conn.execute_batch(
+            "DROP VIEW cloud_sync_tracked; DROP TABLE cloud_sync_tracked_tables;
+             DROP TABLE cloud_sync_changes; DROP TABLE cloud_sync_watermarks;
+             UPDATE cloud_sync_meta SET value = '1' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    }
+    let conn = open(&path);
+    let version: String = conn
+        .query_row(
+            "SELECT value FROM cloud_sync_meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, "2");
+    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        .unwrap();
+    let tracked: String = conn
+        .query_row("SELECT cloud_sync_track('t')", [], |r| r.get(0))
+        .unwrap();
+    assert!(tracked.contains("\"status\":\"tracked\""), "{tracked}");
+    conn.execute("INSERT INTO t VALUES (1, 'a')", []).unwrap();
+    let pending: i64 = conn
+        .query_row(
+            "SELECT pending_changes FROM cloud_sync_tracked WHERE table_name = 't'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(pending, 1);
+}
+
+#[test]
 fn a_read_only_database_gets_the_functions_and_clear_refusals() {
     let (_dir, path) = temp_db("readonly");
     {

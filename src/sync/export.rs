@@ -132,6 +132,8 @@ struct Counts {
     remote_only: i64,
     deletes: i64,
     problems: u64,
+    /// Changed keys that are no longer in the local table (incremental).
+    gone: u64,
 }
 
 /// A tracked table's state in the export's snapshot.
@@ -741,6 +743,7 @@ fn export_table(
                 if lookup.step()? {
                     return copy.row(&lookup, problems);
                 }
+                copy.key_gone();
                 if plan.propagate_deletes {
                     let row_start = gone.len();
                     mapping::begin_row(&mut gone, key.len());
@@ -757,7 +760,7 @@ fn export_table(
         }
     }
     let mut counts = copy.finish(table)?;
-    let copied = counts.source_rows - counts.skipped;
+    let copied = counts.source_rows - counts.skipped - counts.gone;
     log.info(
         Some(table),
         format!(
@@ -1062,6 +1065,13 @@ impl RowCopy<'_, '_> {
             self.progress.check_cancel(table)?;
         }
         Ok(())
+    }
+
+    /// Counts a changed key that is no longer in the local table.
+    fn key_gone(&mut self) {
+        self.counts.source_rows += 1;
+        self.counts.gone += 1;
+        self.unreported += 1;
     }
 
     fn flush(&mut self) -> Result<()> {
