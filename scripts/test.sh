@@ -30,7 +30,9 @@ echo "$output"
 for expected in 'key_configured = 1' 'connection_id = 1' ':***@localhost' '"verified":true' \
     'dry_run = succeeded' 'export = succeeded' 'committed' \
     'dry_run_import = succeeded' 'merge_import = succeeded' '│ 1  │ tea    │ 3.75  │' \
-    '│ 2  │ coffee │ 4.25  │' '│ 4  │ juice  │ 2.5   │'; do
+    '│ 2  │ coffee │ 4.25  │' '│ 4  │ juice  │ 2.5   │' 'tracking = tracked' \
+    'incremental_export = succeeded' '│ items      │ incremental │ 3            │ 0       │ 1       │' \
+    '  4 | juice  |   2.5'; do
     if ! grep -qF -- "$expected" <<<"$output"; then
         echo "walk-through: expected '$expected' in its output" >&2
         exit 1
@@ -43,4 +45,8 @@ for secret in "$CLOUD_SYNC_TEST_PG_PASSWORD" "$encoded_password"; do
         exit 1
     fi
 done
+if grep -qF -- '  3 | water' <<<"$output"; then
+    echo "walk-through: the row deleted locally is still on the remote after the incremental export" >&2
+    exit 1
+fi
 echo "walk-through: 1 passed, 0 failed"

@@ -24,6 +24,9 @@ INSERT OR IGNORE INTO items VALUES
   (2, 'coffee', 4.25, '2026-11-26 10:05:00'),
   (3, 'water', NULL, '2026-11-26 10:10:00');
 
+-- Track it: from now on every change is recorded, so exports after the first ship only those.
+SELECT json_extract(cloud_sync_track('items'), '$.status') AS tracking;
+
 -- A dry run (the default): queue it, run it now. Nothing is written remotely.
 SELECT json_extract(cloud_sync_run(cloud_sync_export('demo')), '$.status') AS dry_run;
 
