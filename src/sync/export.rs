@@ -137,8 +137,8 @@ struct Counts {
 }
 
 /// A tracked table's state in the export's snapshot.
-struct Tracking<'a> {
-    tracked: &'a Tracked,
+struct Tracking {
+    tracking_id: i64,
     /// The last change already exported to this connection and schema.
     watermark: Option<i64>,
     /// The snapshot's high water.
@@ -182,7 +182,7 @@ pub fn run(
         for local in &locals {
             let tracking = match tracked.iter().find(|t| t.table == local.name) {
                 Some(t) => Some(Tracking {
-                    tracked: t,
+                    tracking_id: t.id,
                     watermark: tracking::watermark(
                         db,
                         t.id,
@@ -521,7 +521,7 @@ fn plan_table(
             false
         }
     };
-    let window = incremental_window(local, options, tracking, create)?;
+    let window = incremental_window(name, options, tracking, create)?;
     let (source_rows, changes) = match &window {
         Some(window) => {
             let (changes, keys) = window.counts(db)?;
@@ -544,7 +544,7 @@ fn plan_table(
         create,
         propagate_deletes: options.propagate_deletes.unwrap_or(window.is_some()),
         window,
-        tracking_id: tracking.map(|t| t.tracked.id),
+        tracking_id: tracking.map(|t| t.tracking_id),
         source_rows,
         changes,
         problems,
@@ -555,12 +555,11 @@ fn plan_table(
 /// `mode` option a table goes incrementally when it is tracked, was exported to this
 /// connection and schema since, and its remote table still exists; `"incremental"` insists.
 fn incremental_window(
-    local: &LocalTable,
+    table: &str,
     options: &ExportOptions,
     tracking: Option<&Tracking>,
     remote_missing: bool,
 ) -> Result<Option<Window>> {
-    let table = &local.name;
     let why_not = match (options.mode, tracking) {
         (Some(Mode::Full), _) => return Ok(None),
         (_, None) => format!(
@@ -584,7 +583,7 @@ fn incremental_window(
         ),
         (_, Some(t)) => {
             return Ok(Some(Window {
-                tracking_id: t.tracked.id,
+                tracking_id: t.tracking_id,
                 after: t.watermark.unwrap_or_default(),
                 through: t.through,
             }))
@@ -1157,7 +1156,55 @@ fn row_key(stmt: &Stmt, plan: &TablePlan, positions: &[usize]) -> Value {
 
 #[cfg(test)]
 mod tests {
-    use super::quote;
+    use super::*;
+
+    fn window(
+        mode: Option<Mode>,
+        watermark: Option<Option<i64>>,
+        remote_missing: bool,
+    ) -> Result<Option<(i64, i64)>> {
+        let options = ExportOptions {
+            mode,
+            ..ExportOptions::default()
+        };
+        let tracking = watermark.map(|watermark| Tracking {
+            tracking_id: 7,
+            watermark,
+            through: 40,
+        });
+        incremental_window("items", &options, tracking.as_ref(), remote_missing)
+            .map(|w| w.map(|w| (w.after, w.through)))
+    }
+
+    #[test]
+    fn a_table_goes_incrementally_only_when_it_can() {
+        // Tracked, exported before, remote table there: incremental, by default or on request.
+        assert_eq!(window(None, Some(Some(12)), false).unwrap(), Some((12, 40)));
+        assert_eq!(
+            window(Some(Mode::Incremental), Some(Some(12)), false).unwrap(),
+            Some((12, 40))
+        );
+        assert_eq!(
+            window(Some(Mode::Full), Some(Some(12)), false).unwrap(),
+            None
+        );
+        // Otherwise full by default, and an error naming why when incremental is asked for.
+        for (watermark, missing, why) in [
+            (None, false, "is not tracked"),
+            (
+                Some(None),
+                false,
+                "has not been exported to this connection",
+            ),
+            (Some(Some(12)), true, "does not exist"),
+        ] {
+            assert_eq!(window(None, watermark, missing).unwrap(), None);
+            let error = window(Some(Mode::Incremental), watermark, missing)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(why), "{error}");
+        }
+    }
 
     #[test]
     fn identifiers_are_always_quoted() {
