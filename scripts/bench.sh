@@ -13,7 +13,11 @@
 #   cs_same    cloud_sync (c) full re-export with no change (confirmed by an untimed dry run)
 #   cs_10pct   cloud_sync (d) full re-export after updating 10% of the rows locally
 #   cs_import  cloud_sync (e) import of everything into an empty database with the same schema
-# and writes bench/results.md. See bench/README.md.
+#   cs_incr    cloud_sync (f) incremental export after updating 1% of the rows of the tables
+#              tracked before an (untimed) full export
+# then, in the same round, the tracking overhead: the same INSERTs, UPDATEs and DELETEs timed into an
+# untracked and a tracked table (Python's sqlite3); and writes bench/results.md. See
+# bench/README.md.
 #
 # Environment:
 #   CLOUD_SYNC_BENCH_SIZES    rows per dataset, space separated (default "100000 1000000")
@@ -232,6 +236,21 @@ job_fields() {
     "$py" "$helper" job "$1"
 }
 
+# mode_fields FILE: "id total_ms modes tables source_rows changes inserts updates unchanged
+# deletes" of a cloud_sync_run() result (modes: the tables' modes, distinct, joined by ',');
+# fails unless the job succeeded.
+mode_fields() {
+    "$py" "$helper" job-modes "$1"
+}
+
+# track_tables DB: cloud_sync_track() of items and events; fails unless both are new.
+track_tables() {
+    local got
+    got=$(cs_sql "$1" "SELECT json_extract(cloud_sync_track('items'), '\$.status');
+                       SELECT json_extract(cloud_sync_track('events'), '\$.status');")
+    [ "$got" = $'tracked\ntracked' ] || die "cloud_sync_track of items and events in $1: got '${got//$'\n'/ | }', expected 'tracked' twice"
+}
+
 remote_checksum() {
     "$psql_bin" -X -q -At -v ON_ERROR_STOP=1 "$pg_url_nopw" -f <("$py" "$helper" pg-checksum-sql "$1")
 }
@@ -259,6 +278,14 @@ wait_backends_gone() {
                        AND application_name = 'cloud_sync' AND pid <> pg_backend_pid()")" = 0 ] && return 0
         sleep 0.1
     done
+}
+
+# table_counters: "n_tup_ins n_tup_upd n_tup_del" summed over the two cloud_sync tables.
+table_counters() {
+    pg_sql "SELECT coalesce(sum(n_tup_ins), 0) || ' ' || coalesce(sum(n_tup_upd), 0) || ' '
+                   || coalesce(sum(n_tup_del), 0)
+              FROM pg_stat_user_tables
+             WHERE schemaname = '$schema_cs' AND relname IN ('items', 'events')"
 }
 
 # table_stats: "n_tup_upd n_dead_tup" summed over the two cloud_sync tables.
@@ -362,10 +389,10 @@ pgloader_failed() {
     printf 'failed\t%s\t%s\tpgloader\t%s\n' "$1" "$2" "${3:-exit status non-zero}" >>"$meta"
 }
 
-# The five cloud_sync steps, in order, on one working copy of the dataset.
+# The six cloud_sync steps, in order, on one working copy of the dataset.
 way_cloud_sync() {
     local rows=$1 round=$2 db=$work/work.sqlite imp=$work/import.sqlite
-    local dry_id ms ins upd same local_sum remote_sum before after xid newer changed
+    local dry_id ms ins upd same local_sum remote_sum before after xid newer changed got
     local cs_opts="'schema', '$schema_cs'"
     fresh_schema "$schema_cs"
     rm -f -- "$db" "$db-journal" "$imp" "$imp-journal"
@@ -444,7 +471,93 @@ way_cloud_sync() {
     record "$rows" "$round" cs_import "$ms"
     expect_same "imported database against the exported one ($rows rows, round $round)" \
         "$local_sum" "$("$py" "$helper" checksum "$imp")"
+
+    # (f) incremental: both tables tracked, then an untimed dry run + full export (mode automatic:
+    # full, as no watermark exists yet; it sets them), 1% of the rows updated locally by the plain
+    # sqlite3 shell (the triggers record them), an untimed dry run and the timed export. Each
+    # round starts from a fresh copy and an empty schema: every round does the same.
+    local modes ntab src chg del dry_counts counts newer_incr
+    track_tables "$db"
+    cs_sql "$db" "SELECT cloud_sync_run(cloud_sync_export('b', 1, json_object($cs_opts)))" >"$work/out"
+    read -r dry_id _ < <(mode_fields "$work/out")
+    cs_sql "$db" "SELECT cloud_sync_run(cloud_sync_export('b', 0, json_object('confirm', $dry_id, $cs_opts)))" >"$work/out"
+    read -r _ _ modes ntab src chg ins upd same del < <(mode_fields "$work/out")
+    if [ "$modes" != full ] || [ "$ntab" != 2 ] || [ "$ins/$upd/$same/$del" != "0/0/$rows/0" ]; then
+        die "(f) full export of the tracked tables: the job reported modes $modes for $ntab tables, inserts/updates/unchanged/deletes $ins/$upd/$same/$del (expected full, 2 tables, 0/0/$rows/0)"
+    fi
+    got=$(cs_sql "$db" "SELECT group_concat(table_name || ':' || json_array_length(exports) || ':' || pending_changes, ' ')
+                          FROM (SELECT * FROM cloud_sync_tracked ORDER BY table_name)")
+    [ "$got" = "events:1:0 items:1:0" ] ||
+        die "(f) after the full export of the tracked tables, cloud_sync_tracked (table:exports:pending) reads '$got', expected 'events:1:0 items:1:0'"
+    pg_sql "VACUUM (ANALYZE) $schema_cs.items, $schema_cs.events" >/dev/null
+    changed=$(sqlite3 -batch -bail "$db" \
+        "SELECT (SELECT count(*) FROM items WHERE id % 100 = 0) + (SELECT count(*) FROM events WHERE seq % 100 = 0);
+         UPDATE items SET qty = qty + 1 WHERE id % 100 = 0;
+         UPDATE events SET value = value + 1 WHERE seq % 100 = 0;")
+    got=$(sqlite3 -batch -bail "$db" "SELECT count(*) || ' ' || count(*) FILTER (WHERE kind = 'update') FROM cloud_sync_changes")
+    [ "$got" = "$changed $changed" ] ||
+        die "(f) after updating $changed tracked rows, cloud_sync_changes holds (all, updates) '$got', expected '$changed $changed'"
+    cs_sql "$db" "SELECT cloud_sync_run(cloud_sync_export('b', 1, json_object($cs_opts)))" >"$work/out"
+    read -r dry_id _ modes ntab src chg ins upd same del < <(mode_fields "$work/out")
+    dry_counts="$modes $ntab $src $chg $ins/$upd/$same/$del"
+    wait_backends_gone
+    before=$(table_counters)
+    xid=$(pg_sql "SELECT txid_current() % 4294967296")
+    timed "$rows" "$round" cs_incr sqlite3 -batch -bail "$db" ".load $lib" \
+        "SELECT cloud_sync_run(cloud_sync_export('b', 0, json_object('confirm', $dry_id, $cs_opts)))"
+    read -r _ ms modes ntab src chg ins upd same del < <(mode_fields "$work/out")
+    counts="$ins/$upd/$same/$del"
+    if [ "$modes $ntab $src $chg $counts" != "incremental 2 $changed $changed 0/$changed/0/0" ]; then
+        die "(f) incremental export after updating $changed rows: the job reported modes $modes for $ntab tables, source_rows $src, changes $chg, inserts/updates/unchanged/deletes $counts (expected incremental, 2 tables, $changed, $changed, 0/$changed/0/0)"
+    fi
+    [ "$dry_counts" = "$modes $ntab $src $chg $counts" ] ||
+        die "(f) the incremental dry run reported '$dry_counts' (modes tables source_rows changes i/u/u/d), the export '$modes $ntab $src $chg $counts'"
+    # The server's counters: the backend flushes them when it exits; give it a few seconds.
+    wait_backends_gone
+    local i d_ins d_upd d_del
+    for ((i = 0; i < 50; i++)); do
+        after=$(table_counters)
+        read -r d_ins d_upd d_del < <(awk -v a="$after" -v b="$before" \
+            'BEGIN { split(a, x, " "); split(b, y, " "); print x[1] - y[1], x[2] - y[2], x[3] - y[3] }')
+        [ "$d_upd" -lt "$changed" ] || break
+        sleep 0.1
+    done
+    newer_incr=$(pg_sql "SELECT (SELECT count(*) FROM $schema_cs.items WHERE age(xmin) < age('$xid'::xid))
+                              + (SELECT count(*) FROM $schema_cs.events WHERE age(xmin) < age('$xid'::xid))")
+    if [ "$d_ins $d_upd $d_del $newer_incr" != "0 $changed 0 $changed" ]; then
+        die "(f) incremental export of $changed changed rows: on the remote n_tup_ins +$d_ins, n_tup_upd +$d_upd, n_tup_del +$d_del, rows with a newer xmin $newer_incr (expected +0, +$changed, +0, $changed)"
+    fi
+    record "$rows" "$round" cs_incr "$ms"
+    expect_same "remote data after the incremental export ($rows rows, round $round)" \
+        "$("$py" "$helper" checksum "$db")" "$(remote_checksum "$schema_cs")"
+    got=$(sqlite3 -batch -bail "$db" "SELECT count(*) FROM cloud_sync_changes")
+    [ "$got" = 0 ] || die "(f) after the incremental export, cloud_sync_changes still holds $got rows (expected 0: pruned)"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' incr "$rows" "$round" "$changed" "$src" \
+        "$chg" "$d_ins" "$d_upd" "$d_del" "$newer_incr" "$counts" >>"$meta"
     rm -f -- "$db" "$imp"
+}
+
+# The tracking overhead: the same writes timed into an untracked and a tracked copy of the
+# dataset's schema (at most 1,000,000 rows); bench_data.py overhead checks the data and the
+# changes recorded.
+way_tracking() {
+    local rows=$1 round=$2 plain=$work/plain.sqlite tracked=$work/tracked.sqlite n op p t
+    n=$((rows < 1000000 ? rows : 1000000))
+    rm -f -- "$plain" "$plain-journal" "$tracked" "$tracked-journal"
+    sqlite3 -batch -bail "$dataset_dir/data.sqlite" \
+        "SELECT sql || ';' FROM sqlite_schema WHERE type = 'table' AND name IN ('items', 'events') ORDER BY name" >"$work/schema.sql"
+    sqlite3 -batch -bail "$plain" <"$work/schema.sql"
+    sqlite3 -batch -bail "$tracked" <"$work/schema.sql"
+    track_tables "$tracked"
+    settle
+    "$py" "$helper" overhead "$dataset_dir/data.sqlite" "$plain" "$tracked" "$n" "$round" >"$work/out" ||
+        die "tracking overhead ($n rows, round $round) failed"
+    while read -r op p t; do
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' overhead "$n" "$round" "$op" "$p" "$t" >>"$meta"
+        printf '  %-10s %8.2f s  untracked, %8.2f s  tracked (x%.2f)\n' "trk_$op" "$p" "$t" \
+            "$(awk -v p="$p" -v t="$t" 'BEGIN { print t / p }')"
+    done <"$work/out"
+    rm -f -- "$plain" "$tracked"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -463,11 +576,12 @@ for rows in $sizes; do
         way_copy_pipe "$rows" "$round"
         way_pgloader "$rows" "$round"
         way_cloud_sync "$rows" "$round"
+        way_tracking "$rows" "$round"
     done
     read -r -a sum_items < <(grep '^items ' "$work/checksum")
     read -r -a sum_events < <(grep '^events ' "$work/checksum")
     {
-        printf 'check\t%s rows (dataset v%s: items %s rows, md5 %s; events %s rows, md5 %s): in each of the %s rounds the remote data equalled the local data after the first full export (b) and after the 10%% re-export (d), the database imported by (e) equalled the exported one (count, sums and md5 per table, see below), psql \\copy and the pipe loaded all %s rows every run, and so did every pgloader run that succeeded\n' \
+        printf 'check\t%s rows (dataset v%s: items %s rows, md5 %s; events %s rows, md5 %s): in each of the %s rounds the remote data equalled the local data after the first full export (b), after the 10%% re-export (d) and after the incremental export (f), the database imported by (e) equalled the exported one (count, sums and md5 per table, see below), psql \\copy and the pipe loaded all %s rows every run, and so did every pgloader run that succeeded\n' \
             "$rows" "$dataset_version" "${sum_items[1]}" "${sum_items[9]}" "${sum_events[1]}" \
             "${sum_events[5]}" "$runs" "$rows"
     } >>"$meta"

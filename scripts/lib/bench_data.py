@@ -5,6 +5,13 @@
   bench_data.py checksum DB.sqlite            the data checksum, one line per table
   bench_data.py job RESULT.json               a cloud_sync_run() result: checks it succeeded,
                                               prints "id total_ms inserts updates unchanged"
+  bench_data.py job-modes RESULT.json         the same check; prints "id total_ms modes tables
+                                              source_rows changes inserts updates unchanged
+                                              deletes" (modes: the tables' modes, sorted, joined
+                                              by ','; tables: how many)
+  bench_data.py overhead SRC EMPTY TRACKED ROWS ROUND   times the same writes into an untracked
+                                              and a tracked copy of the schema; prints
+                                              "insert|update untracked_s tracked_s"
   bench_data.py pgparts URL                   a postgresql:// URL as shell assignments
   bench_data.py report RAW.tsv META.json OUT.md   the results table and targets
 
@@ -20,6 +27,7 @@ import random
 import sqlite3
 import statistics
 import sys
+import time
 import urllib.parse
 
 # Bump when the generated data changes: cached files are keyed by it.
@@ -176,6 +184,105 @@ def job(path):
           totals.get("inserts", 0), totals.get("updates", 0), totals.get("unchanged", 0))
 
 
+def job_modes(path):
+    """Like job(), for the change-tracking steps: the export's mode per table and its counts."""
+    with open(path, encoding="utf-8") as f:
+        text = f.read().strip()
+    try:
+        result = json.loads(text)
+    except ValueError:
+        sys.exit(f"bench: not a cloud_sync_run result: {text[:500]}")
+    if result.get("status") != "succeeded":
+        sys.exit(f"bench: job {result.get('id')} {result.get('status')}: {result.get('error')}")
+    summary = result.get("summary") or {}
+    tables = summary.get("tables") or []
+    totals = summary.get("totals") or {}
+    modes = ",".join(sorted({str(t.get("mode")) for t in tables})) or "-"
+    print(result["id"], summary.get("timings", {}).get("total_ms", ""), modes, len(tables),
+          totals.get("source_rows", 0), sum(int(t.get("changes") or 0) for t in tables),
+          totals.get("inserts", 0), totals.get("updates", 0), totals.get("unchanged", 0),
+          totals.get("deletes", 0))
+
+
+# The writes timed by `overhead`, the same into both databases, each in one transaction, in
+# this order: set-based INSERT, UPDATE and DELETE of every row, then the rows inserted again one
+# statement per row, as an application writes them.
+OVERHEAD_WRITES = {
+    "insert": ["INSERT INTO items SELECT * FROM src.items ORDER BY id LIMIT {n_items}",
+               "INSERT INTO events SELECT * FROM src.events ORDER BY rowid LIMIT {n_events}"],
+    "update": ["UPDATE items SET qty = qty + 1",
+               "UPDATE events SET value = value + 1"],
+    "delete": ["DELETE FROM items", "DELETE FROM events"],
+    "insert_each": [],
+}
+# The change records each write leaves, and the rows the tables then hold (in units of rows).
+OVERHEAD_EFFECTS = {
+    "insert": ({"insert": 1}, 1),
+    "update": ({"insert": 1, "update": 1}, 1),
+    "delete": ({"insert": 1, "update": 1, "delete": 1}, 0),
+    "insert_each": ({"insert": 2, "update": 1, "delete": 1}, 1),
+}
+
+
+def overhead(src, plain, tracked, rows, round_):
+    """Times OVERHEAD_WRITES into PLAIN (untracked) and TRACKED (both tables tracked
+    beforehand by cloud_sync_track, through the sqlite3 shell): Python's sqlite3 module, no
+    extension loaded, so the triggers run as any other writer's would. The order of the two
+    databases alternates with the round. Checks the data and the recorded changes."""
+    rows, round_ = int(rows), int(round_)
+    n_items = rows * 8 // 10
+    n_events = rows - n_items
+    conns = {}
+    for name, path in (("untracked", plain), ("tracked", tracked)):
+        db = sqlite3.connect(path, isolation_level=None)
+        db.execute("ATTACH ? AS src", (f"file:{urllib.parse.quote(src)}?mode=ro",))
+        conns[name] = db
+    order = ["untracked", "tracked"] if round_ % 2 else ["tracked", "untracked"]
+    # The rows inserted one by one, read before any timing.
+    source = conns["untracked"]
+    each_rows = {
+        "items": source.execute(f"SELECT * FROM src.items ORDER BY id LIMIT {n_items}").fetchall(),
+        "events": source.execute(
+            f"SELECT * FROM src.events ORDER BY rowid LIMIT {n_events}").fetchall(),
+    }
+    for op, (changes, held) in OVERHEAD_EFFECTS.items():
+        took = {}
+        for name in order:
+            db = conns[name]
+            start = time.perf_counter()
+            db.execute("BEGIN")
+            for sql in OVERHEAD_WRITES[op]:
+                db.execute(sql.format(n_items=n_items, n_events=n_events))
+            if op == "insert_each":
+                for table, values in each_rows.items():
+                    marks = ", ".join("?" * len(values[0]))
+                    db.executemany(f"INSERT INTO {table} VALUES ({marks})", values)
+            db.execute("COMMIT")
+            took[name] = time.perf_counter() - start
+        # Both databases hold the same data.
+        sums = {name: db.execute(
+            "SELECT (SELECT count(*) FROM items) + (SELECT count(*) FROM events),"
+            " (SELECT total(qty) FROM items), (SELECT total(value) FROM events)").fetchone()
+            for name, db in conns.items()}
+        if sums["untracked"] != sums["tracked"] or sums["untracked"][0] != rows * held:
+            sys.exit(f"bench: tracking overhead, after {op}: expected {rows * held} equal rows in"
+                     f" both databases, got untracked {sums['untracked']}, tracked"
+                     f" {sums['tracked']}")
+        # The tracked database recorded one change per row written, the other none.
+        expected_changes = {kind: rows * n for kind, n in changes.items()}
+        got = dict(conns["tracked"].execute(
+            "SELECT kind, count(*) FROM cloud_sync_changes GROUP BY kind").fetchall())
+        if got != expected_changes:
+            sys.exit(f"bench: tracking overhead, after {op}: cloud_sync_changes holds {got},"
+                     f" expected {expected_changes}")
+        if conns["untracked"].execute("SELECT count(*) FROM sqlite_schema"
+                                      " WHERE name LIKE 'cloud_sync%'").fetchone()[0]:
+            sys.exit("bench: tracking overhead: the untracked database has cloud_sync objects")
+        print(op, f"{took['untracked']:.6f}", f"{took['tracked']:.6f}")
+    for db in conns.values():
+        db.close()
+
+
 def pgparts(url):
     """A postgresql:// URL as shell assignments (values quoted for eval)."""
     u = urllib.parse.urlsplit(url)
@@ -211,6 +318,7 @@ WAYS = [
     ("cs_same", "cloud_sync (c) re-export, no change"),
     ("cs_10pct", "cloud_sync (d) re-export, 10% changed"),
     ("cs_import", "cloud_sync (e) import into an empty db"),
+    ("cs_incr", "cloud_sync (f) incremental export, 1% changed"),
 ]
 CLOUD_SYNC_WAYS = [w for w, _ in WAYS if w.startswith("cs_")]
 
@@ -234,6 +342,25 @@ NOTES = [
     "WHERE id % 10 = 0` and `UPDATE events SET value = value + 1 WHERE seq % 10 = 0`; (e) imports "
     "with strategy skip into a new database file holding only the two CREATE TABLEs and the "
     "saved connection.",
+    "cloud_sync (f), on the database (d) left: `cloud_sync_track('items')` and "
+    "`cloud_sync_track('events')`, an untimed dry run and full export (mode automatic: full, "
+    "which sets the watermarks), the remote tables vacuumed and analyzed, then `UPDATE items SET "
+    "qty = qty + 1 WHERE id % 100 = 0` and `UPDATE events SET value = value + 1 WHERE seq % 100 = "
+    "0` (1% of the rows, by the sqlite3 shell without the extension: the triggers record them), "
+    "an untimed dry run, and the timed export confirming it, mode automatic: incremental. Every "
+    "round starts from a fresh copy of the dataset and an empty remote schema, so every round "
+    "tracks, exports and changes the same rows.",
+    "Tracking overhead: two new database files with the dataset's two CREATE TABLEs, both "
+    "tables of one of them tracked (`cloud_sync_track` through the sqlite3 shell, untimed); "
+    "then Python's `sqlite3` module (the same SQLite library, no extension loaded, default "
+    "settings: rollback journal, synchronous FULL) times, in each database, one transaction "
+    "each, COMMIT included: `INSERT INTO items SELECT * FROM src.items` and `INSERT INTO events "
+    "SELECT * FROM src.events` from the dataset attached read-only; `UPDATE items SET qty = qty "
+    "+ 1` and `UPDATE events SET value = value + 1`; `DELETE FROM items` and `DELETE FROM "
+    "events`; then the same rows inserted again one statement per row (`executemany`, rows read "
+    "before the timing), as an application writes them. The set-based statements show the "
+    "triggers' cost undiluted (an upper bound); the row-by-row insert what an application sees. The untracked database goes first "
+    "in odd rounds, the tracked one in even rounds.",
 ]
 
 
@@ -245,9 +372,17 @@ def _s(x):
     return f"{x:.3f}" if x < 10 else f"{x:.2f}"
 
 
+def _overhead_order(item):
+    """Overhead results by size, then in the order the writes run."""
+    (rows, op), _ = item
+    return rows, list(OVERHEAD_EFFECTS).index(op)
+
+
 def _read_meta(path):
-    """bench.sh's meta.tsv: 'key<TAB>value' lines; 'check', 'rewritten' and 'changed' repeat."""
-    meta = {"checks": [], "rewritten": {}, "changed": {}, "failed": []}
+    """bench.sh's meta.tsv: 'key<TAB>value' lines; 'check', 'rewritten', 'changed', 'incr' and
+    'overhead' repeat."""
+    meta = {"checks": [], "rewritten": {}, "changed": {}, "failed": [], "incr": {},
+            "overhead": {}}
     with open(path, encoding="utf-8") as f:
         for line in f:
             fields = line.rstrip("\n").split("\t")
@@ -262,6 +397,14 @@ def _read_meta(path):
                 meta["failed"].append((int(fields[1]), int(fields[2]), fields[3], fields[4]))
             elif key == "changed":
                 meta["changed"].setdefault(int(fields[1]), []).append(int(fields[3]))
+            elif key == "incr":
+                # rows round changed source_rows changes n_tup_ins n_tup_upd n_tup_del newer counts
+                meta["incr"].setdefault(int(fields[1]), []).append(
+                    tuple(int(x) for x in fields[3:10]) + (fields[10],))
+            elif key == "overhead":
+                # rows round op untracked_s tracked_s
+                meta["overhead"].setdefault((int(fields[1]), fields[3]), []).append(
+                    (float(fields[4]), float(fields[5])))
             elif len(fields) == 2:
                 meta[key] = fields[1]
     return meta
@@ -328,9 +471,45 @@ def report(raw_path, meta_path, out_path):
                        f"| {st['rss_mib']:.1f} |")
     out.append("")
     out.append("x COPY = the `psql \\copy` from CSV median divided by the way's median "
-               "(rows/s relative to the COPY limit). Every way reads or writes all rows: the "
-               "rows/s of (c) and (d) count every row compared, not only the rows that changed.")
+               "(rows/s relative to the COPY limit). Every way but (f) reads or writes all rows: "
+               "the rows/s of (c) and (d) count every row compared, not only the rows that "
+               "changed. (f) reads and ships only the 1% that changed; its rows/s still counts "
+               "every row of the dataset, the rate a full export would need to match it.")
     out.append("")
+
+    overheads = {}
+    for (rows, op), values in sorted(meta["overhead"].items(), key=_overhead_order):
+        plain = [v[0] for v in values]
+        tracked = [v[1] for v in values]
+        overheads[(rows, op)] = {
+            "n": len(values), "plain": statistics.median(plain),
+            "plain_range": (min(plain), max(plain)), "tracked": statistics.median(tracked),
+            "tracked_range": (min(tracked), max(tracked)),
+            "ratios": [t / p for p, t in values]}
+    if overheads:
+        out.append("## Change tracking: local write overhead")
+        out.append("")
+        out.append("| rows | write | untracked rows/s | tracked rows/s | untracked median s (min-max) "
+                   "| tracked median s (min-max) | tracked / untracked | per round |")
+        out.append("|---:|---|---:|---:|---:|---:|---:|---:|")
+        for (rows, op), o in overheads.items():
+            what = {"insert": "INSERT ... SELECT of every row",
+                    "update": "UPDATE of every row",
+                    "delete": "DELETE of every row",
+                    "insert_each": "INSERT row by row (executemany)"}[op]
+            out.append(
+                f"| {_fmt_int(rows)} | {what} | {_fmt_int(rows / o['plain'])} "
+                f"| {_fmt_int(rows / o['tracked'])} "
+                f"| {_s(o['plain'])} ({_s(o['plain_range'][0])}-{_s(o['plain_range'][1])}) "
+                f"| {_s(o['tracked'])} ({_s(o['tracked_range'][0])}-{_s(o['tracked_range'][1])}) "
+                f"| {o['tracked'] / o['plain']:.2f} "
+                f"| {min(o['ratios']):.2f}-{max(o['ratios']):.2f} |")
+        out.append("")
+        out.append("tracked / untracked = the tracked median divided by the untracked median "
+                   "(1.00 = no overhead); per round = the smallest and largest ratio of one "
+                   "round's pair. Python's `time.perf_counter()` around BEGIN ... COMMIT; see "
+                   "\"How each way runs\".")
+        out.append("")
 
     rewritten = {}
     for rows in sizes:
@@ -369,6 +548,19 @@ def report(raw_path, meta_path, out_path):
         d, b = stats[(rows, "cs_dry")]["median"], stats[(rows, "cs_full")]["median"]
         target(d <= b, f"{_fmt_int(rows)} rows: dry run no slower than the full export: "
                        f"{_s(d)} s vs {_s(b)} s")
+    for rows in sizes:
+        reports = meta["incr"].get(rows, [])
+        if (rows, "cs_incr") not in stats or (rows, "copy_csv") not in stats or not reports:
+            continue
+        only = all(c == src == chg == upd == newer and ins == 0 and dele == 0
+                   for c, src, chg, ins, upd, dele, newer, _ in reports)
+        changed = "/".join(_fmt_int(c) for c in sorted({r[0] for r in reports}))
+        versus = ""
+        if (rows, "cs_10pct") in stats:
+            versus = (f"; {_s(stats[(rows, 'cs_incr')]['median'])} s vs "
+                      f"{_s(stats[(rows, 'cs_10pct')]['median'])} s for the full re-export (d)")
+        target(only, f"{_fmt_int(rows)} rows: incremental export after changing {changed} rows "
+                     f"(1%) moves only those rows: {ratio(rows, 'cs_incr'):.2f}x COPY{versus}")
     r = ratio(largest, "cs_import")
     target(r >= 0.80, f"import of {_fmt_int(largest)} rows >= 0.80x COPY: {r:.2f}x{note}")
     for way in CLOUD_SYNC_WAYS:
@@ -418,6 +610,18 @@ def report(raw_path, meta_path, out_path):
             out.append(f"- {_fmt_int(rows)} rows, (d): {', '.join(sorted({_fmt_int(c) for c in changed}))} "
                        f"rows updated locally (`id % 10 = 0` in items, `seq % 10 = 0` in events); "
                        f"the job reported exactly that many updates and no inserts, every round")
+        incr = meta["incr"].get(rows, [])
+        if incr:
+            vals = lambda i: ", ".join(sorted({_fmt_int(r[i]) for r in incr}))
+            out.append(f"- {_fmt_int(rows)} rows, (f) incremental: {vals(0)} rows updated locally "
+                       f"(`id % 100 = 0` in items, `seq % 100 = 0` in events); every round the "
+                       f"dry run and the export ran in mode incremental for both tables, reported "
+                       f"source_rows {vals(1)}, changes {vals(2)}, inserts/updates/unchanged/"
+                       f"deletes {', '.join(sorted({r[7] for r in incr}))} (the dry run the same); "
+                       f"on the remote, across the export, n_tup_ins +{vals(3)}, n_tup_upd "
+                       f"+{vals(4)}, n_tup_del +{vals(5)}, rows with a newer xmin {vals(6)}; the "
+                       f"remote data equalled the local data after it and cloud_sync_changes was "
+                       f"empty (pruned)")
     out.append("")
 
     out.append("## How each way runs")
@@ -432,6 +636,9 @@ def report(raw_path, meta_path, out_path):
             if (rows, way) in runs:
                 walls = " ".join(f"{v[0]:.2f}" for v in runs[(rows, way)])
                 out.append(f"- {_fmt_int(rows)} {way}: {walls}")
+    for (rows, op), values in sorted(meta["overhead"].items(), key=_overhead_order):
+        for i, name in ((0, "untracked"), (1, "tracked")):
+            out.append(f"- {_fmt_int(rows)} {op} {name}: " + " ".join(f"{v[i]:.3f}" for v in values))
     out.append("")
     out.append("Checksum definitions:")
     out.append("")
@@ -455,6 +662,10 @@ def main(argv):
         print(PG_CHECKSUM_SQL.format(schema=args[0]))
     elif cmd == "job" and len(args) == 1:
         job(*args)
+    elif cmd == "job-modes" and len(args) == 1:
+        job_modes(*args)
+    elif cmd == "overhead" and len(args) == 5:
+        overhead(*args)
     elif cmd == "pgparts" and len(args) == 1:
         pgparts(*args)
     elif cmd == "report" and len(args) == 3:
