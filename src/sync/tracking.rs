@@ -65,12 +65,12 @@ fn find(db: &Db, table: &str) -> Result<Option<Tracked>> {
 /// `cloud_sync_track` shows.
 pub fn track(db: &Db, table: &str) -> Result<Value> {
     schema::require_writable(db, "track a table")?;
-    tables::select(db, Some(&[table.to_string()]), &[], &[])?;
+    require_trackable(db, table)?;
     let local = tables::describe(db, table)?;
     if local.key().is_empty() {
         return Err(Error::invalid(format!(
-            "table {table} has no primary key, and change tracking names rows by their key \
-             (rowids can change on VACUUM): give it a primary key to track it"
+            "table {table} cannot be tracked: tracking needs a primary key to name rows (rowids \
+             can change on VACUUM); give the table one"
         )));
     }
     let (key_columns, columns) = fingerprint(&local);
@@ -102,6 +102,32 @@ pub fn track(db: &Db, table: &str) -> Result<Value> {
         db.exec(&triggers_sql(&tracked, &local))?;
         Ok(described(&tracked, &local, status))
     })
+}
+
+/// Only the application's ordinary tables can be tracked: the ones an export covers.
+fn require_trackable(db: &Db, table: &str) -> Result<()> {
+    if tables::eligible(db)?.iter().any(|t| t == table) {
+        return Ok(());
+    }
+    let kind = db
+        .query_row(
+            "SELECT type FROM pragma_table_list WHERE schema = 'main' AND name = ?1",
+            &[Param::Text(table)],
+            |r| Ok(r.text(0).unwrap_or_default()),
+        )?
+        .map(|kind| match kind.as_str() {
+            "virtual" => "a virtual table".to_string(),
+            "shadow" => "the shadow table of a virtual table".to_string(),
+            "view" => "a view".to_string(),
+            _ if table.starts_with("cloud_sync_") => "one of cloud_sync's own tables".to_string(),
+            _ => "one of SQLite's own tables".to_string(),
+        });
+    Err(Error::invalid(match kind {
+        Some(kind) => format!(
+            "{table} cannot be tracked: it is {kind}; only the application's ordinary tables can"
+        ),
+        None => format!("table \"{table}\" does not exist in the main database"),
+    }))
 }
 
 fn described(tracked: &Tracked, local: &LocalTable, status: &str) -> Value {
@@ -223,12 +249,25 @@ pub fn integrity(db: &Db, tracked: &Tracked) -> Result<()> {
         )?
         .is_some();
     if !exists {
-        return Err(Error::invalid(format!(
-            "tracked table {table} no longer exists: it was renamed or dropped while tracked; run \
-             SELECT cloud_sync_untrack('{}'), then, if it was renamed, SELECT \
-             cloud_sync_track('<new name>') (its next export is then a full one)",
-            table.replace('\'', "''")
-        )));
+        let untrack = format!("SELECT cloud_sync_untrack('{}')", table.replace('\'', "''"));
+        // A rename carries the triggers along: they name the table's new name.
+        let renamed_to = db.query_row(
+            "SELECT tbl_name FROM sqlite_schema WHERE type = 'trigger' AND name = ?1",
+            &[Param::Text(&trigger_name("insert", table))],
+            |r| Ok(r.text(0).unwrap_or_default()),
+        )?;
+        return Err(Error::invalid(match renamed_to {
+            Some(new) => format!(
+                "tracked table {table} was renamed to {new}: run {untrack}, then SELECT \
+                 cloud_sync_track('{}') (its next export is then a full one)",
+                new.replace('\'', "''")
+            ),
+            None => format!(
+                "tracked table {table} no longer exists: it was dropped (or renamed) while \
+                 tracked; run {untrack}, and SELECT cloud_sync_track('<its new name>') if it \
+                 was renamed"
+            ),
+        }));
     }
     let (key_columns, columns) = fingerprint(&tables::describe(db, table)?);
     if key_columns != tracked.key_columns || columns != tracked.columns {

@@ -1,0 +1,1448 @@
+//! Change tracking and incremental export against the real PostgreSQL, with the built extension
+//! loaded into a rusqlite host: cloud_sync_track / cloud_sync_untrack, the triggers, the
+//! watermarks per connection and remote schema, pruning, and exactly what an incremental export
+//! ships (checked remotely, row versions included). Each test works in its own remote schema.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::{admin, quoted, run_job, sql_str, with_saved_connection, Pg};
+use rusqlite::{Connection, OptionalExtension};
+use serde_json::{json, Value};
+
+/// A dry run through the saved connection `connection`, which must succeed.
+fn dry_run_on(conn: &Connection, connection: &str, options: &Value) -> Value {
+    let job = run_job(
+        conn,
+        &format!(
+            "cloud_sync_export({}, 1, {})",
+            sql_str(connection),
+            quoted(options)
+        ),
+    );
+    assert_eq!(job["status"], "succeeded", "{job}");
+    job
+}
+
+fn dry_run(conn: &Connection, options: &Value) -> Value {
+    dry_run_on(conn, "prod", options)
+}
+
+/// A dry run, then the export it confirms; returns the export's JSON, whatever its status.
+fn export_on(conn: &Connection, connection: &str, options: &Value) -> Value {
+    let dry = dry_run_on(conn, connection, options);
+    let mut confirmed = options.clone();
+    confirmed["confirm"] = dry["id"].clone();
+    run_job(
+        conn,
+        &format!(
+            "cloud_sync_export({}, 0, {})",
+            sql_str(connection),
+            quoted(&confirmed)
+        ),
+    )
+}
+
+/// A dry run and the export it confirms, which must succeed.
+fn exported_on(conn: &Connection, connection: &str, options: &Value) -> Value {
+    let job = export_on(conn, connection, options);
+    assert_eq!(job["status"], "succeeded", "{job}");
+    job
+}
+
+fn exported(conn: &Connection, options: &Value) -> Value {
+    exported_on(conn, "prod", options)
+}
+
+fn table<'a>(job: &'a Value, name: &str) -> &'a Value {
+    job["summary"]["tables"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tables in {job}"))
+        .iter()
+        .find(|t| t["table"] == name)
+        .unwrap_or_else(|| panic!("no table {name} in {job}"))
+}
+
+/// The counts of one table of a job that say what was shipped.
+fn counts(job: &Value, name: &str) -> Value {
+    let t = table(job, name);
+    json!({
+        "mode": t["mode"], "changes": t["changes"], "source_rows": t["source_rows"],
+        "inserts": t["inserts"], "updates": t["updates"], "unchanged": t["unchanged"],
+        "deletes": t["deletes"],
+    })
+}
+
+/// The counts an incremental export of one table should report.
+fn incremental(changes: i64, source_rows: i64, i: i64, u: i64, same: i64, d: i64) -> Value {
+    json!({
+        "mode": "incremental", "changes": changes, "source_rows": source_rows,
+        "inserts": i, "updates": u, "unchanged": same, "deletes": d,
+    })
+}
+
+fn count(conn: &Connection, sql: &str) -> i64 {
+    conn.query_row(sql, [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Runs `sql` (one value) and returns its error message; panics if it succeeds.
+fn error(conn: &Connection, sql: &str) -> String {
+    match conn.query_row(sql, [], |r| r.get::<_, rusqlite::types::Value>(0)) {
+        Ok(v) => panic!("{sql} should fail, gave {v:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// `cloud_sync_track(table)`, parsed.
+fn track(conn: &Connection, name: &str) -> Value {
+    let text: String = conn
+        .query_row(
+            &format!("SELECT cloud_sync_track({})", sql_str(name)),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or_else(|e| panic!("cloud_sync_track({name}): {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// `cloud_sync_untrack(table)`, parsed.
+fn untrack(conn: &Connection, name: &str) -> Value {
+    let text: String = conn
+        .query_row(
+            &format!("SELECT cloud_sync_untrack({})", sql_str(name)),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or_else(|e| panic!("cloud_sync_untrack({name}): {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn save(conn: &Connection, name: &str, url: &str) {
+    conn.query_row(
+        &format!("SELECT cloud_sync_save({}, ?1)", sql_str(name)),
+        [url],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap();
+}
+
+/// The watermark of `table` for the saved connection `connection` and the remote `schema`.
+fn watermark(conn: &Connection, name: &str, connection: &str, schema: &str) -> Option<i64> {
+    conn.query_row(
+        "SELECT w.seq FROM cloud_sync_watermarks w
+         JOIN cloud_sync_tracked_tables t ON t.id = w.tracking_id
+         JOIN cloud_sync_connections c ON c.id = w.connection_id
+         WHERE t.table_name = ?1 AND c.name = ?2 AND w.schema = ?3",
+        [name, connection, schema],
+        |r| r.get(0),
+    )
+    .optional()
+    .unwrap()
+}
+
+/// Every watermark row (any table, connection and schema).
+fn watermarks(conn: &Connection) -> i64 {
+    count(conn, "SELECT count(*) FROM cloud_sync_watermarks")
+}
+
+/// The changes recorded for `table`, oldest first: (key, kind).
+fn changes(conn: &Connection, name: &str) -> Vec<(String, String)> {
+    conn.prepare(
+        "SELECT c.key, c.kind FROM cloud_sync_changes c
+         JOIN cloud_sync_tracked_tables t ON t.id = c.tracking_id
+         WHERE t.table_name = ?1 ORDER BY c.seq",
+    )
+    .unwrap()
+    .query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+fn change_list(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(k, c)| (k.to_string(), c.to_string()))
+        .collect()
+}
+
+fn pending(conn: &Connection, name: &str) -> i64 {
+    changes(conn, name).len() as i64
+}
+
+/// The last change seq ever handed out (pruning does not lower it).
+fn last_seq(conn: &Connection) -> i64 {
+    count(
+        conn,
+        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'cloud_sync_changes'), 0)",
+    )
+}
+
+/// Creates `items(id INTEGER PRIMARY KEY, v TEXT)` with rows 1..=n, `v` = 'v<id>'.
+fn items(conn: &Connection, n: i64) {
+    conn.execute_batch(&format!(
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT);
+         WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < {n})
+         INSERT INTO items SELECT x, 'v' || x FROM s;"
+    ))
+    .unwrap();
+}
+
+type Rows = Vec<(i64, Option<String>)>;
+
+fn local_rows(conn: &Connection, name: &str) -> Rows {
+    conn.prepare(&format!("SELECT id, v FROM {name} ORDER BY id"))
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn remote_rows(pg: &Pg, schema: &str, name: &str) -> Rows {
+    admin(pg)
+        .query(
+            &format!("SELECT id, v FROM {schema}.{name} ORDER BY id"),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+/// The row version (xmin) of every remote row, by id.
+fn xmins(pg: &Pg, schema: &str, name: &str) -> BTreeMap<i64, String> {
+    admin(pg)
+        .query(&format!("SELECT id, xmin::text FROM {schema}.{name}"), &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+fn without(mut map: BTreeMap<i64, String>, ids: &[i64]) -> BTreeMap<i64, String> {
+    for id in ids {
+        map.remove(id);
+    }
+    map
+}
+
+/// A fresh database with `items` (n rows) tracked and exported once in full to `schema`.
+fn tracked_and_exported(
+    name: &str,
+    schema: &str,
+    n: i64,
+) -> (common::tempdir::Dir, Connection, Pg, Value) {
+    let (dir, conn, pg) = with_saved_connection(name, false);
+    let schema = common::fresh_schema(&pg, schema);
+    items(&conn, n);
+    assert_eq!(track(&conn, "items")["status"], "tracked");
+    let options = json!({"schema": schema});
+    let first = exported(&conn, &options);
+    assert_eq!(table(&first, "items")["mode"], "full", "{first}");
+    assert_eq!(table(&first, "items")["inserts"], n, "{first}");
+    (dir, conn, pg, options)
+}
+
+/// The error of the next export covering the tables of `options`: refused when queued, or its
+/// dry run failing when it runs. Panics if the dry run succeeds.
+fn export_error(conn: &Connection, options: &Value) -> String {
+    let queued = conn.query_row(
+        &format!("SELECT cloud_sync_export('prod', 1, {})", quoted(options)),
+        [],
+        |r| r.get::<_, i64>(0),
+    );
+    match queued {
+        Err(e) => e.to_string(),
+        Ok(id) => {
+            let job = run_job(conn, &id.to_string());
+            assert_eq!(job["status"], "failed", "{job}");
+            job["error"].as_str().unwrap().to_string()
+        }
+    }
+}
+
+fn remote_table_exists(pg: &Pg, schema: &str, name: &str) -> bool {
+    admin(pg)
+        .query_one(
+            &format!("SELECT to_regclass('{schema}.{name}') IS NOT NULL"),
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn inserts_updates_and_deletes_after_a_full_export_ship_incrementally_and_nothing_else() {
+    let (_dir, conn, pg) = with_saved_connection("trk_basic", false);
+    let schema = common::fresh_schema(&pg, "t_trk_basic");
+    items(&conn, 100);
+    let tracked = track(&conn, "items");
+    assert_eq!(
+        (
+            &tracked["table"],
+            &tracked["key"],
+            &tracked["triggers"],
+            &tracked["status"]
+        ),
+        (
+            &json!("items"),
+            &json!(["id"]),
+            &json!([
+                "cloud_sync_insert_items",
+                "cloud_sync_update_items",
+                "cloud_sync_delete_items"
+            ]),
+            &json!("tracked")
+        ),
+        "{tracked}"
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'items'
+             AND name IN ('cloud_sync_insert_items', 'cloud_sync_update_items', 'cloud_sync_delete_items')"
+        ),
+        3
+    );
+    // A change after tracking and before the first export: the full export covers it.
+    conn.execute("INSERT INTO items VALUES (101, 'v101')", [])
+        .unwrap();
+    assert_eq!(changes(&conn, "items"), change_list(&[("101", "insert")]));
+
+    let options = json!({"schema": schema});
+    let first = exported(&conn, &options);
+    assert_eq!(
+        counts(&first, "items"),
+        json!({"mode": "full", "changes": 0, "source_rows": 101, "inserts": 101,
+               "updates": 0, "unchanged": 0, "deletes": 0}),
+        "{first}"
+    );
+    let seq = last_seq(&conn);
+    assert_eq!(first["summary"]["watermark"], seq, "{first}");
+    assert_eq!(watermark(&conn, "items", "prod", &schema), Some(seq));
+    assert_eq!(
+        pending(&conn, "items"),
+        0,
+        "exported changes were not pruned"
+    );
+    let before = xmins(&pg, &schema, "items");
+
+    conn.execute_batch(
+        "INSERT INTO items VALUES (102, 'new');
+         UPDATE items SET v = 'changed' WHERE id = 5;
+         UPDATE items SET v = 'changed twice' WHERE id = 5;
+         DELETE FROM items WHERE id = 7;
+         UPDATE items SET v = v WHERE id = 9;",
+    )
+    .unwrap();
+    assert_eq!(
+        changes(&conn, "items"),
+        change_list(&[
+            ("102", "insert"),
+            ("5", "update"),
+            ("5", "update"),
+            ("7", "delete"),
+            ("9", "update")
+        ])
+    );
+    let second = exported(&conn, &options);
+    // Four distinct keys: 102 new, 5 changed, 7 gone, 9 touched but equal.
+    assert_eq!(
+        counts(&second, "items"),
+        incremental(5, 4, 1, 1, 1, 1),
+        "{second}"
+    );
+    assert_eq!(table(&second, "items")["remote_only"], Value::Null);
+    assert_eq!(second["summary"]["watermark"], last_seq(&conn));
+    assert_eq!(
+        watermark(&conn, "items", "prod", &schema),
+        Some(last_seq(&conn))
+    );
+    assert_eq!(
+        remote_rows(&pg, &schema, "items"),
+        local_rows(&conn, "items")
+    );
+    let after = xmins(&pg, &schema, "items");
+    assert_eq!(
+        without(before.clone(), &[5, 7]),
+        without(after.clone(), &[5, 102]),
+        "rows that did not change were rewritten"
+    );
+    assert_ne!(before[&5], after[&5]);
+
+    // Nothing changed: nothing is shipped or rewritten.
+    let third = exported(&conn, &options);
+    assert_eq!(
+        counts(&third, "items"),
+        incremental(0, 0, 0, 0, 0, 0),
+        "{third}"
+    );
+    assert_eq!(after, xmins(&pg, &schema, "items"));
+}
+
+#[test]
+fn a_key_change_deletes_the_old_key_remotely_and_inserts_the_new_one() {
+    let (_dir, conn, pg, options) = tracked_and_exported("trk_keys", "t_trk_keys", 5);
+    let schema = options["schema"].as_str().unwrap().to_string();
+    conn.execute("UPDATE items SET id = 50 WHERE id = 5", [])
+        .unwrap();
+    assert_eq!(
+        changes(&conn, "items"),
+        change_list(&[("5", "delete"), ("50", "insert")])
+    );
+    let job = exported(&conn, &options);
+    assert_eq!(
+        counts(&job, "items"),
+        incremental(2, 2, 1, 0, 0, 1),
+        "{job}"
+    );
+    assert_eq!(
+        remote_rows(&pg, &schema, "items"),
+        local_rows(&conn, "items")
+    );
+
+    // A composite key, WITHOUT ROWID, with text that needs quoting in the change records.
+    conn.execute_batch(
+        "CREATE TABLE pairs (a TEXT, b INTEGER, v TEXT, PRIMARY KEY (a, b)) WITHOUT ROWID;
+         INSERT INTO pairs VALUES ('x', 1, 'x1'), ('x', 2, 'x2'), ('y', 1, 'y1'), ('y', 2, 'y2'),
+                                  ('it''s, odd', 1, 'odd');",
+    )
+    .unwrap();
+    assert_eq!(track(&conn, "pairs")["key"], json!(["a", "b"]));
+    let first = exported(&conn, &options);
+    assert_eq!(table(&first, "pairs")["mode"], "full", "{first}");
+    conn.execute_batch(
+        "UPDATE pairs SET b = 3 WHERE a = 'x' AND b = 1;
+         DELETE FROM pairs WHERE a = 'y' AND b = 1;
+         UPDATE pairs SET b = 1 WHERE a = 'y' AND b = 2;
+         UPDATE pairs SET b = 2 WHERE a = 'it''s, odd';",
+    )
+    .unwrap();
+    assert_eq!(
+        changes(&conn, "pairs"),
+        change_list(&[
+            ("'x',1", "delete"),
+            ("'x',3", "insert"),
+            ("'y',1", "delete"),
+            ("'y',2", "delete"),
+            ("'y',1", "insert"),
+            ("'it''s, odd',1", "delete"),
+            ("'it''s, odd',2", "insert"),
+        ])
+    );
+    let job = exported(&conn, &options);
+    // Keys: x,1 gone; x,3 new; y,1 now holds y2's row (an update); y,2 gone; odd,1 gone;
+    // odd,2 new.
+    assert_eq!(
+        counts(&job, "pairs"),
+        incremental(7, 6, 2, 1, 0, 3),
+        "{job}"
+    );
+    let remote: Vec<(String, i64, String)> = admin(&pg)
+        .query(
+            &format!("SELECT a, b, v FROM {schema}.pairs ORDER BY a, b"),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let local: Vec<(String, i64, String)> = conn
+        .prepare("SELECT a, b, v FROM pairs ORDER BY a, b")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(remote, local);
+    assert_eq!(
+        local,
+        vec![
+            ("it's, odd".to_string(), 2, "odd".to_string()),
+            ("x".to_string(), 2, "x2".to_string()),
+            ("x".to_string(), 3, "x1".to_string()),
+            ("y".to_string(), 1, "y2".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn insert_then_delete_is_a_no_op_and_update_then_delete_deletes_remotely() {
+    let (_dir, conn, pg, options) = tracked_and_exported("trk_deleted", "t_trk_deleted", 10);
+    let schema = options["schema"].as_str().unwrap().to_string();
+    let before = xmins(&pg, &schema, "items");
+
+    conn.execute_batch(
+        "INSERT INTO items VALUES (500, 'brief'); DELETE FROM items WHERE id = 500;",
+    )
+    .unwrap();
+    let job = exported(&conn, &options);
+    assert_eq!(
+        counts(&job, "items"),
+        incremental(2, 1, 0, 0, 0, 0),
+        "{job}"
+    );
+    assert_eq!(before, xmins(&pg, &schema, "items"), "the remote changed");
+
+    conn.execute_batch(
+        "UPDATE items SET v = 'doomed' WHERE id = 3; DELETE FROM items WHERE id = 3;",
+    )
+    .unwrap();
+    let job = exported(&conn, &options);
+    assert_eq!(
+        counts(&job, "items"),
+        incremental(2, 1, 0, 0, 0, 1),
+        "{job}"
+    );
+    assert_eq!(
+        remote_rows(&pg, &schema, "items"),
+        local_rows(&conn, "items")
+    );
+    assert!(!remote_rows(&pg, &schema, "items").iter().any(|r| r.0 == 3));
+
+    // Deleted and inserted again with the same values: the remote row is left alone.
+    conn.execute_batch("DELETE FROM items WHERE id = 4; INSERT INTO items VALUES (4, 'v4');")
+        .unwrap();
+    let job = exported(&conn, &options);
+    assert_eq!(
+        counts(&job, "items"),
+        incremental(2, 1, 0, 0, 1, 0),
+        "{job}"
+    );
+    assert_eq!(
+        without(before, &[3]),
+        xmins(&pg, &schema, "items"),
+        "an unchanged row was rewritten"
+    );
+}
+
+/// Waits until a session of the test user waits on a lock; fails if `runner` ends first.
+fn wait_for_lock_wait<T>(pg: &Pg, runner: &JoinHandle<T>) {
+    let mut watcher = admin(pg);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE datname = current_database() AND usename = $1 AND wait_event_type = 'Lock'",
+                &[&pg.user],
+            )
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            !runner.is_finished(),
+            "the export finished without waiting for the locked table"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "the export never waited on the lock"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn changes_made_while_an_export_runs_are_shipped_by_the_next_one_never_lost() {
+    let (dir, conn, pg) = with_saved_connection("trk_during", false);
+    let schema = common::fresh_schema(&pg, "t_trk_during");
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    conn.busy_timeout(Duration::from_secs(10)).unwrap();
+    items(&conn, 10);
+    track(&conn, "items");
+    let options = json!({"schema": schema});
+    exported(&conn, &options);
+
+    conn.execute("UPDATE items SET v = 'before' WHERE id = 1", [])
+        .unwrap();
+    let before_seq = last_seq(&conn);
+    let dry = dry_run(&conn, &options);
+    let mut confirmed = options.clone();
+    confirmed["confirm"] = dry["id"].clone();
+
+    let mut locker = admin(&pg);
+    locker
+        .batch_execute(&format!(
+            "BEGIN; LOCK TABLE {schema}.items IN ACCESS EXCLUSIVE MODE;"
+        ))
+        .unwrap();
+    let path = dir.path().join("app.db");
+    let runner = std::thread::spawn(move || {
+        let other = common::open(&path);
+        other.busy_timeout(Duration::from_secs(30)).unwrap();
+        run_job(
+            &other,
+            &format!("cloud_sync_export('prod', 0, {})", quoted(&confirmed)),
+        )
+    });
+    wait_for_lock_wait(&pg, &runner);
+    // The export is under way (waiting on the remote table): write locally meanwhile.
+    conn.execute_batch(
+        "UPDATE items SET v = 'during' WHERE id = 2; INSERT INTO items VALUES (11, 'during');",
+    )
+    .unwrap();
+    let during: Vec<i64> = conn
+        .prepare("SELECT seq FROM cloud_sync_changes WHERE seq > ?1 ORDER BY seq")
+        .unwrap()
+        .query_map([before_seq], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(during.len(), 2, "{during:?}");
+    locker.batch_execute("COMMIT").unwrap();
+    let job = runner.join().unwrap();
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(
+        counts(&job, "items"),
+        incremental(1, 1, 0, 1, 0, 0),
+        "{job}"
+    );
+    let mark = job["summary"]["watermark"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no watermark in {job}"));
+    assert!(
+        mark >= before_seq && mark < during[0],
+        "watermark {mark}: the snapshot held changes through {before_seq}, the concurrent ones are {during:?}"
+    );
+    assert_eq!(watermark(&conn, "items", "prod", &schema), Some(mark));
+    let remote = remote_rows(&pg, &schema, "items");
+    assert_eq!(remote[0], (1, Some("before".into())));
+    assert_eq!(remote[1], (2, Some("v2".into())), "{remote:?}");
+    assert_eq!(remote.len(), 10, "{remote:?}");
+    assert_eq!(
+        pending(&conn, "items"),
+        2,
+        "the concurrent changes were pruned"
+    );
+
+    let next = exported(&conn, &options);
+    assert_eq!(
+        counts(&next, "items"),
+        incremental(2, 2, 1, 1, 0, 0),
+        "{next}"
+    );
+    assert_eq!(
+        remote_rows(&pg, &schema, "items"),
+        local_rows(&conn, "items")
+    );
+    assert_eq!(
+        watermark(&conn, "items", "prod", &schema),
+        Some(last_seq(&conn))
+    );
+    assert_eq!(pending(&conn, "items"), 0);
+}
+
+#[test]
+fn a_failed_export_moves_no_watermark_and_the_next_one_ships_everything_once() {
+    let (_dir, conn, pg) = with_saved_connection("trk_failed", false);
+    let schema = common::fresh_schema(&pg, "t_trk_failed");
+    items(&conn, 10);
+    track(&conn, "items");
+    let options = json!({"schema": schema, "max_attempts": 1});
+    exported(&conn, &options);
+    let mark = watermark(&conn, "items", "prod", &schema).unwrap();
+    let before = xmins(&pg, &schema, "items");
+
+    conn.execute_batch(
+        "INSERT INTO items VALUES (11, 'bad'); UPDATE items SET v = 'ok' WHERE id = 2;
+         DELETE FROM items WHERE id = 3;",
+    )
+    .unwrap();
+    admin(&pg)
+        .batch_execute(&format!(
+            "ALTER TABLE {schema}.items ADD CONSTRAINT no_bad CHECK (v <> 'bad')"
+        ))
+        .unwrap();
+    let failed = export_on(&conn, "prod", &options);
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(
+        error.contains("items") && error.contains("23514"),
+        "{error}"
+    );
+    assert_eq!(watermark(&conn, "items", "prod", &schema), Some(mark));
+    assert_eq!(pending(&conn, "items"), 3);
+    assert_eq!(
+        before,
+        xmins(&pg, &schema, "items"),
+        "the failed export left changes behind"
+    );
+
+    admin(&pg)
+        .batch_execute(&format!(
+            "ALTER TABLE {schema}.items DROP CONSTRAINT no_bad"
+        ))
+        .unwrap();
+    let job = exported(&conn, &options);
+    assert_eq!(
+        counts(&job, "items"),
+        incremental(3, 3, 1, 1, 0, 1),
+        "{job}"
+    );
+    assert_eq!(
+        remote_rows(&pg, &schema, "items"),
+        local_rows(&conn, "items")
+    );
+    let shipped = xmins(&pg, &schema, "items");
+    let again = exported(&conn, &options);
+    assert_eq!(
+        counts(&again, "items"),
+        incremental(0, 0, 0, 0, 0, 0),
+        "{again}"
+    );
+    assert_eq!(shipped, xmins(&pg, &schema, "items"));
+}
+
+#[test]
+fn two_connections_and_two_schemas_keep_independent_watermarks() {
+    let (_dir, conn, pg) = with_saved_connection("trk_two", false);
+    let a = common::fresh_schema(&pg, "t_trk_two_a");
+    let b = common::fresh_schema(&pg, "t_trk_two_b");
+    let c = common::fresh_schema(&pg, "t_trk_two_c");
+    save(&conn, "other", &pg.verified_url());
+    items(&conn, 5);
+    track(&conn, "items");
+    let to_a = json!({"schema": a});
+    let to_b = json!({"schema": b});
+    assert_eq!(
+        table(&exported_on(&conn, "prod", &to_a), "items")["mode"],
+        "full"
+    );
+    assert_eq!(
+        table(&exported_on(&conn, "other", &to_b), "items")["mode"],
+        "full"
+    );
+
+    conn.execute("UPDATE items SET v = 'one' WHERE id = 1", [])
+        .unwrap();
+    let job = exported_on(&conn, "prod", &to_a);
+    assert_eq!(
+        counts(&job, "items"),
+        incremental(1, 1, 0, 1, 0, 0),
+        "{job}"
+    );
+    assert_eq!(watermark(&conn, "items", "prod", &a), Some(last_seq(&conn)));
+    assert!(watermark(&conn, "items", "other", &b).unwrap() < last_seq(&conn));
+
+    conn.execute("UPDATE items SET v = 'two' WHERE id = 2", [])
+        .unwrap();
+    let job = exported_on(&conn, "other", &to_b);
+    assert_eq!(
+        counts(&job, "items"),
+        incremental(2, 2, 0, 2, 0, 0),
+        "{job}"
+    );
+    let job = exported_on(&conn, "prod", &to_a);
+    assert_eq!(
+        counts(&job, "items"),
+        incremental(1, 1, 0, 1, 0, 0),
+        "{job}"
+    );
+    assert_eq!(remote_rows(&pg, &a, "items"), local_rows(&conn, "items"));
+    assert_eq!(remote_rows(&pg, &b, "items"), local_rows(&conn, "items"));
+
+    // The same connection to a schema it never exported to: a full export there.
+    let job = exported_on(&conn, "prod", &json!({"schema": c}));
+    assert_eq!(table(&job, "items")["mode"], "full", "{job}");
+    assert_eq!(remote_rows(&pg, &c, "items"), local_rows(&conn, "items"));
+
+    let seq = last_seq(&conn);
+    let exports: String = conn
+        .query_row(
+            "SELECT exports FROM cloud_sync_tracked WHERE table_name = 'items'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let mut exports: Vec<Value> = serde_json::from_str(&exports).unwrap();
+    exports.sort_by_key(|e| e["schema"].as_str().unwrap().to_string());
+    let seen: Vec<Value> = exports
+        .iter()
+        .map(|e| {
+            json!([
+                e["connection"],
+                e["schema"],
+                e["exported_through"],
+                e["pending"]
+            ])
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            json!(["prod", a, seq, 0]),
+            json!(["other", b, seq, 0]),
+            json!(["prod", c, seq, 0])
+        ]
+    );
+    assert_eq!(watermarks(&conn), 3);
+}
+
+#[test]
+fn a_dry_run_moves_no_watermark_and_predicts_the_incremental_export() {
+    let (_dir, conn, pg) = with_saved_connection("trk_dry", false);
+    let schema = common::fresh_schema(&pg, "t_trk_dry");
+    items(&conn, 20);
+    track(&conn, "items");
+    let options = json!({"schema": schema});
+    // The dry run of the first export sets no watermark: the next one is still full.
+    dry_run(&conn, &options);
+    assert_eq!(watermarks(&conn), 0);
+    assert_eq!(table(&dry_run(&conn, &options), "items")["mode"], "full");
+    exported(&conn, &options);
+
+    conn.execute_batch(
+        "INSERT INTO items VALUES (21, 'new'), (22, 'new');
+         UPDATE items SET v = 'changed' WHERE id IN (1, 2, 3);
+         UPDATE items SET v = v WHERE id = 4;
+         DELETE FROM items WHERE id IN (5, 6);",
+    )
+    .unwrap();
+    let stored = |conn: &Connection| -> Vec<(i64, String, Option<i64>)> {
+        conn.prepare("SELECT seq, exported_at, job_id FROM cloud_sync_watermarks")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let marks = stored(&conn);
+    let before = xmins(&pg, &schema, "items");
+    let dry = dry_run(&conn, &options);
+    let again = dry_run(&conn, &options);
+    assert_eq!(marks, stored(&conn), "a dry run moved the watermark");
+    assert_eq!(pending(&conn, "items"), 8, "a dry run pruned changes");
+    assert_eq!(before, xmins(&pg, &schema, "items"), "a dry run wrote");
+    assert_eq!(
+        counts(&dry, "items"),
+        incremental(8, 8, 2, 3, 1, 2),
+        "{dry}"
+    );
+    assert_eq!(counts(&again, "items"), counts(&dry, "items"));
+
+    let mut confirmed = options.clone();
+    confirmed["confirm"] = dry["id"].clone();
+    let real = run_job(
+        &conn,
+        &format!("cloud_sync_export('prod', 0, {})", quoted(&confirmed)),
+    );
+    assert_eq!(real["status"], "succeeded", "{real}");
+    assert_eq!(counts(&real, "items"), counts(&dry, "items"), "{real}");
+    assert_eq!(
+        real["summary"]["differences_from_dry_run"],
+        json!([]),
+        "{real}"
+    );
+    assert_eq!(
+        remote_rows(&pg, &schema, "items"),
+        local_rows(&conn, "items")
+    );
+}
+
+/// Every change kept for `name` is newer than the lowest watermark of that table.
+fn assert_pruned(conn: &Connection, name: &str) {
+    let older = count(
+        conn,
+        &format!(
+            "SELECT count(*) FROM cloud_sync_changes c
+             JOIN cloud_sync_tracked_tables t ON t.id = c.tracking_id
+             WHERE t.table_name = {0}
+               AND c.seq <= (SELECT min(w.seq) FROM cloud_sync_watermarks w WHERE w.tracking_id = t.id)",
+            sql_str(name)
+        ),
+    );
+    assert_eq!(older, 0, "{name} keeps changes every connection exported");
+}
+
+#[test]
+fn changes_are_pruned_once_every_connection_exported_them_and_kept_for_one_lagging_behind() {
+    let (_dir, conn, pg) = with_saved_connection("trk_prune", false);
+    let p = common::fresh_schema(&pg, "t_trk_prune_p");
+    let o = common::fresh_schema(&pg, "t_trk_prune_o");
+    save(&conn, "other", &pg.verified_url());
+    items(&conn, 10);
+    conn.execute_batch(
+        "CREATE TABLE extra (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO extra VALUES (1, 'e1'), (2, 'e2');",
+    )
+    .unwrap();
+    track(&conn, "items");
+    track(&conn, "extra");
+    let to_p = json!({"schema": p});
+    let to_o = json!({"schema": o});
+    exported_on(&conn, "prod", &to_p);
+    exported_on(&conn, "other", &to_o);
+
+    conn.execute_batch(
+        "UPDATE items SET v = 'a' WHERE id = 1; INSERT INTO items VALUES (11, 'b');
+         DELETE FROM items WHERE id = 2;
+         UPDATE extra SET v = 'x' WHERE id = 1; DELETE FROM extra WHERE id = 2;",
+    )
+    .unwrap();
+    let job = exported_on(&conn, "prod", &json!({"schema": p, "tables": ["items"]}));
+    assert_eq!(
+        counts(&job, "items"),
+        incremental(3, 3, 1, 1, 0, 1),
+        "{job}"
+    );
+    // `other` has not exported them yet: every change is kept.
+    assert_eq!(pending(&conn, "items"), 3);
+    assert_eq!(pending(&conn, "extra"), 2);
+    let job = exported_on(&conn, "other", &json!({"schema": o, "tables": ["items"]}));
+    assert_eq!(
+        counts(&job, "items"),
+        incremental(3, 3, 1, 1, 0, 1),
+        "{job}"
+    );
+    assert_eq!(pending(&conn, "items"), 0, "changes every connection has");
+    assert_eq!(
+        pending(&conn, "extra"),
+        2,
+        "a table not exported lost changes"
+    );
+    assert_pruned(&conn, "items");
+
+    conn.execute("UPDATE items SET v = 'c' WHERE id = 3", [])
+        .unwrap();
+    let job = exported_on(&conn, "other", &to_o);
+    assert_eq!(
+        counts(&job, "items"),
+        incremental(1, 1, 0, 1, 0, 0),
+        "{job}"
+    );
+    assert_eq!(
+        counts(&job, "extra"),
+        incremental(2, 2, 0, 1, 0, 1),
+        "{job}"
+    );
+    // `prod` lags behind on both tables now.
+    assert_eq!(changes(&conn, "items"), change_list(&[("3", "update")]));
+    assert_eq!(pending(&conn, "extra"), 2);
+    assert_pruned(&conn, "items");
+    assert_pruned(&conn, "extra");
+    let view: Vec<(String, i64)> = conn
+        .prepare("SELECT table_name, pending_changes FROM cloud_sync_tracked ORDER BY table_name")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(view, vec![("extra".into(), 2), ("items".into(), 1)]);
+
+    let job = exported_on(&conn, "prod", &to_p);
+    assert_eq!(
+        counts(&job, "items"),
+        incremental(1, 1, 0, 1, 0, 0),
+        "{job}"
+    );
+    assert_eq!(
+        counts(&job, "extra"),
+        incremental(2, 2, 0, 1, 0, 1),
+        "{job}"
+    );
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM cloud_sync_changes"),
+        0,
+        "every change is exported everywhere"
+    );
+    for schema in [&p, &o] {
+        assert_eq!(
+            remote_rows(&pg, schema, "items"),
+            local_rows(&conn, "items")
+        );
+        assert_eq!(
+            remote_rows(&pg, schema, "extra"),
+            local_rows(&conn, "extra")
+        );
+    }
+}
+
+#[test]
+fn untracking_drops_the_triggers_and_pending_changes_and_the_next_export_is_full() {
+    let (_dir, conn, pg, options) = tracked_and_exported("trk_untrack", "t_trk_untrack", 5);
+    let schema = options["schema"].as_str().unwrap().to_string();
+    conn.execute_batch("INSERT INTO items VALUES (6, 'six'); DELETE FROM items WHERE id = 1;")
+        .unwrap();
+    assert_eq!(
+        untrack(&conn, "items"),
+        json!({"table": "items", "untracked": true, "changes_dropped": 2})
+    );
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND (tbl_name = 'items' OR name LIKE 'cloud_sync_%')"
+        ),
+        0,
+        "a trigger is left"
+    );
+    assert_eq!(count(&conn, "SELECT count(*) FROM cloud_sync_changes"), 0);
+    assert_eq!(watermarks(&conn), 0);
+    assert_eq!(count(&conn, "SELECT count(*) FROM cloud_sync_tracked"), 0);
+    conn.execute("UPDATE items SET v = 'untracked' WHERE id = 2", [])
+        .unwrap();
+    assert_eq!(count(&conn, "SELECT count(*) FROM cloud_sync_changes"), 0);
+
+    let error = error(&conn, "SELECT cloud_sync_untrack('items')");
+    assert!(error.contains("not tracked"), "{error}");
+    let refused = error_of(&conn, &json!({"schema": schema, "mode": "incremental"}));
+    assert!(refused.contains("items"), "{refused}");
+
+    // The next export is a full comparison; it propagates no delete unless asked to.
+    let job = exported(&conn, &options);
+    assert_eq!(
+        counts(&job, "items"),
+        json!({"mode": "full", "changes": 0, "source_rows": 5, "inserts": 1, "updates": 1,
+               "unchanged": 3, "deletes": 0}),
+        "{job}"
+    );
+    assert_eq!(table(&job, "items")["remote_only"], 1, "{job}");
+    let job = exported(
+        &conn,
+        &json!({"schema": schema, "mode": "full", "propagate_deletes": true}),
+    );
+    assert_eq!(table(&job, "items")["deletes"], 1, "{job}");
+    assert_eq!(
+        remote_rows(&pg, &schema, "items"),
+        local_rows(&conn, "items")
+    );
+}
+
+/// The error of `cloud_sync_export('prod', 1, options)`, which must refuse to queue it.
+fn error_of(conn: &Connection, options: &Value) -> String {
+    error(
+        conn,
+        &format!("SELECT cloud_sync_export('prod', 1, {})", quoted(options)),
+    )
+}
+
+#[test]
+fn a_renamed_or_altered_tracked_table_fails_the_next_export_with_the_fix() {
+    let (_dir, conn, pg, options) = tracked_and_exported("trk_renamed", "t_trk_renamed", 3);
+    let schema = options["schema"].as_str().unwrap().to_string();
+    conn.execute_batch("ALTER TABLE items RENAME TO goods")
+        .unwrap();
+    let error = export_error(&conn, &options);
+    assert!(
+        error.contains("items")
+            && error.contains("cloud_sync_untrack('items')")
+            && error.contains("cloud_sync_track('goods')"),
+        "{error}"
+    );
+    assert!(!remote_table_exists(&pg, &schema, "goods"));
+    assert_eq!(untrack(&conn, "items")["untracked"], true);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'"
+        ),
+        0,
+        "the renamed table kept triggers"
+    );
+    assert_eq!(track(&conn, "goods")["status"], "tracked");
+    let job = exported(&conn, &options);
+    assert_eq!(table(&job, "goods")["mode"], "full", "{job}");
+    conn.execute("UPDATE goods SET v = 'moved' WHERE id = 1", [])
+        .unwrap();
+    let job = exported(&conn, &options);
+    assert_eq!(
+        counts(&job, "goods"),
+        incremental(1, 1, 0, 1, 0, 0),
+        "{job}"
+    );
+    assert_eq!(
+        remote_rows(&pg, &schema, "goods"),
+        local_rows(&conn, "goods")
+    );
+
+    // A column added while tracked.
+    conn.execute_batch("ALTER TABLE goods ADD COLUMN note TEXT")
+        .unwrap();
+    let error = export_error(&conn, &options);
+    assert!(
+        error.contains("goods") && error.contains("cloud_sync_track('goods')"),
+        "{error}"
+    );
+    let retracked = track(&conn, "goods");
+    assert_eq!(retracked["status"], "re-tracked", "{retracked}");
+    assert_eq!(watermarks(&conn), 0, "re-tracking kept a watermark");
+    admin(&pg)
+        .batch_execute(&format!("ALTER TABLE {schema}.goods ADD COLUMN note text"))
+        .unwrap();
+    conn.execute("UPDATE goods SET note = 'noted' WHERE id = 2", [])
+        .unwrap();
+    let job = exported(&conn, &options);
+    assert_eq!(table(&job, "goods")["mode"], "full", "{job}");
+    assert_eq!(table(&job, "goods")["updates"], 1, "{job}");
+    let note: Option<String> = admin(&pg)
+        .query_one(
+            &format!("SELECT note FROM {schema}.goods WHERE id = 2"),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(note.as_deref(), Some("noted"));
+
+    // A trigger dropped by hand: changes would be missed, so the export refuses.
+    let trigger = retracked["triggers"][1].as_str().unwrap().to_string();
+    conn.execute_batch(&format!("DROP TRIGGER \"{trigger}\""))
+        .unwrap();
+    let error = export_error(&conn, &options);
+    assert!(
+        error.contains("goods") && error.contains("cloud_sync_track('goods')"),
+        "{error}"
+    );
+    assert_eq!(track(&conn, "goods")["status"], "re-tracked");
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'goods'"
+        ),
+        3
+    );
+    assert_eq!(exported(&conn, &options)["status"], "succeeded");
+}
+
+#[test]
+fn track_refuses_what_it_cannot_track_and_tracking_twice_changes_nothing() {
+    let (dir, conn, _pg) = with_saved_connection("trk_errors", false);
+    conn.execute_batch(
+        "CREATE TABLE logbook (line TEXT);
+         CREATE TABLE items (id INTEGER PRIMARY KEY, v TEXT);
+         CREATE VIRTUAL TABLE docs USING fts5(body);",
+    )
+    .unwrap();
+    let nothing_tracked = |conn: &Connection| {
+        assert_eq!(
+            count(conn, "SELECT count(*) FROM cloud_sync_tracked_tables"),
+            0
+        );
+        assert_eq!(
+            count(
+                conn,
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'"
+            ),
+            0
+        );
+    };
+    let e = error(&conn, "SELECT cloud_sync_track('logbook')");
+    assert!(
+        e.contains("logbook") && e.contains("needs a primary key"),
+        "{e}"
+    );
+    let e = error(&conn, "SELECT cloud_sync_track('nope')");
+    assert!(
+        e.contains("nope") && (e.contains("no such table") || e.contains("does not exist")),
+        "{e}"
+    );
+    for name in [
+        "cloud_sync_jobs",
+        "cloud_sync_changes",
+        "sqlite_sequence",
+        "docs",
+        "docs_content",
+    ] {
+        let e = error(&conn, &format!("SELECT cloud_sync_track('{name}')"));
+        // cloud_sync_track has no `tables` option: the reason must be the table's own.
+        assert!(e.contains(name) && !e.contains("option"), "{name}: {e}");
+    }
+    let e = error(&conn, "SELECT cloud_sync_track('docs')");
+    assert!(e.contains("virtual"), "{e}");
+    nothing_tracked(&conn);
+
+    let first = track(&conn, "items");
+    assert_eq!(first["status"], "tracked");
+    conn.execute("INSERT INTO items VALUES (1, 'kept')", [])
+        .unwrap();
+    let triggers = |conn: &Connection| -> Vec<(String, String)> {
+        conn.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let before = triggers(&conn);
+    let again = track(&conn, "items");
+    assert_eq!(again["status"], "already tracked", "{again}");
+    assert_eq!(again["tracking_id"], first["tracking_id"]);
+    assert_eq!(before, triggers(&conn));
+    assert_eq!(changes(&conn, "items"), change_list(&[("1", "insert")]));
+
+    // A read-only connection cannot start tracking.
+    conn.execute_batch("CREATE TABLE later (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    let readonly = common::open_with(
+        &dir.path().join("app.db"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    );
+    let e = error(&readonly, "SELECT cloud_sync_track('later')");
+    assert!(e.contains("read-only"), "{e}");
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM cloud_sync_tracked_tables"),
+        1
+    );
+}
+
+#[test]
+fn export_modes_are_validated_and_full_exports_propagate_deletes_when_asked() {
+    let (_dir, conn, pg) = with_saved_connection("trk_modes", false);
+    let schema = common::fresh_schema(&pg, "t_trk_modes");
+    items(&conn, 4);
+    conn.execute_batch(
+        "CREATE TABLE plain (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO plain VALUES (1, 'p');",
+    )
+    .unwrap();
+    let jobs = |conn: &Connection| count(conn, "SELECT count(*) FROM cloud_sync_jobs");
+    let queued = jobs(&conn);
+    for (options, says) in [
+        (
+            json!({"schema": schema, "mode": "incremental", "tables": ["items"]}),
+            "items",
+        ),
+        (json!({"schema": schema, "mode": "partial"}), "mode"),
+        (
+            json!({"schema": schema, "propagate_deletes": "yes"}),
+            "propagate_deletes",
+        ),
+    ] {
+        let e = error_of(&conn, &options);
+        assert!(e.contains(says), "{options}: {e}");
+    }
+    assert_eq!(jobs(&conn), queued, "a refused export was queued");
+
+    // Tracked but never exported: incremental is impossible, and says so when it runs.
+    track(&conn, "items");
+    let job = run_job(
+        &conn,
+        &format!(
+            "cloud_sync_export('prod', 1, {})",
+            quoted(
+                &json!({"schema": schema, "mode": "incremental", "tables": ["items"],
+                           "max_attempts": 1})
+            )
+        ),
+    );
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(job["error"].as_str().unwrap().contains("items"), "{job}");
+    // Still untracked tables in an incremental export are refused when queued.
+    let e = error_of(&conn, &json!({"schema": schema, "mode": "incremental"}));
+    assert!(e.contains("plain"), "{e}");
+
+    let options = json!({"schema": schema});
+    exported(&conn, &options);
+    admin(&pg)
+        .batch_execute(&format!(
+            "INSERT INTO {schema}.items VALUES (99, 'remote only');
+             INSERT INTO {schema}.plain VALUES (99, 'remote only');"
+        ))
+        .unwrap();
+
+    // Incremental without propagate_deletes: the local delete stays local.
+    conn.execute("DELETE FROM items WHERE id = 1", []).unwrap();
+    let job = exported(
+        &conn,
+        &json!({"schema": schema, "propagate_deletes": false}),
+    );
+    assert_eq!(
+        counts(&job, "items"),
+        incremental(1, 1, 0, 0, 0, 0),
+        "{job}"
+    );
+    let ids: Vec<i64> = remote_rows(&pg, &schema, "items")
+        .iter()
+        .map(|r| r.0)
+        .collect();
+    assert_eq!(ids, vec![1, 2, 3, 4, 99]);
+
+    // An explicit full export of a tracked table with a watermark, deleting what is only remote.
+    let full = json!({"schema": schema, "mode": "full", "propagate_deletes": true});
+    let job = exported(&conn, &full);
+    assert_eq!(
+        counts(&job, "items"),
+        json!({"mode": "full", "changes": 0, "source_rows": 3, "inserts": 0, "updates": 0,
+               "unchanged": 3, "deletes": 2}),
+        "{job}"
+    );
+    assert_eq!(table(&job, "plain")["deletes"], 1, "{job}");
+    assert_eq!(
+        remote_rows(&pg, &schema, "items"),
+        local_rows(&conn, "items")
+    );
+    assert_eq!(
+        remote_rows(&pg, &schema, "plain"),
+        local_rows(&conn, "plain")
+    );
+    assert_eq!(
+        watermark(&conn, "items", "prod", &schema),
+        Some(last_seq(&conn))
+    );
+}
+
+#[test]
+fn writers_without_the_extension_record_changes_and_the_triggers_survive_reopening() {
+    let (dir, conn, pg, options) = tracked_and_exported("trk_plain", "t_trk_plain", 3);
+    let schema = options["schema"].as_str().unwrap().to_string();
+    let path = dir.path().join("app.db");
+    drop(conn);
+
+    let plain = Connection::open(&path).unwrap();
+    plain
+        .execute_batch(
+            "INSERT INTO items VALUES (4, 'plain'); UPDATE items SET v = 'edited' WHERE id = 1;
+             DELETE FROM items WHERE id = 2; VACUUM;",
+        )
+        .unwrap();
+    drop(plain);
+
+    let conn = common::open(&path);
+    assert_eq!(
+        changes(&conn, "items"),
+        change_list(&[("4", "insert"), ("1", "update"), ("2", "delete")])
+    );
+    drop(conn);
+    let plain = Connection::open(&path).unwrap();
+    plain
+        .execute("UPDATE items SET v = 'again' WHERE id = 3", [])
+        .unwrap();
+    drop(plain);
+
+    let conn = common::open(&path);
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'items'"
+        ),
+        3
+    );
+    let job = exported(&conn, &options);
+    assert_eq!(
+        counts(&job, "items"),
+        incremental(4, 4, 1, 2, 0, 1),
+        "{job}"
+    );
+    assert_eq!(
+        remote_rows(&pg, &schema, "items"),
+        local_rows(&conn, "items")
+    );
+}
+
+#[test]
+fn jobs_refuse_to_run_inside_an_open_transaction_and_tracking_follows_it() {
+    let (_dir, conn, pg) = with_saved_connection("trk_txn", false);
+    let schema = common::fresh_schema(&pg, "t_trk_txn");
+    items(&conn, 2);
+    let options = json!({"schema": schema});
+    let dry = dry_run(&conn, &options);
+    let mut confirmed = options.clone();
+    confirmed["confirm"] = dry["id"].clone();
+    let id: i64 = conn
+        .query_row(
+            &format!(
+                "SELECT cloud_sync_export('prod', 0, {})",
+                quoted(&confirmed)
+            ),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let status = |conn: &Connection| -> String {
+        conn.query_row(
+            "SELECT status FROM cloud_sync_jobs WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    for begin in ["BEGIN", "SAVEPOINT outer_work"] {
+        conn.execute_batch(begin).unwrap();
+        for sql in [
+            format!("SELECT cloud_sync_run({id})"),
+            "SELECT cloud_sync_run_jobs()".to_string(),
+        ] {
+            let e = error(&conn, &sql);
+            assert!(e.contains("transaction"), "{begin}; {sql}: {e}");
+        }
+        assert_eq!(status(&conn), "queued");
+        conn.execute_batch("ROLLBACK").unwrap();
+    }
+    assert!(!remote_table_exists(&pg, &schema, "items"));
+    let job = run_job(&conn, &id.to_string());
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(
+        remote_rows(&pg, &schema, "items"),
+        local_rows(&conn, "items")
+    );
+
+    // Tracking is local: it commits or rolls back with the application's transaction.
+    conn.execute_batch("BEGIN").unwrap();
+    assert_eq!(track(&conn, "items")["status"], "tracked");
+    conn.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'"
+        ),
+        0
+    );
+    assert_eq!(count(&conn, "SELECT count(*) FROM cloud_sync_tracked"), 0);
+    conn.execute_batch("BEGIN").unwrap();
+    assert_eq!(track(&conn, "items")["status"], "tracked");
+    conn.execute_batch("COMMIT").unwrap();
+    assert_eq!(count(&conn, "SELECT count(*) FROM cloud_sync_tracked"), 1);
+}
+
+#[test]
+fn re_saving_a_connection_elsewhere_or_deleting_it_drops_its_watermarks() {
+    let (_dir, conn, pg) = with_saved_connection("trk_resave", false);
+    let p = common::fresh_schema(&pg, "t_trk_resave_p");
+    let o = common::fresh_schema(&pg, "t_trk_resave_o");
+    save(&conn, "other", &pg.verified_url());
+    items(&conn, 3);
+    track(&conn, "items");
+    exported_on(&conn, "prod", &json!({"schema": p}));
+    exported_on(&conn, "other", &json!({"schema": o}));
+    assert_eq!(watermarks(&conn), 2);
+
+    // The same target saved again keeps the watermark.
+    save(&conn, "prod", &pg.verified_url());
+    assert!(watermark(&conn, "items", "prod", &p).is_some());
+    // Another target (the pooler's port): the watermark no longer says what is there.
+    save(
+        &conn,
+        "other",
+        &pg.url("localhost", pg.bouncer_port, "sslmode=require"),
+    );
+    assert_eq!(watermark(&conn, "items", "other", &o), None);
+    assert!(watermark(&conn, "items", "prod", &p).is_some());
+    conn.execute("UPDATE items SET v = 'x' WHERE id = 1", [])
+        .unwrap();
+    let job = exported_on(&conn, "other", &json!({"schema": o}));
+    assert_eq!(table(&job, "items")["mode"], "full", "{job}");
+    let job = exported_on(&conn, "prod", &json!({"schema": p}));
+    assert_eq!(
+        counts(&job, "items"),
+        incremental(1, 1, 0, 1, 0, 0),
+        "{job}"
+    );
+
+    conn.query_row("SELECT cloud_sync_delete('other')", [], |r| {
+        r.get::<_, rusqlite::types::Value>(0)
+    })
+    .unwrap();
+    assert_eq!(watermark(&conn, "items", "other", &o), None);
+    assert_eq!(watermarks(&conn), 1);
+    // With only `prod` left, its exports alone decide what is pruned.
+    conn.execute("UPDATE items SET v = 'y' WHERE id = 2", [])
+        .unwrap();
+    exported_on(&conn, "prod", &json!({"schema": p}));
+    assert_eq!(pending(&conn, "items"), 0);
+}
