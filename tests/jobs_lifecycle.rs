@@ -291,23 +291,7 @@ fn cancel_a_running_job_rolls_it_back_remotely_and_locally() {
     let schema = common::fresh_schema(&pg, "l_cancelrunning");
     conn.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
     big_table(&conn, 1_000_000);
-    let options = json!({"schema": schema});
-    let dry = run_job(
-        &conn,
-        &format!("cloud_sync_export('prod', 1, {})", quoted(&options)),
-    );
-    let mut confirmed = options.clone();
-    confirmed["confirm"] = dry["id"].clone();
-    let id: i64 = conn
-        .query_row(
-            &format!(
-                "SELECT cloud_sync_export('prod', 0, {})",
-                quoted(&confirmed)
-            ),
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let id = common::queue_confirmed_export(&conn, &json!({"schema": schema}));
 
     // Another connection of the same process watches the live progress and cancels.
     let path = dir.path().join("app.db");

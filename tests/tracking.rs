@@ -1340,20 +1340,7 @@ fn jobs_refuse_to_run_inside_an_open_transaction_and_tracking_follows_it() {
     let (_dir, conn, pg) = with_saved_connection("trk_txn", false);
     let schema = common::fresh_schema(&pg, "t_trk_txn");
     items(&conn, 2);
-    let options = json!({"schema": schema});
-    let dry = dry_run(&conn, &options);
-    let mut confirmed = options.clone();
-    confirmed["confirm"] = dry["id"].clone();
-    let id: i64 = conn
-        .query_row(
-            &format!(
-                "SELECT cloud_sync_export('prod', 0, {})",
-                quoted(&confirmed)
-            ),
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let id = common::queue_confirmed_export(&conn, &json!({"schema": schema}));
     let status = |conn: &Connection| -> String {
         conn.query_row(
             "SELECT status FROM cloud_sync_jobs WHERE id = ?1",

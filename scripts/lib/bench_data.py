@@ -169,7 +169,8 @@ def checksum(path):
     print("events", *sums, md5.hexdigest())
 
 
-def job(path):
+def _succeeded_job(path):
+    """A cloud_sync_run() result read from PATH: exits unless the job succeeded."""
     with open(path, encoding="utf-8") as f:
         text = f.read().strip()
     try:
@@ -178,6 +179,11 @@ def job(path):
         sys.exit(f"bench: not a cloud_sync_run result: {text[:500]}")
     if result.get("status") != "succeeded":
         sys.exit(f"bench: job {result.get('id')} {result.get('status')}: {result.get('error')}")
+    return result
+
+
+def job(path):
+    result = _succeeded_job(path)
     summary = result.get("summary") or {}
     totals = summary.get("totals") or {}
     print(result["id"], summary.get("timings", {}).get("total_ms", ""),
@@ -186,14 +192,7 @@ def job(path):
 
 def job_modes(path):
     """Like job(), for the change-tracking steps: the export's mode per table and its counts."""
-    with open(path, encoding="utf-8") as f:
-        text = f.read().strip()
-    try:
-        result = json.loads(text)
-    except ValueError:
-        sys.exit(f"bench: not a cloud_sync_run result: {text[:500]}")
-    if result.get("status") != "succeeded":
-        sys.exit(f"bench: job {result.get('id')} {result.get('status')}: {result.get('error')}")
+    result = _succeeded_job(path)
     summary = result.get("summary") or {}
     tables = summary.get("tables") or []
     totals = summary.get("totals") or {}

@@ -233,6 +233,24 @@ pub fn run_job(conn: &Connection, sql: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// A dry run of an export to `prod` with `options`, then the full export that confirms it,
+/// queued and not run; returns the export's job id.
+pub fn queue_confirmed_export(conn: &Connection, options: &serde_json::Value) -> i64 {
+    let dry = run_job(
+        conn,
+        &format!("cloud_sync_export('prod', 1, {})", quoted(options)),
+    );
+    assert_eq!(dry["status"], "succeeded", "{dry}");
+    let mut confirmed = options.clone();
+    confirmed["confirm"] = dry["id"].clone();
+    conn.query_row(
+        &format!("SELECT cloud_sync_export('prod', 0, {})", quoted(&confirmed)),
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
 /// A fresh database whose saved connection `prod` leads to the test server: direct with TLS
 /// verified, or through pgbouncer.
 pub fn with_saved_connection(name: &str, pooled: bool) -> (tempdir::Dir, Connection, Pg) {
