@@ -244,7 +244,10 @@ pub fn queue_confirmed_export(conn: &Connection, options: &serde_json::Value) ->
     let mut confirmed = options.clone();
     confirmed["confirm"] = dry["id"].clone();
     conn.query_row(
-        &format!("SELECT cloud_sync_export('prod', 0, {})", quoted(&confirmed)),
+        &format!(
+            "SELECT cloud_sync_export('prod', 0, {})",
+            quoted(&confirmed)
+        ),
         [],
         |r| r.get(0),
     )
