@@ -6,6 +6,8 @@
 mod common;
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -640,6 +642,82 @@ fn changes_made_while_an_export_runs_are_shipped_by_the_next_one_never_lost() {
         Some(last_seq(&conn))
     );
     assert_eq!(pending(&conn, "items"), 0);
+}
+
+/// Another connection writes all the time while exports run one after the other: inserts (some
+/// replacing a row), updates, deletes and key changes, a few per transaction, in a seeded random
+/// order. Once it stops, one last export leaves the remote equal to the local table: no change
+/// made between or during the exports was lost.
+#[test]
+fn exports_interleaved_with_a_busy_writer_lose_no_change() {
+    let (dir, conn, pg) = with_saved_connection("trk_busy", false);
+    let schema = common::fresh_schema(&pg, "t_trk_busy");
+    conn.execute_batch("PRAGMA journal_mode = WAL").unwrap();
+    conn.busy_timeout(Duration::from_secs(20)).unwrap();
+    items(&conn, 200);
+    track(&conn, "items");
+    let options = json!({"schema": schema});
+    exported(&conn, &options);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let stop = Arc::clone(&stop);
+        let path = dir.path().join("app.db");
+        std::thread::spawn(move || {
+            // A plain connection: the triggers record changes without the extension.
+            let w = Connection::open(&path).unwrap();
+            w.busy_timeout(Duration::from_secs(20)).unwrap();
+            let mut seed: u64 = 7;
+            let mut next = || {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                seed >> 33
+            };
+            let mut transactions = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let mut sql = String::from("BEGIN IMMEDIATE;");
+                for _ in 0..3 {
+                    let (id, other, kind) = (next() % 300 + 1, next() % 300 + 1, next() % 4);
+                    sql.push_str(&match kind {
+                        0 => format!(
+                            "INSERT OR REPLACE INTO items VALUES ({id}, 't{transactions}');"
+                        ),
+                        1 => format!("UPDATE items SET v = 'u{transactions}' WHERE id = {id};"),
+                        2 => format!("DELETE FROM items WHERE id = {id};"),
+                        _ => format!("UPDATE OR IGNORE items SET id = {other} WHERE id = {id};"),
+                    });
+                }
+                sql.push_str("COMMIT;");
+                w.execute_batch(&sql).unwrap();
+                transactions += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            transactions
+        })
+    };
+    for round in 0..6 {
+        let job = exported(&conn, &options);
+        assert_eq!(
+            table(&job, "items")["mode"],
+            "incremental",
+            "round {round}: {job}"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    let transactions = writer.join().unwrap();
+    assert!(
+        transactions >= 20,
+        "the writer wrote only {transactions} transactions"
+    );
+
+    let last = exported(&conn, &options);
+    assert_eq!(table(&last, "items")["mode"], "incremental", "{last}");
+    assert_eq!(
+        remote_rows(&pg, &schema, "items"),
+        local_rows(&conn, "items")
+    );
+    assert_pruned(&conn, "items");
 }
 
 #[test]
