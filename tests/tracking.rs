@@ -216,6 +216,15 @@ fn remote_rows(pg: &Pg, schema: &str, name: &str) -> Rows {
         .collect()
 }
 
+/// The remote table holds exactly the local rows.
+fn assert_same_rows(pg: &Pg, schema: &str, conn: &Connection, name: &str) {
+    assert_eq!(
+        remote_rows(pg, schema, name),
+        local_rows(conn, name),
+        "remote {schema}.{name} against the local table"
+    );
+}
+
 /// The row version (xmin) of every remote row, by id.
 fn xmins(pg: &Pg, schema: &str, name: &str) -> BTreeMap<i64, String> {
     admin(pg)
@@ -365,10 +374,7 @@ fn inserts_updates_and_deletes_after_a_full_export_ship_incrementally_and_nothin
         watermark(&conn, "items", "prod", &schema),
         Some(last_seq(&conn))
     );
-    assert_eq!(
-        remote_rows(&pg, &schema, "items"),
-        local_rows(&conn, "items")
-    );
+    assert_same_rows(&pg, &schema, &conn, "items");
     let after = xmins(&pg, &schema, "items");
     assert_eq!(
         without(before.clone(), &[5, 7]),
@@ -403,10 +409,7 @@ fn a_key_change_deletes_the_old_key_remotely_and_inserts_the_new_one() {
         incremental(2, 2, 1, 0, 0, 1),
         "{job}"
     );
-    assert_eq!(
-        remote_rows(&pg, &schema, "items"),
-        local_rows(&conn, "items")
-    );
+    assert_same_rows(&pg, &schema, &conn, "items");
 
     // A composite key, WITHOUT ROWID, with text that needs quoting in the change records.
     conn.execute_batch(
@@ -501,10 +504,7 @@ fn insert_then_delete_is_a_no_op_and_update_then_delete_deletes_remotely() {
         incremental(2, 1, 0, 0, 0, 1),
         "{job}"
     );
-    assert_eq!(
-        remote_rows(&pg, &schema, "items"),
-        local_rows(&conn, "items")
-    );
+    assert_same_rows(&pg, &schema, &conn, "items");
     assert!(!remote_rows(&pg, &schema, "items").iter().any(|r| r.0 == 3));
 
     // Deleted and inserted again with the same values: the remote row is left alone.
@@ -633,10 +633,7 @@ fn changes_made_while_an_export_runs_are_shipped_by_the_next_one_never_lost() {
         incremental(2, 2, 1, 1, 0, 0),
         "{next}"
     );
-    assert_eq!(
-        remote_rows(&pg, &schema, "items"),
-        local_rows(&conn, "items")
-    );
+    assert_same_rows(&pg, &schema, &conn, "items");
     assert_eq!(
         watermark(&conn, "items", "prod", &schema),
         Some(last_seq(&conn))
@@ -713,10 +710,7 @@ fn exports_interleaved_with_a_busy_writer_lose_no_change() {
 
     let last = exported(&conn, &options);
     assert_eq!(table(&last, "items")["mode"], "incremental", "{last}");
-    assert_eq!(
-        remote_rows(&pg, &schema, "items"),
-        local_rows(&conn, "items")
-    );
+    assert_same_rows(&pg, &schema, &conn, "items");
     assert_pruned(&conn, "items");
 }
 
@@ -767,10 +761,7 @@ fn a_failed_export_moves_no_watermark_and_the_next_one_ships_everything_once() {
         incremental(3, 3, 1, 1, 0, 1),
         "{job}"
     );
-    assert_eq!(
-        remote_rows(&pg, &schema, "items"),
-        local_rows(&conn, "items")
-    );
+    assert_same_rows(&pg, &schema, &conn, "items");
     let shipped = xmins(&pg, &schema, "items");
     let again = exported(&conn, &options);
     assert_eq!(
@@ -826,13 +817,13 @@ fn two_connections_and_two_schemas_keep_independent_watermarks() {
         incremental(1, 1, 0, 1, 0, 0),
         "{job}"
     );
-    assert_eq!(remote_rows(&pg, &a, "items"), local_rows(&conn, "items"));
-    assert_eq!(remote_rows(&pg, &b, "items"), local_rows(&conn, "items"));
+    assert_same_rows(&pg, &a, &conn, "items");
+    assert_same_rows(&pg, &b, &conn, "items");
 
     // The same connection to a schema it never exported to: a full export there.
     let job = exported_on(&conn, "prod", &json!({"schema": c}));
     assert_eq!(table(&job, "items")["mode"], "full", "{job}");
-    assert_eq!(remote_rows(&pg, &c, "items"), local_rows(&conn, "items"));
+    assert_same_rows(&pg, &c, &conn, "items");
 
     let seq = last_seq(&conn);
     let exports: String = conn
@@ -921,10 +912,7 @@ fn a_dry_run_moves_no_watermark_and_predicts_the_incremental_export() {
         json!([]),
         "{real}"
     );
-    assert_eq!(
-        remote_rows(&pg, &schema, "items"),
-        local_rows(&conn, "items")
-    );
+    assert_same_rows(&pg, &schema, &conn, "items");
 }
 
 /// Every change kept for `name` is newer than the lowest watermark of that table.
@@ -1033,14 +1021,8 @@ fn changes_are_pruned_once_every_connection_exported_them_and_kept_for_one_laggi
         "every change is exported everywhere"
     );
     for schema in [&p, &o] {
-        assert_eq!(
-            remote_rows(&pg, schema, "items"),
-            local_rows(&conn, "items")
-        );
-        assert_eq!(
-            remote_rows(&pg, schema, "extra"),
-            local_rows(&conn, "extra")
-        );
+        assert_same_rows(&pg, schema, &conn, "items");
+        assert_same_rows(&pg, schema, &conn, "extra");
     }
 }
 
@@ -1088,10 +1070,7 @@ fn untracking_drops_the_triggers_and_pending_changes_and_the_next_export_is_full
         &json!({"schema": schema, "mode": "full", "propagate_deletes": true}),
     );
     assert_eq!(table(&job, "items")["deletes"], 1, "{job}");
-    assert_eq!(
-        remote_rows(&pg, &schema, "items"),
-        local_rows(&conn, "items")
-    );
+    assert_same_rows(&pg, &schema, &conn, "items");
 }
 
 /// The error of `cloud_sync_export('prod', 1, options)`, which must refuse to queue it.
@@ -1136,10 +1115,7 @@ fn a_renamed_or_altered_tracked_table_fails_the_next_export_with_the_fix() {
         incremental(1, 1, 0, 1, 0, 0),
         "{job}"
     );
-    assert_eq!(
-        remote_rows(&pg, &schema, "goods"),
-        local_rows(&conn, "goods")
-    );
+    assert_same_rows(&pg, &schema, &conn, "goods");
 
     // A column added while tracked.
     conn.execute_batch("ALTER TABLE goods ADD COLUMN note TEXT")
@@ -1351,14 +1327,8 @@ fn export_modes_are_validated_and_full_exports_propagate_deletes_when_asked() {
         "{job}"
     );
     assert_eq!(table(&job, "plain")["deletes"], 1, "{job}");
-    assert_eq!(
-        remote_rows(&pg, &schema, "items"),
-        local_rows(&conn, "items")
-    );
-    assert_eq!(
-        remote_rows(&pg, &schema, "plain"),
-        local_rows(&conn, "plain")
-    );
+    assert_same_rows(&pg, &schema, &conn, "items");
+    assert_same_rows(&pg, &schema, &conn, "plain");
     assert_eq!(
         watermark(&conn, "items", "prod", &schema),
         Some(last_seq(&conn))
@@ -1407,10 +1377,7 @@ fn writers_without_the_extension_record_changes_and_the_triggers_survive_reopeni
         incremental(4, 4, 1, 2, 0, 1),
         "{job}"
     );
-    assert_eq!(
-        remote_rows(&pg, &schema, "items"),
-        local_rows(&conn, "items")
-    );
+    assert_same_rows(&pg, &schema, &conn, "items");
 }
 
 #[test]
@@ -1442,10 +1409,7 @@ fn jobs_refuse_to_run_inside_an_open_transaction_and_tracking_follows_it() {
     assert!(!remote_table_exists(&pg, &schema, "items"));
     let job = run_job(&conn, &id.to_string());
     assert_eq!(job["status"], "succeeded", "{job}");
-    assert_eq!(
-        remote_rows(&pg, &schema, "items"),
-        local_rows(&conn, "items")
-    );
+    assert_same_rows(&pg, &schema, &conn, "items");
 
     // Tracking is local: it commits or rolls back with the application's transaction.
     conn.execute_batch("BEGIN").unwrap();
