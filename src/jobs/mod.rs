@@ -85,15 +85,6 @@ pub fn database_file(db: &Db) -> Result<String> {
         .unwrap_or_default())
 }
 
-/// An optional text bound as two parameters, for SQL written `CASE WHEN ?n THEN ?n+1 END`
-/// (`Param` has no NULL).
-fn opt_text(value: Option<&str>) -> [Param<'_>; 2] {
-    [
-        Param::Int(i64::from(value.is_some())),
-        Param::Text(value.unwrap_or("")),
-    ]
-}
-
 /// An optional integer column.
 fn opt_int(row: &Stmt, i: i32) -> Option<i64> {
     (row.column_type(i) != SQLITE_NULL).then(|| row.int(i))

@@ -132,7 +132,10 @@ mod tests {
         );
         assert_eq!(
             decide(
-                Some(&Error::Remote("permission denied".into())),
+                Some(&Error::Remote {
+                    state: Some(postgres::error::SqlState::INSUFFICIENT_PRIVILEGE),
+                    message: "permission denied".into(),
+                }),
                 1,
                 &policy,
                 false

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::retry::{self, Next, Policy};
-use super::{database_file, opt_text, status_of, Registered, RunKey};
+use super::{database_file, status_of, Registered, RunKey};
 use crate::connections;
 use crate::error::{Error, Result};
 use crate::local::schema;
@@ -442,64 +442,52 @@ fn record(
     let now = now_iso();
     let summary = result.as_ref().ok().map(|s| s.to_json().to_string());
     let error = result.as_ref().err().map(Error::to_string);
-    let [has_summary, summary_text] = opt_text(summary.as_deref());
-    let [has_error, error_text] = opt_text(error.as_deref());
-    let [has_next, next_text] = opt_text(ending.next_attempt_at.as_deref());
     // A job queued for a retry has not finished.
     let finished = (ending.status != "queued").then_some(now.as_str());
-    let [has_finished, finished_text] = opt_text(finished);
     // Nothing counted and nothing done: the job never got to its rows.
     let total = progress.total();
-    let has_total = i64::from(total > 0 || result.is_ok());
+    let rows_total = if total > 0 || result.is_ok() {
+        Param::Int(total as i64)
+    } else {
+        Param::Null
+    };
     db.execute(
         "UPDATE cloud_sync_jobs
-         SET status = ?2, finished_at = CASE WHEN ?3 THEN ?4 END,
-             summary = CASE WHEN ?5 THEN ?6 END, error = CASE WHEN ?7 THEN ?8 END,
-             rows_total = CASE WHEN ?9 THEN ?10 END, rows_done = ?11,
-             next_attempt_at = CASE WHEN ?12 THEN ?13 END
+         SET status = ?2, finished_at = ?3, summary = ?4, error = ?5, rows_total = ?6,
+             rows_done = ?7, next_attempt_at = ?8
          WHERE id = ?1 AND status = 'running'",
         &[
             Param::Int(id),
             Param::Text(ending.status),
-            has_finished,
-            finished_text,
-            has_summary,
-            summary_text,
-            has_error,
-            error_text,
-            Param::Int(has_total),
-            Param::Int(total as i64),
+            Param::text_or_null(finished),
+            Param::text_or_null(summary.as_deref()),
+            Param::text_or_null(error.as_deref()),
+            rows_total,
             Param::Int(progress.done() as i64),
-            has_next,
-            next_text,
+            Param::text_or_null(ending.next_attempt_at.as_deref()),
         ],
     )?;
-    let [has_error, error_text] = opt_text(error.as_deref());
     db.execute(
-        "UPDATE cloud_sync_job_attempts
-         SET finished_at = ?3, outcome = ?4, error = CASE WHEN ?5 THEN ?6 END
+        "UPDATE cloud_sync_job_attempts SET finished_at = ?3, outcome = ?4, error = ?5
          WHERE job_id = ?1 AND attempt = ?2",
         &[
             Param::Int(id),
             Param::Int(attempt),
             Param::Text(&now),
             Param::Text(attempt_outcome),
-            has_error,
-            error_text,
+            Param::text_or_null(error.as_deref()),
         ],
     )?;
     for entry in &log.entries {
-        let [has_table, table] = opt_text(entry.table.as_deref());
         db.execute(
             "INSERT INTO cloud_sync_job_logs (job_id, attempt, at, level, table_name, message)
-             VALUES (?1, ?2, ?3, ?4, CASE WHEN ?5 THEN ?6 END, ?7)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             &[
                 Param::Int(id),
                 Param::Int(attempt),
                 Param::Text(&entry.at),
                 Param::Text(entry.level.as_str()),
-                has_table,
-                table,
+                Param::text_or_null(entry.table.as_deref()),
                 Param::Text(&entry.message),
             ],
         )?;

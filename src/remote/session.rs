@@ -68,7 +68,7 @@ impl Session {
                 SimpleQueryMessage::Row(row) => Some(row),
                 _ => None,
             })
-            .ok_or_else(|| Error::Remote("the test query returned no row".into()))?;
+            .ok_or_else(|| Error::remote("the test query returned no row"))?;
         Ok(json!({
             "ok": true,
             "server_version": row.get(0),
@@ -306,26 +306,19 @@ fn scrub(message: &str, info: &ConnInfo) -> String {
     }
 }
 
-/// SQLSTATEs after which the same work may succeed on a later attempt: connection exceptions
-/// (class 08), serialization failure, deadlock, lock not available, too many connections, and
-/// the server shutting down or starting up.
-const TRANSIENT_SQLSTATES: &[&str] = &[
-    "40001", "40P01", "55P03", "53300", "57P01", "57P02", "57P03",
-];
-
-/// A driver error after connecting, with its SQLSTATE, for job errors and SQL errors. A lost
-/// connection or a transient SQLSTATE gives `Error::Interrupted`, which the retry policy retries.
+/// A driver error after connecting, for job errors and SQL errors: the server's error keeps
+/// its SQLSTATE (which decides whether a retry may help); a connection lost without an answer
+/// gives `Error::Interrupted`, which the retry policy retries.
 pub fn remote_error(context: &str, error: &postgres::Error) -> Error {
     match error.as_db_error() {
-        Some(db) => {
-            let code = db.code().code();
-            let message = format!("{context}: {} (SQLSTATE {code})", db.message());
-            if code.starts_with("08") || TRANSIENT_SQLSTATES.contains(&code) {
-                Error::Interrupted(message)
-            } else {
-                Error::Remote(message)
-            }
-        }
+        Some(db) => Error::Remote {
+            state: Some(db.code().clone()),
+            message: format!(
+                "{context}: {} (SQLSTATE {})",
+                db.message(),
+                db.code().code()
+            ),
+        },
         None => Error::Interrupted(format!("{context}: {}", error_chain(error))),
     }
 }

@@ -78,8 +78,16 @@ pub struct Db {
 /// A value to bind to a statement parameter.
 #[derive(Debug, Clone, Copy)]
 pub enum Param<'a> {
+    Null,
     Int(i64),
     Text(&'a str),
+}
+
+impl<'a> Param<'a> {
+    /// Text, or NULL for `None`.
+    pub fn text_or_null(text: Option<&'a str>) -> Param<'a> {
+        text.map_or(Param::Null, Param::Text)
+    }
 }
 
 impl Db {
@@ -91,8 +99,15 @@ impl Db {
 
     fn last_error(&self, context: &str) -> Error {
         // SAFETY: errmsg returns a string owned by the connection, valid until the next call.
-        let message = unsafe { CStr::from_ptr(call!(errmsg(self.raw))) }.to_string_lossy();
-        Error::local(format!("{context}: {message}"))
+        let reason = unsafe { CStr::from_ptr(call!(errmsg(self.raw))) }
+            .to_string_lossy()
+            .into_owned();
+        Error::Local {
+            // SAFETY: valid handle.
+            code: unsafe { call!(extended_errcode(self.raw)) },
+            context: context.to_string(),
+            reason,
+        }
     }
 
     /// Runs one or more statements without results.
@@ -122,7 +137,12 @@ impl Db {
             unsafe { call!(free(message.cast())) };
             text
         };
-        Err(Error::local(text))
+        Err(Error::Local {
+            // SAFETY: valid handle; exec's own return code is the primary one only.
+            code: unsafe { call!(extended_errcode(self.raw)) },
+            context: String::new(),
+            reason: text,
+        })
     }
 
     pub fn prepare(&self, sql: &str) -> Result<Stmt<'_>> {
@@ -223,7 +243,7 @@ impl Db {
             (begin.to_string(), "COMMIT".into(), "ROLLBACK".into())
         };
         self.exec(&begin).map_err(|e| match e {
-            Error::Local(m) if m.contains("database is locked") => Error::Busy(
+            e if e.is_locally_busy() => Error::Busy(
                 "the local database is locked by another connection and stayed locked for the \
                  whole busy timeout: try again, or raise it (PRAGMA busy_timeout = milliseconds)"
                     .into(),
@@ -277,6 +297,7 @@ impl Stmt<'_> {
         // SAFETY: valid statement; text is copied by SQLite (SQLITE_TRANSIENT).
         let rc = unsafe {
             match param {
+                Param::Null => call!(bind_null(self.raw, index)),
                 Param::Int(v) => call!(bind_int64(self.raw, index, v)),
                 Param::Text(s) => call!(bind_text(
                     self.raw,

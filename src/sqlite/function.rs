@@ -164,7 +164,11 @@ unsafe extern "C" fn dispatch(
     }));
     let _ = catch_unwind(AssertUnwindSafe(|| match outcome {
         Ok((_, Ok(output))) => set_result(ctx, output),
-        Ok((name, Err(error))) => set_error(ctx, &format!("{name}: {error}")),
+        Ok((name, Err(error))) => {
+            set_error(ctx, &format!("{name}: {error}"));
+            // After the message: setting a message resets the code to SQLITE_ERROR.
+            call!(result_error_code(ctx, error.sqlite_code()));
+        }
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()

@@ -620,12 +620,12 @@ fn apply_row(
     }
 }
 
-/// A local write's error without our own prefix: SQLite's reason (constraint and all).
+/// A local write's error in SQLite's own words (constraint and all), without our context.
 fn local_reason(error: &Error) -> String {
-    let text = error.to_string();
-    text.strip_prefix("statement failed: ")
-        .unwrap_or(&text)
-        .to_string()
+    match error {
+        Error::Local { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    }
 }
 
 fn row_key(plan: &TablePlan, values: &[Value]) -> Json {
@@ -672,7 +672,7 @@ impl<R: Read> CopyRows<R> {
     }
 
     fn broken(&self, what: &str) -> Error {
-        Error::Remote(format!(
+        Error::remote(format!(
             "table {}: the remote rows could not be read: {what}",
             self.table
         ))
