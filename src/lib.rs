@@ -25,7 +25,7 @@ use crate::sqlite::vtab::{module, Module};
 use crate::sqlite::{api, Db};
 
 /// Every SQL function of the extension. A test compares this list, as SQLite sees it through
-/// `pragma_function_list`, with the README and the tests.
+/// `pragma_function_list`, with docs/reference.md and the tests.
 pub static FUNCTIONS: &[Function] = &[
     Function {
         name: "cloud_sync_version",

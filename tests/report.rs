@@ -874,8 +874,8 @@ fn the_sqlite3_shell_saves_reports_to_files() {
         out.join("report.md"),
         out.join("report.csv"),
     );
-    // As the README shows it: `.once FILE` then the SELECT; `.output FILE` ... `.output`. No key
-    // is configured: a report needs none.
+    // As docs/reference.md shows it: `.once FILE` then the SELECT; `.output FILE` ... `.output`.
+    // No key is configured: a report needs none.
     let run = shell(
         &path,
         &[],

@@ -28,7 +28,7 @@ fn test_error(conn: &Connection, target: &str) -> String {
 }
 
 #[test]
-fn every_function_has_a_test_a_readme_entry_and_safe_flags() {
+fn every_function_has_a_test_a_reference_entry_and_safe_flags() {
     let conn = open(std::path::Path::new(":memory:"));
     let functions: BTreeSet<(String, i64)> = conn
         .prepare("SELECT name, flags FROM pragma_function_list WHERE name LIKE 'cloud_sync%'")
@@ -39,7 +39,7 @@ fn every_function_has_a_test_a_readme_entry_and_safe_flags() {
         .unwrap();
     assert!(functions.len() >= 6, "{functions:?}");
     let root = env!("CARGO_MANIFEST_DIR");
-    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let reference = std::fs::read_to_string(format!("{root}/docs/reference.md")).unwrap();
     let mut tests = String::new();
     for dir in ["tests", "sql/examples"] {
         for entry in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
@@ -53,8 +53,8 @@ fn every_function_has_a_test_a_readme_entry_and_safe_flags() {
     const INFORMATIONAL: [&str; 2] = ["cloud_sync_version", "cloud_sync_debug"];
     for (name, flags) in &functions {
         assert!(
-            readme.contains(&format!("### `{name}(")),
-            "{name} has no README entry (a heading ### `{name}(...)`)"
+            reference.contains(&format!("### `{name}(")),
+            "{name} has no entry in docs/reference.md (a heading ### `{name}(...)`)"
         );
         assert!(
             tests.contains(&format!("{name}(")),

@@ -2,9 +2,12 @@
 //! job, and what the read-only views show.
 //!
 //! A job's life: `queued` (enqueued, `next_attempt_at` = `created_at`) -> `running` (claimed
-//! atomically: `attempts` + 1, `started_at`, `claimed_by`, an attempt row) -> `succeeded` or
-//! `failed` (`finished_at`, `summary`, `error`, progress counters, the attempt's outcome, the
-//! log; `next_attempt_at` = NULL). A failed job stays failed: retries come later.
+//! atomically: `attempts` + 1, `started_at`, `claimed_by`, an attempt row) -> `succeeded`,
+//! `failed` or `cancelled` (`finished_at`, `summary`, `error`, progress counters, the attempt's
+//! outcome, the log; `next_attempt_at` = NULL), or back to `queued` with a later
+//! `next_attempt_at` after a transient failure with attempts left (the policy is in `retry`).
+//! `control` cancels a queued job straight to `cancelled` and queues a failed or cancelled one
+//! again.
 
 pub mod control;
 pub mod enqueue;
