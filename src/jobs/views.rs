@@ -100,8 +100,13 @@ pub fn job_tables(db: &Db, id: i64) -> Result<Vec<TableSummary>> {
     let Some(text) = summary_of(db, id)? else {
         return Ok(Vec::new());
     };
-    let summary = Summary::parse(&text)
-        .ok_or_else(|| Error::local(format!("job {id}'s summary cannot be read")))?;
+    let summary: Summary = serde_json::from_str(&text).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Data => "is not a job summary",
+            _ => "is not valid JSON",
+        };
+        Error::local(format!("job {id}'s summary {what}: {e}"))
+    })?;
     Ok(summary.tables)
 }
 
