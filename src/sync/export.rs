@@ -605,39 +605,9 @@ fn profiles(db: &Db, local: &LocalTable) -> Result<Vec<(String, Profile)>> {
         .filter(|c| mapping::needs_profile(&c.decl_type))
         .map(|c| c.name.as_str())
         .collect();
-    if needing.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!(
-        "SELECT {} FROM {}",
-        needing
-            .iter()
-            .map(|c| Profile::sql(&quote(c)))
-            .collect::<Vec<_>>()
-            .join(", "),
-        quote(&local.name)
-    );
-    let row = db.query_row(&sql, &[], |r| {
-        Ok((0..needing.len())
-            .map(|i| {
-                let at = |k: usize| r.int((i * Profile::COLUMNS + k) as i32) != 0;
-                Profile {
-                    integer: at(0),
-                    real: at(1),
-                    text: at(2),
-                    blob: at(3),
-                    zero_one: at(4),
-                    canonical_dates: at(5),
-                    canonical_datetimes: at(6),
-                }
-            })
-            .collect::<Vec<_>>())
-    })?;
-    Ok(needing
-        .iter()
-        .map(|c| c.to_string())
-        .zip(row.unwrap_or_default())
-        .collect())
+    let quoted: Vec<String> = needing.iter().map(|c| quote(c)).collect();
+    let found = Profile::read_all(db, &quote(&local.name), &quoted)?;
+    Ok(needing.iter().map(|c| c.to_string()).zip(found).collect())
 }
 
 #[allow(clippy::too_many_arguments)]
