@@ -21,7 +21,7 @@ mod profile;
 
 pub use decode::Incoming;
 pub use encode::{begin_row, encode, COPY_HEADER, COPY_TRAILER};
-pub use keys::describe_key_value;
+pub use keys::key_json;
 pub use new_column::{affinity, needs_profile, sqlite_type_for, type_for_new_column, Affinity};
 pub use pg_type::{PgType, SUPPORTED_TYPES};
 pub use profile::Profile;

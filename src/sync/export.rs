@@ -25,7 +25,7 @@ use std::time::Instant;
 
 use postgres::types::Type;
 use postgres::Transaction;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use super::options::{ExportOptions, Mode};
 use super::tracking::{self, Advance, Tracked, Window};
@@ -1014,7 +1014,11 @@ impl RowCopy<'_, '_> {
             if let Err(problem) = mapping::encode(column.ty, stmt.value(i as i32), &mut self.buffer)
             {
                 self.buffer.truncate(row_start);
-                let key = row_key(stmt, plan, &self.key_positions);
+                let key = mapping::key_json(
+                    self.key_positions
+                        .iter()
+                        .map(|&k| (plan.columns[k].name.as_str(), stmt.value(k as i32))),
+                );
                 if !self.dry_run {
                     return Err(Error::invalid(format!(
                         "table {table}, key {key}, column {}: {problem}; nothing was written",
@@ -1110,18 +1114,6 @@ fn advance_sequences(tx: &mut Transaction, plan: &TablePlan) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The key of the current row as a JSON object, for problem reports.
-fn row_key(stmt: &Stmt, plan: &TablePlan, positions: &[usize]) -> Value {
-    let mut key = Map::new();
-    for &i in positions {
-        let mut text = Vec::new();
-        mapping::describe_key_value(stmt.value(i as i32), &mut text);
-        let value = serde_json::from_slice(&text).unwrap_or(Value::Null);
-        key.insert(plan.columns[i].name.clone(), value);
-    }
-    Value::Object(key)
 }
 
 #[cfg(test)]
