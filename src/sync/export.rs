@@ -13,7 +13,6 @@ use std::time::Instant;
 
 use postgres::types::Type;
 use postgres::Transaction;
-use serde_json::{Map, Value};
 
 use super::options::{ExportOptions, Mode};
 use super::summary::{ColumnSummary, Kind, Summary, TableCounts, TableSummary, Timings};
@@ -603,39 +602,9 @@ fn profiles(db: &Db, local: &LocalTable) -> Result<Vec<(String, Profile)>> {
         .filter(|c| mapping::needs_profile(&c.decl_type))
         .map(|c| c.name.as_str())
         .collect();
-    if needing.is_empty() {
-        return Ok(Vec::new());
-    }
-    let sql = format!(
-        "SELECT {} FROM {}",
-        needing
-            .iter()
-            .map(|c| Profile::sql(&quote(c)))
-            .collect::<Vec<_>>()
-            .join(", "),
-        quote(&local.name)
-    );
-    let row = db.query_row(&sql, &[], |r| {
-        Ok((0..needing.len())
-            .map(|i| {
-                let at = |k: usize| r.int((i * Profile::COLUMNS + k) as i32) != 0;
-                Profile {
-                    integer: at(0),
-                    real: at(1),
-                    text: at(2),
-                    blob: at(3),
-                    zero_one: at(4),
-                    canonical_dates: at(5),
-                    canonical_datetimes: at(6),
-                }
-            })
-            .collect::<Vec<_>>())
-    })?;
-    Ok(needing
-        .iter()
-        .map(|c| c.to_string())
-        .zip(row.unwrap_or_default())
-        .collect())
+    let quoted: Vec<String> = needing.iter().map(|c| quote(c)).collect();
+    let found = Profile::read_all(db, &quote(&local.name), &quoted)?;
+    Ok(needing.iter().map(|c| c.to_string()).zip(found).collect())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1042,7 +1011,11 @@ impl RowCopy<'_, '_> {
             if let Err(problem) = mapping::encode(column.ty, stmt.value(i as i32), &mut self.buffer)
             {
                 self.buffer.truncate(row_start);
-                let key = row_key(stmt, plan, &self.key_positions);
+                let key = mapping::key_json(
+                    self.key_positions
+                        .iter()
+                        .map(|&k| (plan.columns[k].name.as_str(), stmt.value(k as i32))),
+                );
                 if !self.dry_run {
                     return Err(Error::invalid(format!(
                         "table {table}, key {key}, column {}: {problem}; nothing was written",
@@ -1138,18 +1111,6 @@ fn advance_sequences(tx: &mut Transaction, plan: &TablePlan) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The key of the current row as a JSON object, for problem reports.
-fn row_key(stmt: &Stmt, plan: &TablePlan, positions: &[usize]) -> Value {
-    let mut key = Map::new();
-    for &i in positions {
-        let mut text = Vec::new();
-        mapping::describe_key_value(stmt.value(i as i32), &mut text);
-        let value = serde_json::from_slice(&text).unwrap_or(Value::Null);
-        key.insert(plan.columns[i].name.clone(), value);
-    }
-    Value::Object(key)
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use std::io::{BufReader, Read};
 use std::time::Instant;
 
 use postgres::{IsolationLevel, Transaction};
-use serde_json::{Map, Value as Json};
 
 use super::options::{ImportOptions, Strategy};
 use super::summary::{Kind, Summary, TableCounts, TableSummary, Timings};
@@ -540,7 +539,13 @@ fn import_table(
             Ok(Applied::Unchanged) => counts.unchanged += 1,
             Ok(Applied::Skipped) => counts.skipped += 1,
             Err((column, problem)) => {
-                let key = row_key(plan, &values);
+                let key = mapping::key_json(
+                    plan.columns
+                        .iter()
+                        .zip(&values)
+                        .filter(|(c, _)| c.is_key)
+                        .map(|(c, v)| (c.name.as_str(), *v)),
+                );
                 if !dry_run {
                     return Err(Error::invalid(format!(
                         "table {table}, key {key}{}: {problem}; nothing was imported",
@@ -626,19 +631,6 @@ fn local_reason(error: &Error) -> String {
         Error::Local { reason, .. } => reason.clone(),
         other => other.to_string(),
     }
-}
-
-fn row_key(plan: &TablePlan, values: &[Value]) -> Json {
-    let mut key = Map::new();
-    for (column, value) in plan.columns.iter().zip(values).filter(|(c, _)| c.is_key) {
-        let mut text = Vec::new();
-        mapping::describe_key_value(*value, &mut text);
-        key.insert(
-            column.name.clone(),
-            serde_json::from_slice(&text).unwrap_or(Json::Null),
-        );
-    }
-    Json::Object(key)
 }
 
 /// Rows of a binary COPY stream, one at a time, in one reused buffer.

@@ -1,0 +1,27 @@
+//! Lossless type mapping between SQLite and Postgres: values go across unchanged, or not at all.
+//!
+//! Export: each column has a Postgres type: chosen by us when we create the remote table (from
+//! the declared type and, where SQLite's typing leaves it open, from the values the column
+//! holds), or the type of the existing remote column. Every value is encoded for binary COPY into
+//! a staging column, either as that type itself or as text that Postgres casts, after we checked
+//! that the cast keeps the value. Import: every remote value is read back as the SQLite value that
+//! keeps it, and checked against the affinity of the local column it goes into. A value that
+//! would change is a problem, never a silent edit.
+//!
+//! One job per file: the Postgres types (`pg_type`), what a local column holds (`profile`), the
+//! type of a column we create on either side (`new_column`), SQLite -> Postgres values
+//! (`encode`), Postgres -> SQLite values (`decode`), and row keys for problem reports (`keys`).
+
+mod decode;
+mod encode;
+mod keys;
+mod new_column;
+mod pg_type;
+mod profile;
+
+pub use decode::Incoming;
+pub use encode::{begin_row, encode, COPY_HEADER, COPY_TRAILER};
+pub use keys::key_json;
+pub use new_column::{affinity, needs_profile, sqlite_type_for, type_for_new_column, Affinity};
+pub use pg_type::{PgType, SUPPORTED_TYPES};
+pub use profile::Profile;

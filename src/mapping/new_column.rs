@@ -1,0 +1,175 @@
+//! Choosing the type of a column we create: the Postgres type of a remote column made for a
+//! local one (export), and the SQLite declared type of a local column made for a remote one
+//! (import), each chosen so that values and storage classes come back as they were.
+
+use super::{PgType, Profile};
+
+/// SQLite's type affinity of a declared type (https://sqlite.org/datatype3.html, 3.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Affinity {
+    Integer,
+    Text,
+    Blob,
+    Real,
+    Numeric,
+}
+
+pub fn affinity(decl_type: &str) -> Affinity {
+    let t = decl_type.to_ascii_uppercase();
+    if t.contains("INT") {
+        Affinity::Integer
+    } else if t.contains("CHAR") || t.contains("CLOB") || t.contains("TEXT") {
+        Affinity::Text
+    } else if t.contains("BLOB") || t.is_empty() {
+        Affinity::Blob
+    } else if t.contains("REAL") || t.contains("FLOA") || t.contains("DOUB") {
+        Affinity::Real
+    } else {
+        Affinity::Numeric
+    }
+}
+
+/// Whether choosing a type for `decl_type` needs to look at the values.
+pub fn needs_profile(decl_type: &str) -> bool {
+    matches!(affinity(decl_type), Affinity::Blob | Affinity::Numeric) && !is_blob_decl(decl_type)
+}
+
+fn is_blob_decl(decl_type: &str) -> bool {
+    decl_type.to_ascii_uppercase().contains("BLOB")
+}
+
+/// The Postgres type for a column of a table we create, so that every value comes back with
+/// its value and storage class. `Err` explains why no type is lossless for this column.
+pub fn type_for_new_column(decl_type: &str, profile: Option<&Profile>) -> Result<PgType, String> {
+    match affinity(decl_type) {
+        Affinity::Integer => return Ok(PgType::BigInt),
+        Affinity::Text => return Ok(PgType::Text),
+        Affinity::Real => return Ok(PgType::Double),
+        _ if is_blob_decl(decl_type) => return Ok(PgType::Bytea),
+        _ => {}
+    }
+    let p = profile.copied().unwrap_or_default();
+    let decl = decl_type.trim().to_ascii_uppercase();
+    let only = |integer, real, text, blob| {
+        (p.integer, p.real, p.text, p.blob) == (integer, real, text, blob)
+    };
+    if decl.starts_with("BOOL") && only(true, false, false, false) && p.zero_one {
+        return Ok(PgType::Boolean);
+    }
+    if decl == "DATE" && only(false, false, true, false) && p.canonical_dates {
+        return Ok(PgType::Date);
+    }
+    if (decl.starts_with("DATETIME") || decl.starts_with("TIMESTAMP"))
+        && only(false, false, true, false)
+        && p.canonical_datetimes
+    {
+        return Ok(PgType::Timestamp(Some(0)));
+    }
+    match p.classes().as_slice() {
+        [] | ["text"] => Ok(PgType::Text),
+        ["integer"] => Ok(PgType::BigInt),
+        ["real"] => Ok(PgType::Double),
+        ["blob"] => Ok(PgType::Bytea),
+        several => Err(format!(
+            "holds {} values, and no one Postgres type keeps them all as they are: declare the \
+             column's type in SQLite, or name one in the column_types option",
+            several.join(" and ")
+        )),
+    }
+}
+
+/// The declared type of a local column that import creates for a remote one, chosen so that
+/// exporting it again gives back the same remote type.
+pub fn sqlite_type_for(spelling: &str) -> &'static str {
+    match PgType::parse(spelling) {
+        Some(PgType::SmallInt | PgType::Integer | PgType::BigInt) => "INTEGER",
+        Some(PgType::Real | PgType::Double) => "REAL",
+        Some(PgType::Boolean) => "BOOLEAN",
+        Some(PgType::Bytea) => "BLOB",
+        Some(PgType::Date) => "DATE",
+        Some(PgType::Timestamp(Some(0))) => "DATETIME",
+        _ => "TEXT",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn affinity_follows_sqlite() {
+        assert_eq!(affinity("INTEGER"), Affinity::Integer);
+        assert_eq!(affinity("BIGINT UNSIGNED"), Affinity::Integer);
+        assert_eq!(affinity("VARCHAR(100)"), Affinity::Text);
+        assert_eq!(affinity(""), Affinity::Blob);
+        assert_eq!(affinity("DOUBLE PRECISION"), Affinity::Real);
+        assert_eq!(affinity("DECIMAL(10,2)"), Affinity::Numeric);
+        assert_eq!(affinity("BOOLEAN"), Affinity::Numeric);
+        // "POINT" contains "INT": SQLite's rule, not ours.
+        assert_eq!(affinity("POINT"), Affinity::Integer);
+    }
+
+    #[test]
+    fn new_column_types_keep_values_and_storage_classes() {
+        let p = |integer, real, text, blob| Profile {
+            integer,
+            real,
+            text,
+            blob,
+            zero_one: true,
+            canonical_dates: true,
+            canonical_datetimes: true,
+        };
+        assert_eq!(type_for_new_column("INTEGER", None), Ok(PgType::BigInt));
+        assert_eq!(type_for_new_column("VARCHAR(100)", None), Ok(PgType::Text));
+        assert_eq!(type_for_new_column("REAL", None), Ok(PgType::Double));
+        assert_eq!(type_for_new_column("BLOB", None), Ok(PgType::Bytea));
+        let bools = p(true, false, false, false);
+        assert_eq!(
+            type_for_new_column("BOOLEAN", Some(&bools)),
+            Ok(PgType::Boolean)
+        );
+        let not_bool = Profile {
+            zero_one: false,
+            ..bools
+        };
+        assert_eq!(
+            type_for_new_column("BOOLEAN", Some(&not_bool)),
+            Ok(PgType::BigInt)
+        );
+        let texts = p(false, false, true, false);
+        assert_eq!(type_for_new_column("DATE", Some(&texts)), Ok(PgType::Date));
+        assert_eq!(
+            type_for_new_column("DATETIME", Some(&texts)),
+            Ok(PgType::Timestamp(Some(0)))
+        );
+        let loose = Profile {
+            canonical_datetimes: false,
+            ..texts
+        };
+        assert_eq!(
+            type_for_new_column("DATETIME", Some(&loose)),
+            Ok(PgType::Text)
+        );
+        assert_eq!(
+            type_for_new_column("", Some(&p(false, true, false, false))),
+            Ok(PgType::Double)
+        );
+        assert_eq!(
+            type_for_new_column("", Some(&Profile::default())),
+            Ok(PgType::Text)
+        );
+        let mixed = type_for_new_column("", Some(&p(true, false, true, false))).unwrap_err();
+        assert!(mixed.contains("integer and text"), "{mixed}");
+        assert!(type_for_new_column("NUMERIC", Some(&p(true, true, false, false))).is_err());
+    }
+
+    #[test]
+    fn remote_types_get_declared_types_that_export_back_the_same() {
+        assert_eq!(
+            sqlite_type_for("timestamp(0) without time zone"),
+            "DATETIME"
+        );
+        assert_eq!(sqlite_type_for("jsonb"), "TEXT");
+    }
+}
