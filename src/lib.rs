@@ -2,17 +2,21 @@
 //! hosted Postgres. This file holds the entry points and the one list of SQL functions and
 //! virtual tables.
 
-pub mod connections;
-pub mod error;
-pub mod jobs;
-pub mod local;
-pub mod mapping;
-pub mod remote;
-pub mod secret;
+mod connections;
+mod error;
+mod jobs;
+mod local;
+mod mapping;
+mod remote;
+mod secret;
 mod sql;
 mod sql_text;
 mod sqlite;
-pub mod sync;
+mod sync;
+
+/// The typed job summary, for programs (and this crate's tests) that read a job's `summary`
+/// column; plain serde, usable without a loaded SQLite.
+pub use sync::summary;
 
 use std::ffi::{c_char, c_int, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -28,7 +28,7 @@ use crate::sqlite::{Db, Param};
 use crate::sync::Progress;
 
 pub use enqueue::{enqueue_export, enqueue_import};
-pub use runner::{run_due, run_one, Outcome};
+pub use runner::{run_due, run_one};
 
 /// Identifies one run of one job across every database of the process: the database file
 /// (`""` for an in-memory one), the job id and the run's `started_at`.
