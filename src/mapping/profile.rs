@@ -2,6 +2,7 @@
 //! the facts the choice of a Postgres type for it rests on, read from the table in one query.
 
 use crate::error::Result;
+use crate::sql_text::quote;
 use crate::sqlite::Db;
 
 /// Which storage classes a column holds, and whether its values fit the native types its
@@ -21,24 +22,20 @@ pub struct Profile {
 }
 
 impl Profile {
-    /// The profiles of the columns `quoted_columns` of the table `quoted_table`, in that order,
-    /// from one aggregate query. The caller quotes the identifiers (with `sync::export::quote`),
-    /// so that mapping does not depend on sync.
-    pub fn read_all(
-        db: &Db,
-        quoted_table: &str,
-        quoted_columns: &[String],
-    ) -> Result<Vec<Profile>> {
-        if quoted_columns.is_empty() {
+    /// The profiles of the columns `columns` of the local table `table`, in that order, from
+    /// one aggregate query.
+    pub fn read_all(db: &Db, table: &str, columns: &[&str]) -> Result<Vec<Profile>> {
+        if columns.is_empty() {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT {} FROM {quoted_table}",
-            quoted_columns
+            "SELECT {} FROM {}",
+            columns
                 .iter()
-                .map(|c| Profile::sql(c))
+                .map(|c| Profile::sql(&quote(c)))
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            quote(table)
         );
         let row = db.query_row(&sql, &[], |r| {
             // The row holds each column's fields in the order `sql` writes them, which is the
@@ -48,7 +45,7 @@ impl Profile {
                 at += 1;
                 r.int(at - 1) != 0
             };
-            Ok(quoted_columns
+            Ok(columns
                 .iter()
                 .map(|_| Profile {
                     integer: next(),

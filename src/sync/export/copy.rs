@@ -1,0 +1,211 @@
+//! Streaming local rows to the remote with binary COPY: every row of a full export, or the rows
+//! whose keys changed for an incremental one, encoded for the remote types, buffered, with
+//! progress and cancel checks between chunks. And the COPY of the changed keys that are gone
+//! locally, which the deletes join against.
+
+use std::io::Write;
+
+use postgres::Transaction;
+
+use super::plan::TablePlan;
+use super::sql;
+use super::transaction::failed;
+use crate::error::{Error, Result};
+use crate::mapping::{self, PgType};
+use crate::sqlite::api::Stmt;
+use crate::sqlite::Db;
+use crate::sync::summary::TableCounts;
+use crate::sync::tracking::KeyValue;
+use crate::sync::{Problems, Progress};
+
+/// Bytes of COPY data buffered before a write to the server.
+const COPY_CHUNK: usize = 1 << 20;
+
+/// What the COPY of one table's rows read and sent.
+pub struct Copied {
+    /// The rows read, skipped and with problems; the rest as `TablePlan::zero_counts`.
+    pub counts: TableCounts,
+    /// Rows sent.
+    pub rows: u64,
+    /// Changed keys gone locally whose remote rows are to be deleted (incremental, with deletes
+    /// propagated): binary COPY rows of the key columns, in key order.
+    pub gone: Vec<u8>,
+}
+
+/// Copies the local rows of `plan` into `into` (the remote table or the staging table).
+pub fn copy_rows(
+    tx: &mut Transaction,
+    db: &Db,
+    plan: &TablePlan,
+    into: &str,
+    dry_run: bool,
+    progress: &Progress,
+    problems: &mut Problems,
+) -> Result<Copied> {
+    let table = plan.name.as_str();
+    let mut copy = RowCopy {
+        writer: tx
+            .copy_in(&sql::copy_in(into))
+            .map_err(|e| failed(table, "COPY failed to start", &e))?,
+        buffer: Vec::with_capacity(COPY_CHUNK + (64 << 10)),
+        counts: plan.zero_counts(),
+        keys_gone: 0,
+        gone: Vec::new(),
+        unreported: 0,
+        plan,
+        key_positions: (0..plan.columns.len())
+            .filter(|&i| plan.columns[i].is_key)
+            .collect(),
+        dry_run,
+        progress,
+    };
+    copy.buffer.extend_from_slice(mapping::COPY_HEADER);
+    let select: Vec<&str> = plan.columns.iter().map(|c| c.local_expr.as_str()).collect();
+    match &plan.window {
+        None => {
+            let mut stmt = db.prepare(&sql::local_rows(table, &select))?;
+            while stmt.step()? {
+                copy.row(&stmt, problems)?;
+            }
+        }
+        Some(window) => {
+            let mut lookup = db.prepare(&sql::local_row_by_key(table, &select, &plan.key_order))?;
+            let key_types: Vec<PgType> = plan.key_in_order()?.iter().map(|c| c.ty).collect();
+            window.for_each_key(db, plan.key_order.len(), |key| {
+                lookup.reset();
+                for (i, value) in key.iter().enumerate() {
+                    lookup.bind_value(i as i32 + 1, value.as_sql())?;
+                }
+                if lookup.step()? {
+                    return copy.row(&lookup, problems);
+                }
+                copy.key_gone(key, &key_types);
+                Ok(())
+            })?;
+        }
+    }
+    copy.finish()
+}
+
+/// Sends `gone` (binary COPY rows of the key columns) into the table of deleted keys of `stage`.
+pub fn copy_gone(tx: &mut Transaction, table: &str, stage: &str, gone: &[u8]) -> Result<()> {
+    let mut writer = tx
+        .copy_in(&sql::copy_gone(stage))
+        .map_err(|e| failed(table, "COPY of deleted keys failed to start", &e))?;
+    writer
+        .write_all(mapping::COPY_HEADER)
+        .map_err(|e| interrupted(table, e))?;
+    writer.write_all(gone).map_err(|e| interrupted(table, e))?;
+    writer
+        .write_all(mapping::COPY_TRAILER)
+        .map_err(|e| interrupted(table, e))?;
+    writer
+        .finish()
+        .map_err(|e| failed(table, "COPY of deleted keys failed", &e))?;
+    Ok(())
+}
+
+/// A COPY write that did not reach the server.
+fn interrupted(table: &str, e: std::io::Error) -> Error {
+    Error::Interrupted(format!("table {table}: COPY failed: {e}"))
+}
+
+/// The binary COPY of one table's rows, buffered and counted.
+struct RowCopy<'tx, 'p> {
+    writer: postgres::CopyInWriter<'tx>,
+    buffer: Vec<u8>,
+    counts: TableCounts,
+    /// Changed keys that are no longer in the local table (incremental).
+    keys_gone: u64,
+    gone: Vec<u8>,
+    /// Rows read since progress was last reported.
+    unreported: u64,
+    plan: &'p TablePlan,
+    key_positions: Vec<usize>,
+    dry_run: bool,
+    progress: &'p Progress,
+}
+
+impl RowCopy<'_, '_> {
+    /// Adds the row `stmt` is on. A value the remote column cannot hold fails a real run; a dry
+    /// run lists it and skips the row.
+    fn row(&mut self, stmt: &Stmt, problems: &mut Problems) -> Result<()> {
+        let plan = self.plan;
+        let table = plan.name.as_str();
+        self.counts.source_rows += 1;
+        // Progress counts rows read, skipped ones included, so it ends at rows_total.
+        self.unreported += 1;
+        let row_start = self.buffer.len();
+        mapping::begin_row(&mut self.buffer, plan.columns.len());
+        for (i, column) in plan.columns.iter().enumerate() {
+            if let Err(problem) = mapping::encode(column.ty, stmt.value(i as i32), &mut self.buffer)
+            {
+                self.buffer.truncate(row_start);
+                let key = mapping::key_json(
+                    self.key_positions
+                        .iter()
+                        .map(|&k| (plan.columns[k].name.as_str(), stmt.value(k as i32))),
+                );
+                if !self.dry_run {
+                    return Err(Error::invalid(format!(
+                        "table {table}, key {key}, column {}: {problem}; nothing was written",
+                        column.name
+                    )));
+                }
+                problems.add(table, key, Some(&column.name), &problem);
+                self.counts.problems += 1;
+                self.counts.skipped += 1;
+                return Ok(());
+            }
+        }
+        if self.buffer.len() >= COPY_CHUNK {
+            self.flush()?;
+            self.progress.add_done(self.unreported);
+            self.unreported = 0;
+            self.progress.check_cancel(table)?;
+        }
+        Ok(())
+    }
+
+    /// Counts a changed key that is no longer in the local table, and keeps it for the deletes.
+    fn key_gone(&mut self, key: &[KeyValue], key_types: &[PgType]) {
+        self.counts.source_rows += 1;
+        self.keys_gone += 1;
+        self.unreported += 1;
+        if self.plan.propagate_deletes {
+            let row_start = self.gone.len();
+            mapping::begin_row(&mut self.gone, key.len());
+            for (value, ty) in key.iter().zip(key_types) {
+                // A key the remote type cannot hold cannot be there to delete.
+                if mapping::encode(*ty, value.as_sql(), &mut self.gone).is_err() {
+                    self.gone.truncate(row_start);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.writer
+            .write_all(&self.buffer)
+            .map_err(|e| interrupted(&self.plan.name, e))?;
+        self.buffer.clear();
+        Ok(())
+    }
+
+    /// Ends the COPY.
+    fn finish(mut self) -> Result<Copied> {
+        self.buffer.extend_from_slice(mapping::COPY_TRAILER);
+        self.flush()?;
+        self.writer
+            .finish()
+            .map_err(|e| failed(&self.plan.name, "COPY failed", &e))?;
+        self.progress.add_done(self.unreported);
+        let counts = self.counts;
+        Ok(Copied {
+            counts,
+            rows: counts.source_rows - counts.skipped - self.keys_gone,
+            gone: self.gone,
+        })
+    }
+}

@@ -1,0 +1,88 @@
+//! What an export reports: the job's `Summary` (src/sync/summary.rs), built from the plans, the
+//! counts of each table and the problems found.
+
+use std::time::Instant;
+
+use super::plan::TablePlan;
+use super::ExportRequest;
+use crate::sync::summary::{ColumnSummary, Kind, Summary, TableCounts, TableSummary, Timings};
+use crate::sync::{elapsed_ms, Problems};
+
+/// The counts of a table not exported because its plan has problems: every row skipped.
+pub fn skipped(plan: &TablePlan) -> TableCounts {
+    TableCounts {
+        source_rows: plan.source_rows,
+        skipped: plan.source_rows,
+        problems: plan.problems.len() as u64,
+        ..plan.zero_counts()
+    }
+}
+
+/// One table's summary; `started` is when its export began.
+pub fn table(
+    plan: &TablePlan,
+    counts: TableCounts,
+    schema: &str,
+    started: Instant,
+) -> TableSummary {
+    TableSummary {
+        table: plan.name.clone(),
+        remote_table: format!("{schema}.{}", plan.name),
+        key: plan.key().map(|c| c.name.clone()).collect(),
+        created: plan.create && plan.problems.is_empty(),
+        mode: Some(plan.mode()),
+        changes: Some(plan.changes),
+        propagate_deletes: Some(plan.propagate_deletes),
+        counts,
+        columns: Some(
+            plan.columns
+                .iter()
+                .map(|c| ColumnSummary {
+                    name: c.name.clone(),
+                    sqlite_type: c.sqlite_type.clone(),
+                    postgres_type: c.ty.sql(),
+                })
+                .collect(),
+        ),
+        ms: elapsed_ms(started),
+    }
+}
+
+/// The job's summary. `through` is the high water of the snapshot the export read; `started`
+/// is when the job began.
+pub fn summary(
+    request: &ExportRequest,
+    tables: Vec<TableSummary>,
+    problems: Problems,
+    through: i64,
+    connect_ms: f64,
+    started: Instant,
+) -> Summary {
+    let options = request.options;
+    let total_ms = elapsed_ms(started);
+    let totals = Summary::total(&tables);
+    Summary {
+        kind: Kind::Export,
+        dry_run: request.dry_run,
+        strategy: None,
+        target: request.info.display(),
+        schema: options.schema.clone(),
+        mode: options.mode,
+        propagate_deletes: options.propagate_deletes,
+        watermark: Some(through),
+        watermark_saved: None,
+        tables,
+        totals,
+        local_only_tables: None,
+        remote_only_tables: None,
+        problems: problems.listed,
+        problems_total: problems.total,
+        timings: Timings {
+            connect_ms,
+            total_ms,
+        },
+        rows_per_s: Summary::rate(totals.source_rows, total_ms),
+        confirmed_dry_run: None,
+        differences_from_dry_run: None,
+    }
+}

@@ -1,0 +1,444 @@
+//! Planning one table's export before anything is written: its columns and their remote types
+//! (from the existing remote table, or chosen for a new one), full or incremental, how many rows
+//! it reads, and the problems that keep it from being exported.
+
+use postgres::Transaction;
+
+use super::sql::{self, Column};
+use crate::error::{Error, Result};
+use crate::local::tables::LocalTable;
+use crate::mapping::{self, PgType, Profile};
+use crate::remote::catalog::{self, RemoteColumn};
+use crate::sql_text::{quote, sql_literal};
+use crate::sqlite::Db;
+use crate::sync::options::{ExportOptions, Mode};
+use crate::sync::summary::TableCounts;
+use crate::sync::tracking::{self, Tracked, Window};
+
+/// Postgres truncates longer identifiers; we refuse them instead.
+const MAX_IDENTIFIER_BYTES: usize = 63;
+
+pub struct ColumnPlan {
+    pub name: String,
+    pub sqlite_type: String,
+    pub ty: PgType,
+    /// The expression that reads it locally.
+    pub local_expr: String,
+    pub is_key: bool,
+}
+
+pub struct TablePlan {
+    pub name: String,
+    /// `"schema"."table"`.
+    pub remote: String,
+    pub columns: Vec<ColumnPlan>,
+    /// The key columns in key order (the order the tracking triggers record them in).
+    pub key_order: Vec<String>,
+    pub create: bool,
+    /// `Some` for an incremental export: the changes it ships.
+    pub window: Option<Window>,
+    /// Set when the table is tracked: its watermark moves once the export commits.
+    pub tracking_id: Option<i64>,
+    pub propagate_deletes: bool,
+    /// Rows it reads: every local row, or every changed key.
+    pub source_rows: u64,
+    /// Change records read (incremental).
+    pub changes: u64,
+    pub problems: Vec<String>,
+}
+
+impl TablePlan {
+    pub fn key(&self) -> impl Iterator<Item = &ColumnPlan> {
+        self.columns.iter().filter(|c| c.is_key)
+    }
+
+    /// The key columns in key order.
+    pub fn key_in_order(&self) -> Result<Vec<&ColumnPlan>> {
+        self.key_order
+            .iter()
+            .map(|k| self.columns.iter().find(|c| &c.name == k))
+            .collect::<Option<_>>()
+            .ok_or_else(|| Error::local(format!("table {}: key columns not planned", self.name)))
+    }
+
+    /// The columns as the statements name and type them, in table order.
+    pub fn sql_columns(&self) -> Vec<Column<'_>> {
+        self.columns.iter().map(ColumnPlan::sql).collect()
+    }
+
+    pub fn mode(&self) -> Mode {
+        if self.window.is_some() {
+            Mode::Incremental
+        } else {
+            Mode::Full
+        }
+    }
+
+    /// Counts before anything is counted. An incremental export does not read the whole remote
+    /// table, so it has no count of remote-only rows.
+    pub fn zero_counts(&self) -> TableCounts {
+        TableCounts {
+            remote_only: self.window.is_none().then_some(0),
+            ..TableCounts::default()
+        }
+    }
+}
+
+impl ColumnPlan {
+    pub fn sql(&self) -> Column<'_> {
+        Column {
+            name: &self.name,
+            ty: self.ty,
+            is_key: self.is_key,
+        }
+    }
+}
+
+/// A tracked table's state in the export's snapshot.
+pub struct Tracking {
+    pub tracking_id: i64,
+    /// The last change already exported to this connection and schema.
+    pub watermark: Option<i64>,
+    /// The snapshot's high water.
+    pub through: i64,
+}
+
+/// The tracked tables this export covers, each checked to be still the table that was tracked.
+/// Without a `tables` option, a tracked table that no longer exists is an error too.
+pub fn tracked_in(db: &Db, names: &[String], options: &ExportOptions) -> Result<Vec<Tracked>> {
+    let mut covered = Vec::new();
+    for tracked in tracking::all(db)? {
+        if names.contains(&tracked.table) {
+            tracking::integrity(db, &tracked)?;
+            covered.push(tracked);
+        } else if options.tables.is_none() && !options.exclude.contains(&tracked.table) {
+            // Not among the local tables: renamed or dropped. The check says so, and the fix.
+            tracking::integrity(db, &tracked)?;
+        }
+    }
+    Ok(covered)
+}
+
+/// Every `column_types` entry must name a column of a selected table and a supported type.
+pub fn check_column_types(locals: &[LocalTable], options: &ExportOptions) -> Result<()> {
+    for (column, spelling) in &options.column_types {
+        let (table, name) = column.split_once('.').unwrap_or_default();
+        let known = locals
+            .iter()
+            .find(|t| t.name == table)
+            .is_some_and(|t| t.columns.iter().any(|c| c.name == name));
+        if !known {
+            return Err(Error::invalid(format!(
+                "option column_types names {column}, which is not a column of an exported table"
+            )));
+        }
+        if PgType::parse(spelling).is_none() {
+            return Err(Error::invalid(format!(
+                "option column_types gives {column} the type \"{spelling}\", which cloud_sync \
+                 cannot write; supported: {}",
+                mapping::SUPPORTED_TYPES
+            )));
+        }
+    }
+    Ok(())
+}
+
+pub fn plan_table(
+    tx: &mut Transaction,
+    db: &Db,
+    local: &LocalTable,
+    options: &ExportOptions,
+    tracking: Option<&Tracking>,
+) -> Result<TablePlan> {
+    let name = &local.name;
+    let remote = format!("{}.{}", quote(&options.schema), quote(name));
+    let mut problems = Vec::new();
+    for identifier in std::iter::once(name).chain(local.columns.iter().map(|c| &c.name)) {
+        if identifier.len() > MAX_IDENTIFIER_BYTES {
+            problems.push(format!(
+                "the name \"{identifier}\" is longer than Postgres's {MAX_IDENTIFIER_BYTES} bytes; rename it"
+            ));
+        }
+    }
+    let mut columns = local_columns(local, options, &mut problems);
+    let create = match catalog::columns(tx, &remote)? {
+        None if !options.create_tables => {
+            problems.push(format!(
+                "the remote table {}.{name} does not exist, and create_tables is false",
+                options.schema
+            ));
+            false
+        }
+        None => {
+            choose_types(db, local, options, &mut columns, &mut problems)?;
+            true
+        }
+        Some(remote_columns) => {
+            match_remote(tx, &remote, &remote_columns, &mut columns, &mut problems)?;
+            false
+        }
+    };
+    let window = incremental_window(name, options, tracking, create)?;
+    let (source_rows, changes) = match &window {
+        Some(window) => {
+            let (changes, keys) = window.counts(db)?;
+            (keys, changes)
+        }
+        None => {
+            let rows = db
+                .query_row(&sql::local_count(name), &[], |r| Ok(r.int(0)))?
+                .unwrap_or(0) as u64;
+            (rows, 0)
+        }
+    };
+    Ok(TablePlan {
+        name: name.clone(),
+        remote,
+        columns,
+        key_order: local.key().iter().map(|c| c.name.clone()).collect(),
+        create,
+        propagate_deletes: options.propagate_deletes.unwrap_or(window.is_some()),
+        window,
+        tracking_id: tracking.map(|t| t.tracking_id),
+        source_rows,
+        changes,
+        problems,
+    })
+}
+
+/// The local columns, typed `text` until matched or chosen; a table without a primary key gets
+/// its rowid as the key when `use_rowid` names it.
+fn local_columns(
+    local: &LocalTable,
+    options: &ExportOptions,
+    problems: &mut Vec<String>,
+) -> Vec<ColumnPlan> {
+    let mut columns: Vec<ColumnPlan> = local
+        .columns
+        .iter()
+        .map(|c| ColumnPlan {
+            name: c.name.clone(),
+            sqlite_type: c.decl_type.clone(),
+            ty: PgType::Text,
+            local_expr: quote(&c.name),
+            is_key: c.pk_position > 0,
+        })
+        .collect();
+    if local.key().is_empty() {
+        if options.use_rowid.contains(&local.name) {
+            columns.insert(
+                0,
+                ColumnPlan {
+                    name: "rowid".into(),
+                    sqlite_type: "INTEGER".into(),
+                    ty: PgType::BigInt,
+                    local_expr: "_rowid_".into(),
+                    is_key: true,
+                },
+            );
+        } else {
+            problems.push(
+                "has no primary key, so rows cannot be matched with the remote ones: add one, or \
+                 opt in with the use_rowid option (its rowid becomes the remote key)"
+                    .into(),
+            );
+        }
+    }
+    columns
+}
+
+/// The types of a remote table to create: `column_types` where it names the column, otherwise
+/// the type the declared type (and for some, the values) call for.
+fn choose_types(
+    db: &Db,
+    local: &LocalTable,
+    options: &ExportOptions,
+    columns: &mut [ColumnPlan],
+    problems: &mut Vec<String>,
+) -> Result<()> {
+    let profiles = profiles(db, local)?;
+    // The synthetic rowid key already has its type; every other column reads a local one.
+    for column in columns.iter_mut().filter(|c| c.local_expr != "_rowid_") {
+        let explicit = options
+            .column_types
+            .get(&format!("{}.{}", local.name, column.name));
+        let profile = profiles
+            .iter()
+            .find(|(n, _)| n == &column.name)
+            .map(|(_, p)| p);
+        let chosen = match explicit {
+            Some(spelling) => PgType::parse(spelling).ok_or_else(|| spelling.clone()),
+            None => mapping::type_for_new_column(&column.sqlite_type, profile),
+        };
+        match chosen {
+            Ok(ty) => column.ty = ty,
+            Err(why) => problems.push(format!("column {} {why}", column.name)),
+        }
+    }
+    Ok(())
+}
+
+/// The types of an existing remote table, and what keeps its columns or key from taking the
+/// local rows.
+fn match_remote(
+    tx: &mut Transaction,
+    remote: &str,
+    remote_columns: &[RemoteColumn],
+    columns: &mut [ColumnPlan],
+    problems: &mut Vec<String>,
+) -> Result<()> {
+    for column in columns.iter_mut() {
+        match remote_columns.iter().find(|r| r.name == column.name) {
+            None => problems.push(format!(
+                "the remote table has no column \"{}\": add it (ALTER TABLE {remote} ADD \
+                 COLUMN {} ...)",
+                column.name,
+                quote(&column.name)
+            )),
+            Some(r) => match PgType::parse(&r.spelling) {
+                Some(ty) => column.ty = ty,
+                None => problems.push(format!(
+                    "remote column \"{}\" has type {}, which cloud_sync cannot write \
+                     (supported: {})",
+                    column.name,
+                    r.spelling,
+                    mapping::SUPPORTED_TYPES
+                )),
+            },
+        }
+    }
+    for r in remote_columns {
+        if r.not_null && !r.has_default && !columns.iter().any(|c| c.name == r.name) {
+            problems.push(format!(
+                "remote column \"{}\" is NOT NULL without a default and has no local \
+                 counterpart",
+                r.name
+            ));
+        }
+    }
+    let key: Vec<&str> = columns
+        .iter()
+        .filter(|c| c.is_key)
+        .map(|c| c.name.as_str())
+        .collect();
+    if !key.is_empty() && !catalog::has_unique_key(tx, remote, &key)? {
+        problems.push(format!(
+            "the remote table has no unique constraint on its key ({}): add one (ALTER \
+             TABLE {remote} ADD UNIQUE ({}))",
+            key.join(", "),
+            key.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// The changes an incremental export of `local` ships, or `None` for a full export. Without a
+/// `mode` option a table goes incrementally when it is tracked, was exported to this
+/// connection and schema since, and its remote table still exists; `"incremental"` insists.
+fn incremental_window(
+    table: &str,
+    options: &ExportOptions,
+    tracking: Option<&Tracking>,
+    remote_missing: bool,
+) -> Result<Option<Window>> {
+    let why_not = match (options.mode, tracking) {
+        (Some(Mode::Full), _) => return Ok(None),
+        (_, None) => format!(
+            "table {table} is not tracked: track it (SELECT cloud_sync_track({})) and export \
+             it once in full",
+            sql_literal(table)
+        ),
+        (
+            _,
+            Some(Tracking {
+                watermark: None, ..
+            }),
+        ) => format!(
+            "table {table} has not been exported to this connection and schema since it was \
+             tracked: export it once without mode incremental"
+        ),
+        (_, Some(_)) if remote_missing => format!(
+            "the remote table {}.{table} does not exist: export it without mode incremental to \
+             create it with every row",
+            options.schema
+        ),
+        (_, Some(t)) => {
+            return Ok(Some(Window {
+                tracking_id: t.tracking_id,
+                after: t.watermark.unwrap_or_default(),
+                through: t.through,
+            }))
+        }
+    };
+    match options.mode {
+        Some(Mode::Incremental) => Err(Error::invalid(format!(
+            "mode incremental cannot be used: {why_not}"
+        ))),
+        _ => Ok(None),
+    }
+}
+
+/// One aggregate query gives the value profile of every column whose type depends on its values.
+fn profiles(db: &Db, local: &LocalTable) -> Result<Vec<(String, Profile)>> {
+    let needing: Vec<&str> = local
+        .columns
+        .iter()
+        .filter(|c| mapping::needs_profile(&c.decl_type))
+        .map(|c| c.name.as_str())
+        .collect();
+    let found = Profile::read_all(db, &local.name, &needing)?;
+    Ok(needing.iter().map(|c| c.to_string()).zip(found).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(
+        mode: Option<Mode>,
+        watermark: Option<Option<i64>>,
+        remote_missing: bool,
+    ) -> Result<Option<(i64, i64)>> {
+        let options = ExportOptions {
+            mode,
+            ..ExportOptions::default()
+        };
+        let tracking = watermark.map(|watermark| Tracking {
+            tracking_id: 7,
+            watermark,
+            through: 40,
+        });
+        incremental_window("items", &options, tracking.as_ref(), remote_missing)
+            .map(|w| w.map(|w| (w.after, w.through)))
+    }
+
+    #[test]
+    fn a_table_goes_incrementally_only_when_it_can() {
+        // Tracked, exported before, remote table there: incremental, by default or on request.
+        assert_eq!(window(None, Some(Some(12)), false).unwrap(), Some((12, 40)));
+        assert_eq!(
+            window(Some(Mode::Incremental), Some(Some(12)), false).unwrap(),
+            Some((12, 40))
+        );
+        assert_eq!(
+            window(Some(Mode::Full), Some(Some(12)), false).unwrap(),
+            None
+        );
+        // Otherwise full by default, and an error naming why when incremental is asked for.
+        for (watermark, missing, why) in [
+            (None, false, "is not tracked"),
+            (
+                Some(None),
+                false,
+                "has not been exported to this connection",
+            ),
+            (Some(Some(12)), true, "does not exist"),
+        ] {
+            assert_eq!(window(None, watermark, missing).unwrap(), None);
+            let error = window(Some(Mode::Incremental), watermark, missing)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(why), "{error}");
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The one remote transaction an export runs in: begun in UTC under the schema's advisory lock,
+//! ended with COMMIT, or ROLLBACK for a dry run. And the running of a table's statements in it,
+//! whose errors name the table and the step.
+
+use postgres::types::Type;
+use postgres::Transaction;
+
+use super::sql;
+use crate::error::{Error, Result};
+use crate::remote::session::remote_error;
+use crate::remote::Session;
+use crate::sync::JobLog;
+
+/// Begins the transaction and takes the lock on `schema`.
+pub fn begin<'s>(
+    session: &'s mut Session,
+    schema: &str,
+    log: &mut JobLog,
+) -> Result<Transaction<'s>> {
+    let mut tx = session
+        .client
+        .transaction()
+        .map_err(|e| remote_error("cannot begin a remote transaction", &e))?;
+    tx.batch_execute(sql::SET_UTC)
+        .map_err(|e| remote_error("cannot set the time zone", &e))?;
+    take_lock(&mut tx, schema)?;
+    log.info(None, format!("lock taken on schema {schema}"));
+    Ok(tx)
+}
+
+/// One lock per remote database and schema, whatever host or pooler leads there. Held until
+/// the transaction ends, so it works behind transaction-mode poolers.
+fn take_lock(tx: &mut Transaction, schema: &str) -> Result<()> {
+    let row = tx
+        .query_typed_one(sql::TAKE_LOCK, &[(&schema, Type::TEXT)])
+        .map_err(|e| remote_error("cannot take the sync lock", &e))?;
+    if row.get::<_, bool>(0) {
+        Ok(())
+    } else {
+        Err(Error::Busy(format!(
+            "another sync holds the lock on {}.{schema}: try again when it has finished",
+            row.get::<_, String>(1)
+        )))
+    }
+}
+
+/// Commits, or for a dry run rolls back.
+pub fn end(tx: Transaction, dry_run: bool, log: &mut JobLog) -> Result<()> {
+    if dry_run {
+        tx.rollback()
+            .map_err(|e| remote_error("rollback failed", &e))?;
+        log.info(None, "dry run: rolled back, nothing was written");
+    } else {
+        tx.commit().map_err(|e| remote_error("commit failed", &e))?;
+        log.info(None, "committed");
+    }
+    Ok(())
+}
+
+/// A remote error in step `what` of `table`.
+pub fn failed(table: &str, what: &str, error: &postgres::Error) -> Error {
+    remote_error(&format!("table {table}: {what}"), error)
+}
+
+/// Runs `sql` (simple query protocol, no result) as step `what` of `table`.
+pub fn batch(tx: &mut Transaction, table: &str, what: &str, sql: &str) -> Result<()> {
+    tx.batch_execute(sql).map_err(|e| failed(table, what, &e))
+}
+
+/// Runs `sql` as step `what` of `table`; returns the rows it changed.
+pub fn execute(tx: &mut Transaction, table: &str, what: &str, sql: &str) -> Result<u64> {
+    tx.execute_typed(sql, &[])
+        .map_err(|e| failed(table, what, &e))
+}
+
+/// Runs `sql`, a query of `N` counts in one row, as step `what` of `table`.
+pub fn query_counts<const N: usize>(
+    tx: &mut Transaction,
+    table: &str,
+    what: &str,
+    sql: &str,
+) -> Result<[u64; N]> {
+    let row = tx
+        .query_typed_one(sql, &[])
+        .map_err(|e| failed(table, what, &e))?;
+    // A count is never negative.
+    Ok(std::array::from_fn(|i| {
+        u64::try_from(row.get::<_, i64>(i)).unwrap_or(0)
+    }))
+}
