@@ -10,6 +10,7 @@ pub mod mapping;
 pub mod remote;
 pub mod secret;
 mod sql;
+mod sql_text;
 mod sqlite;
 pub mod sync;
 

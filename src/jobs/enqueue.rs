@@ -8,8 +8,10 @@ use serde_json::{Map, Value};
 use crate::connections;
 use crate::error::{Error, Result};
 use crate::local::schema;
+use crate::sql_text::sql_literal;
 use crate::sqlite::{Db, Param};
 use crate::sync::options::{ExportOptions, ImportOptions, Mode, Strategy};
+use crate::sync::summary::Summary;
 use crate::sync::{export, import, now_iso, tracking};
 
 /// Validates and queues an export of the saved connection `name` (`None`: the only saved
@@ -33,8 +35,8 @@ pub fn enqueue_export(
         if let Some(untracked) = tables.iter().find(|t| !tracked.contains(t)) {
             return Err(Error::invalid(format!(
                 "mode incremental needs tracked tables, and {untracked} is not tracked: track it \
-                 (SELECT cloud_sync_track('{}')) and export it once in full, or leave mode out",
-                untracked.replace('\'', "''")
+                 (SELECT cloud_sync_track({})) and export it once in full, or leave mode out",
+                sql_literal(untracked)
             )));
         }
     }
@@ -257,17 +259,13 @@ fn check_confirmation(
             )
         }));
     }
-    let summary: Value = job
+    let summary = job
         .summary
         .as_deref()
-        .and_then(|s| serde_json::from_str(s).ok())
-        .filter(Value::is_object)
+        .and_then(Summary::parse)
         .ok_or_else(|| Error::invalid(format!("confirm: dry run {id} has no readable summary")))?;
 
-    let previewed: BTreeSet<&str> = summary["tables"]
-        .as_array()
-        .map(|all| all.iter().filter_map(|t| t["table"].as_str()).collect())
-        .unwrap_or_default();
+    let previewed: BTreeSet<&str> = summary.tables.iter().map(|t| t.table.as_str()).collect();
     let now_selected: BTreeSet<&str> = tables.iter().map(String::as_str).collect();
     if previewed != now_selected {
         let mut differences = Vec::new();
@@ -286,11 +284,12 @@ fn check_confirmation(
         )));
     }
 
-    let previewed_schema = match summary["schema"].as_str() {
-        Some(schema) => schema.to_string(),
-        None => ExportOptions::parse(Some(&job.options))
+    let previewed_schema = if summary.schema.is_empty() {
+        ExportOptions::parse(Some(&job.options))
             .map(|o| o.schema)
-            .unwrap_or_default(),
+            .unwrap_or_default()
+    } else {
+        summary.schema.clone()
     };
     if previewed_schema != options.schema {
         return Err(Error::invalid(format!(
@@ -327,15 +326,12 @@ fn check_confirmation(
         Some(_) => {}
     }
 
-    match summary["problems_total"].as_i64() {
-        Some(0) => Ok(()),
-        Some(n) => Err(Error::invalid(format!(
+    match summary.problems_total {
+        0 => Ok(()),
+        n => Err(Error::invalid(format!(
             "confirm: dry run {id} found {}: see SELECT * FROM cloud_sync_job_tables({id}) and \
              the summary's problems, fix them, and run a new dry run",
-            plural(n, "problem", "problems")
-        ))),
-        None => Err(Error::invalid(format!(
-            "confirm: dry run {id} has no problems_total in its summary: run a new dry run"
+            plural(n as i64, "problem", "problems")
         ))),
     }
 }

@@ -82,7 +82,7 @@ struct Attempt {
     error: Option<String>,
 }
 
-/// One element of the summary's `tables`: its name and its counts, in `views::TABLE_COUNTS` order, as
+/// One element of the summary's `tables`: its name and its counts, in `crate::sync::summary::TableCounts::FIELDS` order, as
 /// stored (a count the summary lacks is null).
 struct TableCounts {
     table: Value,
@@ -125,7 +125,10 @@ impl Report {
             let tables = elements(&summary, "tables")
                 .map(|t| TableCounts {
                     table: t["table"].clone(),
-                    counts: views::TABLE_COUNTS.iter().map(|c| t[*c].clone()).collect(),
+                    counts: crate::sync::summary::TableCounts::FIELDS
+                        .iter()
+                        .map(|c| t[*c].clone())
+                        .collect(),
                 })
                 .collect();
             let problems: Vec<Problem> = elements(&summary, "problems")
@@ -208,7 +211,7 @@ impl Report {
                         .map(|t| {
                             let mut fields = vec![("table", Json::Value(t.table.clone()))];
                             fields.extend(
-                                views::TABLE_COUNTS
+                                crate::sync::summary::TableCounts::FIELDS
                                     .iter()
                                     .zip(&t.counts)
                                     .map(|(name, count)| (*name, Json::Value(count.clone()))),
@@ -259,7 +262,10 @@ impl Report {
     }
 
     fn csv(&self) -> String {
-        let mut records = vec![format!("table_name,{}", views::TABLE_COUNTS.join(","))];
+        let mut records = vec![format!(
+            "table_name,{}",
+            crate::sync::summary::TableCounts::FIELDS.join(",")
+        )];
         for table in &self.tables {
             let fields: Vec<String> = std::iter::once(&table.table)
                 .chain(&table.counts)
@@ -354,7 +360,11 @@ impl Report {
             });
         } else {
             let mut header = vec![("table", false)];
-            header.extend(views::TABLE_COUNTS.iter().map(|c| (*c, true)));
+            header.extend(
+                crate::sync::summary::TableCounts::FIELDS
+                    .iter()
+                    .map(|c| (*c, true)),
+            );
             md_table(
                 &mut out,
                 &header,

@@ -12,6 +12,7 @@ use crate::sqlite::{Db, Param};
 use crate::sync::export::{self, ExportRequest};
 use crate::sync::import::{self, ImportRequest};
 use crate::sync::options::{ExportOptions, ImportOptions};
+use crate::sync::summary::{Difference, Summary, TableSummary};
 use crate::sync::{iso_after, now_iso, JobLog, Level, Progress};
 
 /// How one run of a job ended.
@@ -21,7 +22,7 @@ pub struct Outcome {
     /// `succeeded`, `failed`, `cancelled`, or `queued` when a transient failure will be retried.
     pub status: String,
     pub error: Option<String>,
-    pub summary: Option<Value>,
+    pub summary: Option<Summary>,
     /// When the retry is due, for a job queued again.
     pub next_attempt_at: Option<String>,
 }
@@ -168,7 +169,7 @@ impl Drop for FinishOnUnwind<'_> {
                          that ran it reported it";
             let mut log = JobLog::default();
             log.push(Level::Error, None, format!("job failed: {error}"));
-            let failed: Result<Value> = Err(Error::local(error));
+            let failed: Result<Summary> = Err(Error::local(error));
             // An internal error is permanent: the policy fails the job at once.
             let policy = Policy::new(self.attempt, "{}");
             let _ = finish(
@@ -243,7 +244,7 @@ fn run_claimed(db: &Db, claim: Claim) -> Result<Outcome> {
     })
 }
 
-fn execute(db: &Db, claim: &Claim, progress: &Progress, log: &mut JobLog) -> Result<Value> {
+fn execute(db: &Db, claim: &Claim, progress: &Progress, log: &mut JobLog) -> Result<Summary> {
     match claim.kind.as_str() {
         "export" => execute_export(db, claim, progress, log),
         "import" => execute_import(db, claim, progress, log),
@@ -253,7 +254,12 @@ fn execute(db: &Db, claim: &Claim, progress: &Progress, log: &mut JobLog) -> Res
     }
 }
 
-fn execute_export(db: &Db, claim: &Claim, progress: &Progress, log: &mut JobLog) -> Result<Value> {
+fn execute_export(
+    db: &Db,
+    claim: &Claim,
+    progress: &Progress,
+    log: &mut JobLog,
+) -> Result<Summary> {
     let options = ExportOptions::parse(Some(&claim.options))?;
     let info = connections::open(db, &Keyring::from_env()?, &claim.connection_name)?;
     log.info(None, format!("connecting to {}", info.display()));
@@ -273,7 +279,12 @@ fn execute_export(db: &Db, claim: &Claim, progress: &Progress, log: &mut JobLog)
 }
 
 /// An import's options hold its strategy (folded in when it was queued).
-fn execute_import(db: &Db, claim: &Claim, progress: &Progress, log: &mut JobLog) -> Result<Value> {
+fn execute_import(
+    db: &Db,
+    claim: &Claim,
+    progress: &Progress,
+    log: &mut JobLog,
+) -> Result<Summary> {
     let options = ImportOptions::parse(Some(&claim.options))?;
     let info = connections::open(db, &Keyring::from_env()?, &claim.connection_name)?;
     log.info(None, format!("connecting to {}", info.display()));
@@ -285,42 +296,48 @@ fn execute_import(db: &Db, claim: &Claim, progress: &Progress, log: &mut JobLog)
     import::run(db, &request, progress, log)
 }
 
+/// The counts a confirmed export compares with its dry run's (problems need no comparison: an
+/// export with any refuses to start).
+const COMPARED_WITH_DRY_RUN: [&str; 6] = [
+    "source_rows",
+    "inserts",
+    "updates",
+    "unchanged",
+    "skipped",
+    "remote_only",
+];
+
 /// The local data may have changed since the dry run a full export confirms: the export runs
 /// anyway, and its summary lists every count that differs from the dry run's.
 fn record_differences(
     db: &Db,
     confirmed: i64,
-    summary: &mut Value,
+    summary: &mut Summary,
     log: &mut JobLog,
 ) -> Result<()> {
-    let previewed: Value = db
+    let previewed: Vec<TableSummary> = db
         .query_row(
             "SELECT summary FROM cloud_sync_jobs WHERE id = ?1",
             &[Param::Int(confirmed)],
             |row| Ok(row.text(0)),
         )?
         .flatten()
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or(Value::Null);
-    let empty = Vec::new();
-    let previewed_tables = previewed["tables"].as_array().unwrap_or(&empty);
+        .and_then(|text| Summary::parse(&text))
+        .map(|previewed| previewed.tables)
+        .unwrap_or_default();
     let mut differences = Vec::new();
-    for actual in summary["tables"].as_array().unwrap_or(&empty) {
-        let table = &actual["table"];
-        let preview = previewed_tables.iter().find(|t| &t["table"] == table);
-        for count in [
-            "source_rows",
-            "inserts",
-            "updates",
-            "unchanged",
-            "skipped",
-            "remote_only",
-        ] {
-            let (was, now) = (preview.map(|p| &p[count]), &actual[count]);
-            if was != Some(now) {
-                differences.push(serde_json::json!({
-                    "table": table, "count": count, "dry_run": was, "export": now
-                }));
+    for actual in &summary.tables {
+        let preview = previewed.iter().find(|t| t.table == actual.table);
+        for count in COMPARED_WITH_DRY_RUN {
+            let was = preview.and_then(|p| p.counts.get(count));
+            let now = actual.counts.get(count);
+            if preview.is_none() || was != now {
+                differences.push(Difference {
+                    table: actual.table.clone(),
+                    count: count.to_string(),
+                    dry_run: was,
+                    export: now,
+                });
             }
         }
     }
@@ -334,8 +351,8 @@ fn record_differences(
             ),
         );
     }
-    summary["confirmed_dry_run"] = confirmed.into();
-    summary["differences_from_dry_run"] = differences.into();
+    summary.confirmed_dry_run = Some(confirmed);
+    summary.differences_from_dry_run = Some(differences);
     Ok(())
 }
 
@@ -353,7 +370,7 @@ fn finish(
     id: i64,
     attempt: i64,
     policy: &Policy,
-    result: &Result<Value>,
+    result: &Result<Summary>,
     progress: &Progress,
     log: &mut JobLog,
 ) -> Result<Ending> {
@@ -421,12 +438,12 @@ fn record(
     attempt: i64,
     ending: &Ending,
     attempt_outcome: &str,
-    result: &Result<Value>,
+    result: &Result<Summary>,
     progress: &Progress,
     log: &JobLog,
 ) -> Result<()> {
     let now = now_iso();
-    let summary = result.as_ref().ok().map(Value::to_string);
+    let summary = result.as_ref().ok().map(|s| s.to_json().to_string());
     let error = result.as_ref().err().map(Error::to_string);
     let [has_summary, summary_text] = opt_text(summary.as_deref());
     let [has_error, error_text] = opt_text(error.as_deref());
@@ -547,7 +564,7 @@ pub fn recover_orphans(db: &Db) -> Result<usize> {
         );
         let mut log = JobLog::default();
         log.push(Level::Error, None, reason.clone());
-        let interrupted: Result<Value> = Err(Error::Interrupted(reason));
+        let interrupted: Result<Summary> = Err(Error::Interrupted(reason));
         finish(
             db,
             *id,

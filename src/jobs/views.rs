@@ -1,25 +1,12 @@
 //! What the read-only views show: jobs with live progress, a job's per-table results, a job's
 //! log. Reads only.
 
-/// The counts of one table in a summary, in the order of `cloud_sync_job_tables`.
-pub const TABLE_COUNTS: [&str; 8] = [
-    "source_rows",
-    "inserts",
-    "updates",
-    "unchanged",
-    "skipped",
-    "deletes",
-    "remote_only",
-    "problems",
-];
-
-use serde_json::Value;
-
 use super::{database_file, live_progress, opt_int, RunKey};
 use crate::error::{Error, Result};
 use crate::local::schema;
 use crate::sqlite::{Db, Param};
 use crate::sync::now_iso;
+use crate::sync::summary::{Summary, TableSummary};
 
 /// One job as `cloud_sync_jobs_vtab` shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,17 +95,14 @@ fn summary_of(db: &Db, id: i64) -> Result<Option<String>> {
     .ok_or_else(|| Error::invalid(format!("unknown job {id}")))
 }
 
-/// The elements of job `id`'s summary `tables` array (none while it has no summary).
-pub fn job_tables(db: &Db, id: i64) -> Result<Vec<Value>> {
+/// The tables of job `id`'s summary (none while it has no summary).
+pub fn job_tables(db: &Db, id: i64) -> Result<Vec<TableSummary>> {
     let Some(text) = summary_of(db, id)? else {
         return Ok(Vec::new());
     };
-    let summary: Value = serde_json::from_str(&text)
-        .map_err(|e| Error::local(format!("job {id}'s summary is not valid JSON: {e}")))?;
-    Ok(match summary.get("tables") {
-        Some(Value::Array(tables)) => tables.clone(),
-        _ => Vec::new(),
-    })
+    let summary = Summary::parse(&text)
+        .ok_or_else(|| Error::local(format!("job {id}'s summary cannot be read")))?;
+    Ok(summary.tables)
 }
 
 /// One line of a job's log.

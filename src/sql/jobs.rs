@@ -1,12 +1,13 @@
 //! cloud_sync_run_jobs([max]), cloud_sync_run(job_id), and the read-only views
 //! cloud_sync_jobs_vtab, cloud_sync_job_tables(job_id), cloud_sync_job_log(job_id).
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::jobs::{self, views};
 use crate::sqlite::vtab::{Cell, Row, TableFunction};
 use crate::sqlite::{Call, Db, Output};
+use crate::sync::summary::JOB_TABLE_COLUMNS;
 
 fn run_jobs(call: &Call, max: Option<i64>) -> Result<Output> {
     refuse_in_transaction(call, "cloud_sync_run_jobs")?;
@@ -71,19 +72,6 @@ fn job_id(args: &[Cell]) -> Result<i64> {
     }
 }
 
-fn json_cell(value: Option<&Value>) -> Cell {
-    match value {
-        None | Some(Value::Null) => Cell::Null,
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(i) => Cell::Int(i),
-            None => n.as_f64().map_or(Cell::Null, Cell::Real),
-        },
-        Some(Value::String(s)) => Cell::Text(s.clone()),
-        Some(Value::Bool(b)) => Cell::Int(i64::from(*b)),
-        Some(other) => Cell::Text(other.to_string()),
-    }
-}
-
 /// `SELECT * FROM cloud_sync_jobs_vtab`: every job, with live progress for running ones.
 pub struct JobsView;
 
@@ -141,17 +129,7 @@ pub struct JobTables;
 
 impl TableFunction for JobTables {
     const NAME: &'static str = "cloud_sync_job_tables";
-    const COLUMNS: &'static [&'static str] = &[
-        "table_name",
-        "source_rows",
-        "inserts",
-        "updates",
-        "unchanged",
-        "skipped",
-        "deletes",
-        "remote_only",
-        "problems",
-    ];
+    const COLUMNS: &'static [&'static str] = &JOB_TABLE_COLUMNS;
     const PARAMS: &'static [&'static str] = &["job_id"];
     const USAGE: &'static str = "SELECT * FROM cloud_sync_job_tables(<job id>)";
 
@@ -162,8 +140,13 @@ impl TableFunction for JobTables {
             .enumerate()
             .map(|(i, table)| Row {
                 rowid: i as i64 + 1,
-                cells: std::iter::once(json_cell(table.get("table")))
-                    .chain(views::TABLE_COUNTS.iter().map(|k| json_cell(table.get(*k))))
+                cells: std::iter::once(Cell::from(table.table.clone()))
+                    .chain(
+                        table
+                            .counts
+                            .values()
+                            .map(|count| count.map(|n| n as i64).into()),
+                    )
                     .collect(),
             })
             .collect())

@@ -6,28 +6,17 @@
 //! set-based upsert that leaves unchanged rows alone, and COMMIT, or ROLLBACK for a dry run.
 //! The local side is read in one snapshot and streamed.
 //!
-//! The summary this returns (stored as the job's `summary`) has this shape:
-//! ```json
-//! {"kind": "export", "dry_run": true, "target": "<redacted URL>", "schema": "public",
-//!  "tables": [{"table": "items", "remote_table": "public.items", "key": ["id"],
-//!              "created": true, "source_rows": 10, "inserts": 10, "updates": 0,
-//!              "unchanged": 0, "skipped": 0, "deletes": 0, "remote_only": 0,
-//!              "problems": 0, "columns": [{"name": "id", "sqlite_type": "INTEGER",
-//!              "postgres_type": "bigint"}], "ms": 12}],
-//!  "totals": {"source_rows": 10, "inserts": 10, "updates": 0, "unchanged": 0,
-//!             "skipped": 0, "deletes": 0, "remote_only": 0, "problems": 0},
-//!  "problems": [{"table": "t", "key": {"id": 5}, "column": "c", "problem": "..."}],
-//!  "problems_total": 0, "timings": {"connect_ms": 1.0, "total_ms": 2.0}, "rows_per_s": 5.0}
-//! ```
+//! It returns the job's `Summary` (src/sync/summary.rs), stored as the job's `summary`.
 
 use std::io::Write;
 use std::time::Instant;
 
 use postgres::types::Type;
 use postgres::Transaction;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::options::{ExportOptions, Mode};
+use super::summary::{ColumnSummary, Kind, Summary, TableCounts, TableSummary, Timings};
 use super::tracking::{self, Advance, Tracked, Window};
 use super::{elapsed_ms, JobLog, Problems, Progress};
 use crate::error::{Error, Result};
@@ -36,6 +25,7 @@ use crate::mapping::{self, PgType, Profile};
 use crate::remote::catalog;
 use crate::remote::session::remote_error;
 use crate::remote::ConnInfo;
+use crate::sql_text::{quote, sql_literal};
 use crate::sqlite::api::Stmt;
 use crate::sqlite::Db;
 
@@ -68,11 +58,6 @@ pub fn select_tables(db: &Db, options: &ExportOptions) -> Result<Vec<String>> {
         ));
     }
     Ok(selected)
-}
-
-/// Quotes an identifier for Postgres (and SQLite, which uses the same rule).
-pub fn quote(identifier: &str) -> String {
-    format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
 struct ColumnPlan {
@@ -136,6 +121,24 @@ struct Counts {
     gone: u64,
 }
 
+impl Counts {
+    /// The counts a summary shows. An incremental export does not read the whole remote
+    /// table, so it has no count of remote-only rows.
+    fn table_counts(&self, incremental: bool) -> TableCounts {
+        let count = |n: i64| u64::try_from(n).unwrap_or(0);
+        TableCounts {
+            source_rows: self.source_rows,
+            inserts: count(self.inserts),
+            updates: count(self.updates),
+            unchanged: count(self.unchanged),
+            skipped: self.skipped,
+            deletes: count(self.deletes),
+            remote_only: (!incremental).then(|| count(self.remote_only)),
+            problems: self.problems,
+        }
+    }
+}
+
 /// A tracked table's state in the export's snapshot.
 struct Tracking {
     tracking_id: i64,
@@ -152,7 +155,7 @@ pub fn run(
     request: &ExportRequest,
     progress: &Progress,
     log: &mut JobLog,
-) -> Result<Value> {
+) -> Result<Summary> {
     let started = Instant::now();
     let options = request.options;
     let names = select_tables(db, options)?;
@@ -229,8 +232,7 @@ pub fn run(
             problems.refuse_full_run("export")?;
         }
 
-        let mut table_reports = Vec::new();
-        let mut totals = Counts::default();
+        let mut tables = Vec::new();
         for (index, plan) in plans.iter().enumerate() {
             let table_started = Instant::now();
             let counts = if plan.problems.is_empty() {
@@ -252,36 +254,27 @@ pub fn run(
                     ..Counts::default()
                 }
             };
-            totals.source_rows += counts.source_rows;
-            totals.inserts += counts.inserts;
-            totals.updates += counts.updates;
-            totals.unchanged += counts.unchanged;
-            totals.skipped += counts.skipped;
-            totals.remote_only += counts.remote_only;
-            totals.deletes += counts.deletes;
-            totals.problems += counts.problems;
-            table_reports.push(json!({
-                "table": plan.name,
-                "remote_table": format!("{}.{}", options.schema, plan.name),
-                "key": plan.key().map(|c| c.name.clone()).collect::<Vec<_>>(),
-                "created": plan.create && plan.problems.is_empty(),
-                "mode": plan.mode().name(),
-                "changes": plan.changes,
-                "propagate_deletes": plan.propagate_deletes,
-                "source_rows": counts.source_rows,
-                "inserts": counts.inserts,
-                "updates": counts.updates,
-                "unchanged": counts.unchanged,
-                "skipped": counts.skipped,
-                "deletes": counts.deletes,
-                // An incremental export does not read the whole remote table.
-                "remote_only": if plan.window.is_some() { Value::Null } else { counts.remote_only.into() },
-                "problems": counts.problems,
-                "columns": plan.columns.iter().map(|c| json!({
-                    "name": c.name, "sqlite_type": c.sqlite_type, "postgres_type": c.ty.sql()
-                })).collect::<Vec<_>>(),
-                "ms": elapsed_ms(table_started),
-            }));
+            tables.push(TableSummary {
+                table: plan.name.clone(),
+                remote_table: format!("{}.{}", options.schema, plan.name),
+                key: plan.key().map(|c| c.name.clone()).collect(),
+                created: plan.create && plan.problems.is_empty(),
+                mode: Some(plan.mode()),
+                changes: Some(plan.changes),
+                propagate_deletes: Some(plan.propagate_deletes),
+                counts: counts.table_counts(plan.window.is_some()),
+                columns: Some(
+                    plan.columns
+                        .iter()
+                        .map(|c| ColumnSummary {
+                            name: c.name.clone(),
+                            sqlite_type: c.sqlite_type.clone(),
+                            postgres_type: c.ty.sql().to_string(),
+                        })
+                        .collect(),
+                ),
+                ms: elapsed_ms(table_started),
+            });
         }
 
         if request.dry_run {
@@ -293,26 +286,31 @@ pub fn run(
             log.info(None, "committed");
         }
         let total_ms = elapsed_ms(started);
-        let summary = json!({
-            "kind": "export",
-            "dry_run": request.dry_run,
-            "target": request.info.display(),
-            "schema": options.schema,
-            "mode": options.mode.map(Mode::name),
-            "propagate_deletes": options.propagate_deletes,
-            "watermark": through,
-            "tables": table_reports,
-            "totals": {
-                "source_rows": totals.source_rows, "inserts": totals.inserts,
-                "updates": totals.updates, "unchanged": totals.unchanged,
-                "skipped": totals.skipped, "deletes": totals.deletes,
-                "remote_only": totals.remote_only, "problems": totals.problems,
+        let totals = Summary::total(&tables);
+        let summary = Summary {
+            kind: Kind::Export,
+            dry_run: request.dry_run,
+            strategy: None,
+            target: request.info.display(),
+            schema: options.schema.clone(),
+            mode: options.mode,
+            propagate_deletes: options.propagate_deletes,
+            watermark: Some(through),
+            watermark_saved: None,
+            tables,
+            totals,
+            local_only_tables: None,
+            remote_only_tables: None,
+            problems: problems.listed,
+            problems_total: problems.total,
+            timings: Timings {
+                connect_ms,
+                total_ms,
             },
-            "problems": problems.listed,
-            "problems_total": problems.total,
-            "timings": {"connect_ms": connect_ms, "total_ms": total_ms},
-            "rows_per_s": (totals.source_rows as f64 / (total_ms / 1000.0).max(1e-9)).round(),
-        });
+            rows_per_s: Summary::rate(totals.source_rows, total_ms),
+            confirmed_dry_run: None,
+            differences_from_dry_run: None,
+        };
         let exported_tracked: Vec<i64> = plans.iter().filter_map(|p| p.tracking_id).collect();
         Ok((summary, exported_tracked, through))
     })?;
@@ -332,7 +330,7 @@ pub fn run(
                 None,
                 format!("the watermark could not be saved ({e}): the next export sends these changes again"),
             );
-            summary["watermark_saved"] = false.into();
+            summary.watermark_saved = Some(false);
         }
     }
     Ok(summary)
@@ -563,9 +561,9 @@ fn incremental_window(
     let why_not = match (options.mode, tracking) {
         (Some(Mode::Full), _) => return Ok(None),
         (_, None) => format!(
-            "table {table} is not tracked: track it (SELECT cloud_sync_track('{}')) and export \
+            "table {table} is not tracked: track it (SELECT cloud_sync_track({})) and export \
              it once in full",
-            table.replace('\'', "''")
+            sql_literal(table)
         ),
         (
             _,
@@ -1204,11 +1202,5 @@ mod tests {
                 .to_string();
             assert!(error.contains(why), "{error}");
         }
-    }
-
-    #[test]
-    fn identifiers_are_always_quoted() {
-        assert_eq!(quote("user"), "\"user\"");
-        assert_eq!(quote("Mixed.Case \"x\""), "\"Mixed.Case \"\"x\"\"\"");
     }
 }

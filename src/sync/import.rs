@@ -12,10 +12,10 @@ use std::io::{BufReader, Read};
 use std::time::Instant;
 
 use postgres::{IsolationLevel, Transaction};
-use serde_json::{json, Map, Value as Json};
+use serde_json::{Map, Value as Json};
 
-use super::export::quote;
 use super::options::{ImportOptions, Strategy};
+use super::summary::{Kind, Summary, TableCounts, TableSummary, Timings};
 use super::{elapsed_ms, JobLog, Level, Problems, Progress};
 use crate::error::{Error, Result};
 use crate::local::tables;
@@ -23,6 +23,7 @@ use crate::mapping::{self, Affinity, Incoming};
 use crate::remote::catalog;
 use crate::remote::session::remote_error;
 use crate::remote::ConnInfo;
+use crate::sql_text::quote;
 use crate::sqlite::api::Stmt;
 use crate::sqlite::{Db, Value};
 
@@ -80,23 +81,13 @@ struct TablePlan {
     problems: Vec<String>,
 }
 
-#[derive(Default)]
-struct Counts {
-    source_rows: u64,
-    inserts: u64,
-    updates: u64,
-    unchanged: u64,
-    skipped: u64,
-    problems: u64,
-}
-
 /// Runs one import. On any error nothing changes locally; a dry run never changes anything.
 pub fn run(
     db: &Db,
     request: &ImportRequest,
     progress: &Progress,
     log: &mut JobLog,
-) -> Result<Json> {
+) -> Result<Summary> {
     let started = Instant::now();
     let options = request.options;
     let selected = select_tables(db, options)?;
@@ -194,7 +185,7 @@ pub fn run(
 
     let strategy = options.strategy;
     let dry_run = request.dry_run;
-    let apply = || -> Result<Vec<Json>> {
+    let apply = || -> Result<Vec<TableSummary>> {
         let mut reports = Vec::new();
         for plan in &plans {
             let table_started = Instant::now();
@@ -210,28 +201,30 @@ pub fn run(
                     log,
                 )?
             } else {
-                Counts {
+                TableCounts {
                     source_rows: plan.remote_rows,
                     skipped: plan.remote_rows,
                     problems: plan.problems.len() as u64,
-                    ..Counts::default()
+                    ..TableCounts::zero()
                 }
             };
-            reports.push(json!({
-                "table": plan.name,
-                "remote_table": format!("{}.{}", options.schema, plan.name),
-                "key": plan.columns.iter().filter(|c| c.is_key).map(|c| c.name.clone()).collect::<Vec<_>>(),
-                "created": plan.create.is_some() && plan.problems.is_empty(),
-                "source_rows": counts.source_rows,
-                "inserts": counts.inserts,
-                "updates": counts.updates,
-                "unchanged": counts.unchanged,
-                "skipped": counts.skipped,
-                "deletes": 0,
-                "remote_only": 0,
-                "problems": counts.problems,
-                "ms": elapsed_ms(table_started),
-            }));
+            reports.push(TableSummary {
+                table: plan.name.clone(),
+                remote_table: format!("{}.{}", options.schema, plan.name),
+                key: plan
+                    .columns
+                    .iter()
+                    .filter(|c| c.is_key)
+                    .map(|c| c.name.clone())
+                    .collect(),
+                created: plan.create.is_some() && plan.problems.is_empty(),
+                mode: None,
+                changes: None,
+                propagate_deletes: None,
+                counts,
+                columns: None,
+                ms: elapsed_ms(table_started),
+            });
         }
         Ok(reports)
     };
@@ -244,33 +237,36 @@ pub fn run(
         log.info(None, "committed");
         reports
     };
-    let total = |field: &str| {
-        reports
-            .iter()
-            .map(|r| r[field].as_u64().unwrap_or(0))
-            .sum::<u64>()
-    };
     let total_ms = elapsed_ms(started);
-    Ok(json!({
-        "kind": "import",
-        "dry_run": dry_run,
-        "strategy": strategy.as_str(),
-        "target": request.info.display(),
-        "schema": options.schema,
-        "tables": reports,
-        "totals": {
-            "source_rows": total("source_rows"), "inserts": total("inserts"),
-            "updates": total("updates"), "unchanged": total("unchanged"),
-            "skipped": total("skipped"), "deletes": 0, "remote_only": 0,
-            "problems": total("problems"),
+    let totals = Summary::total(&reports);
+    Ok(Summary {
+        kind: Kind::Import,
+        dry_run,
+        strategy: Some(strategy.as_str().to_string()),
+        target: request.info.display(),
+        schema: options.schema.clone(),
+        mode: None,
+        propagate_deletes: None,
+        watermark: None,
+        watermark_saved: None,
+        tables: reports,
+        totals,
+        local_only_tables: Some(local_only),
+        remote_only_tables: Some(if options.create_tables {
+            Vec::new()
+        } else {
+            remote_only
+        }),
+        problems: problems.listed,
+        problems_total: problems.total,
+        timings: Timings {
+            connect_ms,
+            total_ms,
         },
-        "local_only_tables": local_only,
-        "remote_only_tables": if options.create_tables { Vec::new() } else { remote_only },
-        "problems": problems.listed,
-        "problems_total": problems.total,
-        "timings": {"connect_ms": connect_ms, "total_ms": total_ms},
-        "rows_per_s": (total("source_rows") as f64 / (total_ms / 1000.0).max(1e-9)).round(),
-    }))
+        rows_per_s: Summary::rate(totals.source_rows, total_ms),
+        confirmed_dry_run: None,
+        differences_from_dry_run: None,
+    })
 }
 
 /// A local table that the remote schema also has.
@@ -459,7 +455,7 @@ fn import_table(
     progress: &Progress,
     problems: &mut Problems,
     log: &mut JobLog,
-) -> Result<Counts> {
+) -> Result<TableCounts> {
     let table = plan.name.as_str();
     progress.check_cancel(table)?;
     if let Some(create) = &plan.create {
@@ -499,7 +495,8 @@ fn import_table(
             )
         })?;
     let mut rows = CopyRows::new(copy, plan.columns.len(), table)?;
-    let mut counts = Counts::default();
+    // An import deletes nothing and does not look for local-only rows.
+    let mut counts = TableCounts::zero();
     // Into an empty table every row is new: no lookup needed.
     let empty = db
         .query_row(

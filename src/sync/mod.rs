@@ -3,6 +3,7 @@
 pub mod export;
 pub mod import;
 pub mod options;
+pub mod summary;
 pub mod tracking;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -101,7 +102,7 @@ impl Progress {
 /// Problems found in the data, listed up to a limit (the summary stays small) and all counted.
 #[derive(Default)]
 pub struct Problems {
-    pub listed: Vec<serde_json::Value>,
+    pub listed: Vec<summary::Problem>,
     pub total: u64,
 }
 
@@ -128,13 +129,7 @@ impl Problems {
             .listed
             .iter()
             .take(3)
-            .map(|p| {
-                format!(
-                    "{}: {}",
-                    p["table"].as_str().unwrap_or_default(),
-                    p["problem"].as_str().unwrap_or_default()
-                )
-            })
+            .map(|p| format!("{}: {}", p.table, p.problem))
             .collect();
         Err(crate::error::Error::invalid(format!(
             "the {job} found {} problem{} before changing anything, so nothing changed: {}; run \
@@ -154,9 +149,12 @@ impl Problems {
     ) {
         self.total += 1;
         if self.listed.len() < Self::MAX_LISTED {
-            self.listed.push(serde_json::json!({
-                "table": table, "key": key, "column": column, "problem": problem
-            }));
+            self.listed.push(summary::Problem {
+                table: table.to_string(),
+                key,
+                column: column.map(str::to_string),
+                problem: problem.to_string(),
+            });
         }
     }
 }

@@ -23,7 +23,8 @@ const KNOWN: &[&str] = &[
 ];
 
 /// How an export compares: every row, or only the rows changed since the last export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     Full,
     Incremental,

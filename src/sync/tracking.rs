@@ -7,10 +7,10 @@
 
 use serde_json::{json, Value};
 
-use super::export::quote;
 use crate::error::{Error, Result};
 use crate::local::schema;
 use crate::local::tables::{self, LocalTable};
+use crate::sql_text::{quote, sql_literal};
 use crate::sqlite::{Db, Param, Value as SqlValue};
 
 const KINDS: [&str; 3] = ["insert", "update", "delete"];
@@ -237,9 +237,9 @@ fn forget(db: &Db, tracked: &Tracked) -> Result<i64> {
 pub fn integrity(db: &Db, tracked: &Tracked) -> Result<()> {
     let table = &tracked.table;
     let retrack = format!(
-        "run SELECT cloud_sync_track('{}') to track it as it is now (its next export is then a \
+        "run SELECT cloud_sync_track({}) to track it as it is now (its next export is then a \
          full one)",
-        table.replace('\'', "''")
+        sql_literal(table)
     );
     let exists = db
         .query_row(
@@ -249,7 +249,7 @@ pub fn integrity(db: &Db, tracked: &Tracked) -> Result<()> {
         )?
         .is_some();
     if !exists {
-        let untrack = format!("SELECT cloud_sync_untrack('{}')", table.replace('\'', "''"));
+        let untrack = format!("SELECT cloud_sync_untrack({})", sql_literal(table));
         // A rename carries the triggers along: they name the table's new name.
         let renamed_to = db.query_row(
             "SELECT tbl_name FROM sqlite_schema WHERE type = 'trigger' AND name = ?1",
@@ -259,8 +259,8 @@ pub fn integrity(db: &Db, tracked: &Tracked) -> Result<()> {
         return Err(Error::invalid(match renamed_to {
             Some(new) => format!(
                 "tracked table {table} was renamed to {new}: run {untrack}, then SELECT \
-                 cloud_sync_track('{}') (its next export is then a full one)",
-                new.replace('\'', "''")
+                 cloud_sync_track({}) (its next export is then a full one)",
+                sql_literal(&new)
             ),
             None => format!(
                 "tracked table {table} no longer exists: it was dropped (or renamed) while \
