@@ -5,6 +5,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::jobs::read_summary;
 use crate::jobs::views::{self, LogLine};
 use crate::local::schema;
 use crate::sqlite::{Db, Param};
@@ -96,10 +97,7 @@ fn load_job(db: &Db, id: i64) -> Result<Option<Job>> {
             let options = row.text(12).unwrap_or_default();
             let summary = row
                 .text(14)
-                .map(|text| {
-                    Summary::parse(&text)
-                        .ok_or_else(|| Error::local(format!("job {id}'s summary cannot be read")))
-                })
+                .map(|text| read_summary(id, &text))
                 .transpose()?;
             Ok(Job {
                 id: row.int(0),
