@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use super::registry;
 
 /// How long a process's exit waits for its workers to finish the job they are running.
-pub const EXIT_WAIT: Duration = Duration::from_secs(10);
+const EXIT_WAIT: Duration = Duration::from_secs(10);
 
 /// Once per process: initializes OpenSSL (if the host has not, this initializes it with
 /// `OPENSSL_INIT_NO_ATEXIT`, and no cleanup handler is ever registered), then registers an exit

@@ -11,8 +11,8 @@
 //!
 //! The registry of workers (`registry`) is a process-wide static that is never dropped, and the
 //! threads are detached: a process may exit with a worker running. Its exit waits (up to
-//! `EXIT_WAIT`) only for a job the worker is running, because OpenSSL's own exit handler would
-//! pull the TLS state from under it (`exit`).
+//! `exit::EXIT_WAIT`) only for a job the worker is running, because OpenSSL's own exit handler
+//! would pull the TLS state from under it (`exit`).
 
 mod exit;
 mod options;
@@ -28,9 +28,7 @@ use crate::error::{Error, Result};
 use crate::local::schema;
 use crate::sqlite::connection::{self, Connection};
 use crate::sqlite::Db;
-
-pub use exit::EXIT_WAIT;
-pub use options::Options;
+use options::Options;
 
 /// How long `stop` waits for the worker to finish its current job.
 pub const STOP_WAIT: Duration = Duration::from_secs(60);
