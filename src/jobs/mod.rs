@@ -22,9 +22,10 @@ use std::sync::{Mutex, MutexGuard};
 
 use once_cell::sync::Lazy;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sqlite::api::{Stmt, SQLITE_NULL};
 use crate::sqlite::{Db, Param};
+use crate::sync::summary::Summary;
 use crate::sync::Progress;
 
 pub use enqueue::{enqueue_export, enqueue_import};
@@ -100,4 +101,28 @@ pub fn status_of(db: &Db, id: i64) -> Result<Option<String>> {
         &[Param::Int(id)],
         |row| Ok(row.text(0).unwrap_or_default()),
     )
+}
+
+/// Reads job `id`'s stored summary; the error says whether the text is not JSON, or JSON but
+/// not a summary.
+pub fn read_summary(id: i64, text: &str) -> Result<Summary> {
+    serde_json::from_str(text).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Data => "is not a job summary",
+            _ => "is not valid JSON",
+        };
+        Error::local(format!("job {id}'s summary {what}: {e}"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::read_summary;
+
+    #[test]
+    fn a_summary_that_cannot_be_read_says_why() {
+        let message = |text| read_summary(3, text).unwrap_err().to_string();
+        assert!(message("{not json").starts_with("job 3's summary is not valid JSON: "));
+        assert!(message("{}").starts_with("job 3's summary is not a job summary: missing field"));
+    }
 }

@@ -78,28 +78,31 @@ pub fn run_one(db: &Db, id: i64) -> Result<Outcome> {
 pub fn run_due(db: &Db, max: Option<i64>) -> Result<Vec<Outcome>> {
     schema::require_writable(db, "run jobs")?;
     recover_orphans(db)?;
-    let now = now_iso();
-    let mut due = Vec::new();
-    {
-        let mut stmt = db.prepare(
-            "SELECT id FROM cloud_sync_jobs
-             WHERE status = 'queued' AND COALESCE(next_attempt_at, created_at) <= ?1
-             ORDER BY COALESCE(next_attempt_at, created_at), id
-             LIMIT ?2",
-        )?;
-        stmt.bind_all(&[Param::Text(&now), Param::Int(max.unwrap_or(-1))])?;
-        while stmt.step()? {
-            due.push(stmt.int(0));
-        }
-    }
     let mut outcomes = Vec::new();
-    for id in due {
+    for id in due_jobs(db, max)? {
         // A job claimed by someone else meanwhile is theirs: skip it.
         if let Some(claim) = claim(db, id)? {
             outcomes.push(run_claimed(db, claim)?);
         }
     }
     Ok(outcomes)
+}
+
+/// The ids of the queued jobs that are due now, in the order `run_due` runs them, at most `max`
+/// of them (`None`: all).
+pub fn due_jobs(db: &Db, max: Option<i64>) -> Result<Vec<i64>> {
+    let mut stmt = db.prepare(
+        "SELECT id FROM cloud_sync_jobs
+         WHERE status = 'queued' AND COALESCE(next_attempt_at, created_at) <= ?1
+         ORDER BY COALESCE(next_attempt_at, created_at), id
+         LIMIT ?2",
+    )?;
+    stmt.bind_all(&[Param::Text(&now_iso()), Param::Int(max.unwrap_or(-1))])?;
+    let mut due = Vec::new();
+    while stmt.step()? {
+        due.push(stmt.int(0));
+    }
+    Ok(due)
 }
 
 /// Takes job `id` if it is still queued: `None` when someone else has it.

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::local::schema;
 use crate::sqlite::{Db, Param};
 use crate::sync::now_iso;
-use crate::sync::summary::{Summary, TableSummary};
+use crate::sync::summary::TableSummary;
 
 /// One job as `cloud_sync_jobs_vtab` shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,14 +100,7 @@ pub fn job_tables(db: &Db, id: i64) -> Result<Vec<TableSummary>> {
     let Some(text) = summary_of(db, id)? else {
         return Ok(Vec::new());
     };
-    let summary: Summary = serde_json::from_str(&text).map_err(|e| {
-        let what = match e.classify() {
-            serde_json::error::Category::Data => "is not a job summary",
-            _ => "is not valid JSON",
-        };
-        Error::local(format!("job {id}'s summary {what}: {e}"))
-    })?;
-    Ok(summary.tables)
+    Ok(super::read_summary(id, &text)?.tables)
 }
 
 /// One line of a job's log.

@@ -7,6 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use sqlite_loadable::ext::{sqlite3, sqlite3_context, sqlite3_value};
 
 use super::api::{call, transient, Db, SQLITE_INTEGER, SQLITE_NULL, SQLITE_OK, SQLITE_TEXT};
+use super::panic_message;
 use crate::error::{Error, Result};
 
 const SQLITE_UTF8: c_int = 1;
@@ -169,17 +170,13 @@ unsafe extern "C" fn dispatch(
             // After the message: setting a message resets the code to SQLITE_ERROR.
             call!(result_error_code(ctx, error.sqlite_code()));
         }
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".into());
-            set_error(
-                ctx,
-                &format!("cloud_sync: internal error, please report it: {what}"),
-            );
-        }
+        Err(panic) => set_error(
+            ctx,
+            &format!(
+                "cloud_sync: internal error, please report it: {}",
+                panic_message(&*panic)
+            ),
+        ),
     }));
 }
 

@@ -29,6 +29,7 @@ use sqlite_loadable::table::{
 use sqlite_loadable::{Error as GlueError, ErrorKind};
 
 use super::api::{call, transient, Db, SQLITE_FLOAT, SQLITE_INTEGER, SQLITE_NULL, SQLITE_TEXT};
+use super::panic_message;
 use crate::error::{Error, Result};
 
 /// One value of a row or an argument.
@@ -124,15 +125,6 @@ fn schema<F: TableFunction>() -> String {
     format!("CREATE TABLE x({})", columns.join(", "))
 }
 
-fn panic_text(panic: Box<dyn std::any::Any + Send>) -> String {
-    let what = panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "unknown panic".into());
-    format!("cloud_sync: internal error, please report it: {what}")
-}
-
 /// Puts `message` into the vtab's `zErrMsg`, where SQLite picks it up after a failed call, and
 /// returns an error that sqlite-loadable's glue turns into SQLITE_ERROR without touching it.
 ///
@@ -161,7 +153,14 @@ fn guarded<F: TableFunction, T>(
         Ok(Ok(value)) => Ok(value),
         // SAFETY: `vtab` is the vtab of the call being served (or null).
         Ok(Err(error)) => Err(unsafe { fail(vtab, &format!("{}: {error}", F::NAME)) }),
-        Err(panic) => Err(unsafe { fail(vtab, &panic_text(panic)) }),
+        Err(panic) => {
+            let message = format!(
+                "cloud_sync: internal error, please report it: {}",
+                panic_message(&*panic)
+            );
+            // SAFETY: as above.
+            Err(unsafe { fail(vtab, &message) })
+        }
     }
 }
 
