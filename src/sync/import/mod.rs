@@ -1,0 +1,219 @@
+//! Import: remote tables -> local ones, in one local transaction.
+//!
+//! The remote side is read in one REPEATABLE READ, READ ONLY transaction, each table streamed
+//! with binary `COPY (SELECT ...) TO STDOUT`. The local side changes in one transaction (a
+//! rehearsal rolled back at the end for a dry run, so its counts meet every constraint and
+//! trigger the real import would): each remote row is matched to a local row by the primary key
+//! and inserted, left alone, or updated per the strategy. Local rows the remote lacks are never
+//! deleted. Writes go through ordinary INSERT and UPDATE statements, so constraints, foreign keys
+//! and triggers apply as for any other write.
+//!
+//! It returns the job's `Summary` (src/sync/summary.rs), stored as the job's `summary`.
+//!
+//! This module runs the steps in order; each step is its own module: `plan` (which tables, and
+//! what to do with each), `table` (one table's import: `copy` reads the remote rows, `apply`
+//! writes each one), `outcome` (the summary). `sql` holds the text of every statement they run.
+
+mod apply;
+mod copy;
+mod outcome;
+mod plan;
+mod sql;
+mod table;
+
+use std::time::Instant;
+
+use postgres::{IsolationLevel, Transaction};
+
+use self::plan::{Scope, TablePlan};
+use super::options::ImportOptions;
+use super::summary::{Summary, TableSummary};
+use super::{JobLog, Level, Problems, Progress};
+use crate::error::{Error, Result};
+use crate::local::tables;
+use crate::remote::catalog;
+use crate::remote::session::remote_error;
+use crate::remote::{ConnInfo, Session};
+use crate::sqlite::Db;
+
+pub struct ImportRequest<'a> {
+    pub info: &'a ConnInfo,
+    pub dry_run: bool,
+    pub options: &'a ImportOptions,
+}
+
+/// The local tables an import with `options` covers before looking at the remote. A name in
+/// `tables` that is not a local table is accepted only with `create_tables` (the import then
+/// creates it from the remote definition); any other unknown name is an error.
+pub fn select_tables(db: &Db, options: &ImportOptions) -> Result<Vec<String>> {
+    let (known, to_create) = split_named(db, options)?;
+    if let Some(missing) = to_create.first().filter(|_| !options.create_tables) {
+        return Err(Error::invalid(format!(
+            "unknown table \"{missing}\" in option tables: it is not a local table; set \
+             \"create_tables\": true to create it from the remote definition"
+        )));
+    }
+    let tables_filter = options.tables.as_ref().map(|_| known);
+    tables::select(db, tables_filter.as_deref(), &options.exclude, &[])
+}
+
+/// The names in the `tables` option that are local tables, and those that are not.
+fn split_named(db: &Db, options: &ImportOptions) -> Result<(Vec<String>, Vec<String>)> {
+    let local = tables::eligible(db)?;
+    Ok(options
+        .tables
+        .iter()
+        .flatten()
+        .cloned()
+        .partition(|t| local.contains(t)))
+}
+
+/// Runs one import. On any error nothing changes locally; a dry run never changes anything.
+pub fn run(
+    db: &Db,
+    request: &ImportRequest,
+    progress: &Progress,
+    log: &mut JobLog,
+) -> Result<Summary> {
+    let started = Instant::now();
+    let options = request.options;
+    let selected = select_tables(db, options)?;
+    let (_, named_remote_only) = split_named(db, options)?;
+    let local_tables = tables::eligible(db)?;
+
+    let (mut session, connect_ms) = super::connect(request.info, started, log)?;
+    let mut tx = begin_snapshot(&mut session)?;
+    let remote_tables = catalog::tables(&mut tx, &options.schema)?;
+    log.info(
+        None,
+        format!("reading schema {} in one snapshot", options.schema),
+    );
+    let scope = plan::scope(
+        &selected,
+        &local_tables,
+        &remote_tables,
+        &named_remote_only,
+        options,
+    );
+    let mut plans = plan_tables(&mut tx, db, options, &scope, log)?;
+    progress.set_total(plans.iter().map(|p| p.remote_rows).sum());
+
+    let mut problems = Problems::of_plans(plans.iter().map(|p| (p.name.as_str(), &p.problems[..])));
+    if !request.dry_run {
+        problems.refuse_full_run("import")?;
+    }
+
+    // Parents before children, so foreign keys hold row by row.
+    let order = tables::parents_first(
+        db,
+        &plans.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
+    )?;
+    plans.sort_by_key(|p| order.iter().position(|name| name == &p.name));
+
+    let import = || import_tables(&mut tx, db, request, &plans, progress, &mut problems, log);
+    let tables = if request.dry_run {
+        let tables = db.rehearse(import)?;
+        log.info(None, "dry run: rolled back, nothing changed locally");
+        tables
+    } else {
+        let tables = db.atomically(import)?;
+        log.info(None, "committed");
+        tables
+    };
+    Ok(outcome::summary(
+        request, tables, problems, scope, connect_ms, started,
+    ))
+}
+
+/// Begins the remote transaction the whole import reads in: one snapshot, read only, in a
+/// session whose settings make the text of every value read as text canonical.
+fn begin_snapshot(session: &mut Session) -> Result<Transaction<'_>> {
+    let mut tx = session
+        .client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .map_err(|e| remote_error("cannot begin a remote transaction", &e))?;
+    tx.batch_execute(sql::SESSION_SETTINGS)
+        .map_err(|e| remote_error("cannot set up the remote session", &e))?;
+    Ok(tx)
+}
+
+/// Plans the selected tables the remote has, then with `create_tables` the remote-only ones,
+/// and counts each one's remote rows, logging each plan and its problems.
+fn plan_tables(
+    tx: &mut Transaction,
+    db: &Db,
+    options: &ImportOptions,
+    scope: &Scope,
+    log: &mut JobLog,
+) -> Result<Vec<TablePlan>> {
+    let schema = &options.schema;
+    let mut plans = Vec::new();
+    for name in &scope.existing {
+        plans.push(plan::plan_existing(tx, db, name, schema)?);
+    }
+    if let Some(missing) = &scope.unknown {
+        return Err(Error::invalid(format!(
+            "table \"{missing}\" is neither a local table nor a table of remote schema {schema}"
+        )));
+    }
+    if options.create_tables {
+        for name in &scope.remote_only {
+            plans.push(plan::plan_new(tx, name, schema)?);
+        }
+    }
+    for plan in &mut plans {
+        plan.remote_rows = plan::remote_rows(tx, plan)?;
+        log.info(
+            Some(&plan.name),
+            format!(
+                "planned: {} remote rows, {}",
+                plan.remote_rows,
+                if plan.create.is_some() {
+                    "local table to create"
+                } else {
+                    "local table exists"
+                }
+            ),
+        );
+        for problem in &plan.problems {
+            log.push(Level::Warn, Some(&plan.name), problem.clone());
+        }
+    }
+    Ok(plans)
+}
+
+/// Imports every table whose plan has no problem, and summarizes each table.
+fn import_tables(
+    tx: &mut Transaction,
+    db: &Db,
+    request: &ImportRequest,
+    plans: &[TablePlan],
+    progress: &Progress,
+    problems: &mut Problems,
+    log: &mut JobLog,
+) -> Result<Vec<TableSummary>> {
+    let options = request.options;
+    let mut tables = Vec::new();
+    for plan in plans {
+        let table_started = Instant::now();
+        let counts = if plan.problems.is_empty() {
+            table::import_table(
+                tx,
+                db,
+                plan,
+                options.strategy,
+                request.dry_run,
+                progress,
+                problems,
+                log,
+            )?
+        } else {
+            outcome::skipped(plan)
+        };
+        tables.push(outcome::table(plan, counts, &options.schema, table_started));
+    }
+    Ok(tables)
+}

@@ -1,0 +1,83 @@
+//! What an import reports: the job's `Summary` (src/sync/summary.rs), built from the plans, the
+//! counts of each table, the tables only one side has, and the problems found.
+
+use std::time::Instant;
+
+use super::plan::{Scope, TablePlan};
+use super::ImportRequest;
+use crate::sync::summary::{Kind, Summary, TableCounts, TableSummary, Timings};
+use crate::sync::{elapsed_ms, Problems};
+
+/// The counts of a table not imported because its plan has problems: every row skipped.
+pub fn skipped(plan: &TablePlan) -> TableCounts {
+    TableCounts {
+        source_rows: plan.remote_rows,
+        skipped: plan.remote_rows,
+        problems: plan.problems.len() as u64,
+        ..TableCounts::zero()
+    }
+}
+
+/// One table's summary; `started` is when its import began.
+pub fn table(
+    plan: &TablePlan,
+    counts: TableCounts,
+    schema: &str,
+    started: Instant,
+) -> TableSummary {
+    TableSummary {
+        table: plan.name.clone(),
+        remote_table: format!("{schema}.{}", plan.name),
+        key: plan.key().map(|c| c.name.clone()).collect(),
+        created: plan.create.is_some() && plan.problems.is_empty(),
+        mode: None,
+        changes: None,
+        propagate_deletes: None,
+        counts,
+        columns: None,
+        ms: elapsed_ms(started),
+    }
+}
+
+/// The job's summary; `started` is when the job began.
+pub fn summary(
+    request: &ImportRequest,
+    tables: Vec<TableSummary>,
+    problems: Problems,
+    scope: Scope,
+    connect_ms: f64,
+    started: Instant,
+) -> Summary {
+    let options = request.options;
+    let total_ms = elapsed_ms(started);
+    let totals = Summary::total(&tables);
+    Summary {
+        kind: Kind::Import,
+        dry_run: request.dry_run,
+        strategy: Some(options.strategy.as_str().to_string()),
+        target: request.info.display(),
+        schema: options.schema.clone(),
+        mode: None,
+        propagate_deletes: None,
+        watermark: None,
+        watermark_saved: None,
+        tables,
+        totals,
+        local_only_tables: Some(scope.local_only),
+        // With create_tables, the remote-only tables are among the tables imported.
+        remote_only_tables: Some(if options.create_tables {
+            Vec::new()
+        } else {
+            scope.remote_only
+        }),
+        problems: problems.listed,
+        problems_total: problems.total,
+        timings: Timings {
+            connect_ms,
+            total_ms,
+        },
+        rows_per_s: Summary::rate(totals.source_rows, total_ms),
+        confirmed_dry_run: None,
+        differences_from_dry_run: None,
+    }
+}

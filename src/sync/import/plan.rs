@@ -1,0 +1,261 @@
+//! Planning an import before anything is written: which tables it covers once the remote's
+//! tables are known, and for each table its columns (how each is read remotely and stored
+//! locally), the CREATE TABLE of one that only the remote has, its remote rows, and the problems
+//! that keep it from being imported.
+
+use postgres::Transaction;
+
+use super::sql::{self, Column};
+use crate::error::Result;
+use crate::local::tables;
+use crate::mapping::{self, Affinity, Incoming};
+use crate::remote::catalog;
+use crate::remote::session::remote_error;
+use crate::sql_text::quote;
+use crate::sqlite::Db;
+use crate::sync::options::ImportOptions;
+
+pub struct ColumnPlan {
+    pub name: String,
+    pub incoming: Incoming,
+    /// Selected as `::text`.
+    pub cast: bool,
+    pub affinity: Affinity,
+    pub is_key: bool,
+}
+
+impl ColumnPlan {
+    /// A local column declared `decl_type`, filled from a remote column of type `spelling`.
+    fn new(name: &str, spelling: &str, decl_type: &str, is_key: bool) -> ColumnPlan {
+        let (incoming, cast) = Incoming::of(spelling);
+        ColumnPlan {
+            name: name.to_string(),
+            incoming,
+            cast,
+            affinity: mapping::affinity(decl_type),
+            is_key,
+        }
+    }
+
+    pub fn sql(&self) -> Column<'_> {
+        Column {
+            name: &self.name,
+            cast: self.cast,
+            is_key: self.is_key,
+        }
+    }
+}
+
+pub struct TablePlan {
+    pub name: String,
+    /// `"schema"."table"`.
+    pub remote: String,
+    pub columns: Vec<ColumnPlan>,
+    /// `CREATE TABLE` for a table that exists only remotely.
+    pub create: Option<String>,
+    pub remote_rows: u64,
+    pub problems: Vec<String>,
+}
+
+impl TablePlan {
+    pub fn key(&self) -> impl Iterator<Item = &ColumnPlan> {
+        self.columns.iter().filter(|c| c.is_key)
+    }
+
+    /// The columns as the statements name them, in the order they are read and written.
+    pub fn sql_columns(&self) -> Vec<Column<'_>> {
+        self.columns.iter().map(ColumnPlan::sql).collect()
+    }
+}
+
+/// Which tables an import covers, once the remote schema's tables are known.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Scope {
+    /// Selected local tables that the remote schema has: the tables imported into.
+    pub existing: Vec<String>,
+    /// Selected local tables that the remote schema lacks.
+    pub local_only: Vec<String>,
+    /// Remote tables without a local table, not excluded and, with a `tables` option, named in
+    /// it: the tables `create_tables` creates.
+    pub remote_only: Vec<String>,
+    /// A name in `tables` that is neither a local nor a remote table.
+    pub unknown: Option<String>,
+}
+
+/// `selected`: the local tables `select_tables` chose; `local`: every eligible local table;
+/// `named_remote_only`: the names in `tables` that are not local tables.
+pub fn scope(
+    selected: &[String],
+    local: &[String],
+    remote: &[String],
+    named_remote_only: &[String],
+    options: &ImportOptions,
+) -> Scope {
+    let (existing, local_only) = selected.iter().cloned().partition(|t| remote.contains(t));
+    let remote_only = remote
+        .iter()
+        .filter(|t| !local.contains(t) && !options.exclude.contains(t))
+        .filter(|t| {
+            options
+                .tables
+                .as_ref()
+                .is_none_or(|named| named.contains(t))
+        })
+        .cloned()
+        .collect();
+    Scope {
+        existing,
+        local_only,
+        remote_only,
+        unknown: named_remote_only
+            .iter()
+            .find(|t| !remote.contains(t))
+            .cloned(),
+    }
+}
+
+/// A local table that the remote schema also has.
+pub fn plan_existing(tx: &mut Transaction, db: &Db, name: &str, schema: &str) -> Result<TablePlan> {
+    let local = tables::describe(db, name)?;
+    let remote = format!("{}.{}", quote(schema), quote(name));
+    let remote_columns = catalog::columns(tx, &remote)?.unwrap_or_default();
+    let mut problems = Vec::new();
+    let key: Vec<&str> = local.key().iter().map(|c| c.name.as_str()).collect();
+    if key.is_empty() {
+        problems
+            .push("has no primary key, so remote rows cannot be matched with local ones".into());
+    } else if !key
+        .iter()
+        .all(|k| remote_columns.iter().any(|r| r.name == *k))
+        || !catalog::has_unique_key(tx, &remote, &key)?
+    {
+        problems.push(format!(
+            "the remote table's key differs from the local key ({}): rows cannot be matched",
+            key.join(", ")
+        ));
+    }
+    let single_integer_key =
+        key.len() == 1 && local.key()[0].decl_type.eq_ignore_ascii_case("INTEGER");
+    let mut columns = Vec::new();
+    for column in &local.columns {
+        match remote_columns.iter().find(|r| r.name == column.name) {
+            Some(r) => columns.push(ColumnPlan::new(
+                &column.name,
+                &r.spelling,
+                &column.decl_type,
+                column.pk_position > 0,
+            )),
+            // An INTEGER PRIMARY KEY can be filled by SQLite itself.
+            None if column.not_null
+                && !column.has_default
+                && !(column.pk_position > 0 && single_integer_key) =>
+            {
+                problems.push(format!(
+                    "local column \"{}\" is NOT NULL without a default, and the remote table has \
+                     no such column",
+                    column.name
+                ))
+            }
+            None => {}
+        }
+    }
+    Ok(TablePlan {
+        name: name.to_string(),
+        remote,
+        columns,
+        create: None,
+        remote_rows: 0,
+        problems,
+    })
+}
+
+/// A remote table with no local counterpart, to create locally (`create_tables`).
+pub fn plan_new(tx: &mut Transaction, name: &str, schema: &str) -> Result<TablePlan> {
+    let remote = format!("{}.{}", quote(schema), quote(name));
+    let remote_columns = catalog::columns(tx, &remote)?.unwrap_or_default();
+    let key = catalog::primary_key(tx, &remote)?;
+    let mut problems = Vec::new();
+    if key.is_empty() {
+        problems.push(
+            "the remote table has no primary key, so a local table cannot match its rows: add one \
+             remotely"
+                .into(),
+        );
+    }
+    let columns = remote_columns
+        .iter()
+        .map(|r| {
+            let decl_type = mapping::sqlite_type_for(&r.spelling);
+            ColumnPlan::new(&r.name, &r.spelling, decl_type, key.contains(&r.name))
+        })
+        .collect();
+    Ok(TablePlan {
+        name: name.to_string(),
+        remote,
+        columns,
+        create: Some(sql::create_table(name, &remote_columns, &key)),
+        remote_rows: 0,
+        problems,
+    })
+}
+
+/// The rows of the remote table of `plan`, in the import's snapshot.
+pub fn remote_rows(tx: &mut Transaction, plan: &TablePlan) -> Result<u64> {
+    let count = tx
+        .query_typed_one(&sql::count_rows(&plan.remote), &[])
+        .map_err(|e| remote_error(&format!("table {}: counting rows failed", plan.name), &e))?
+        .get::<_, i64>(0);
+    Ok(count as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn the_scope_sorts_tables_by_where_they_are() {
+        let options = ImportOptions {
+            exclude: names(&["secret"]),
+            ..ImportOptions::default()
+        };
+        let scope = scope(
+            &names(&["a", "b"]),
+            &names(&["a", "b", "secret"]),
+            &names(&["a", "new", "secret", "private"]),
+            &[],
+            &options,
+        );
+        assert_eq!(
+            scope,
+            Scope {
+                existing: names(&["a"]),
+                local_only: names(&["b"]),
+                remote_only: names(&["new", "private"]),
+                unknown: None,
+            }
+        );
+    }
+
+    #[test]
+    fn a_tables_option_limits_the_remote_only_tables_and_names_the_unknown_one() {
+        let options = ImportOptions {
+            tables: Some(names(&["a", "new", "ghost"])),
+            create_tables: true,
+            ..ImportOptions::default()
+        };
+        let scope = scope(
+            &names(&["a"]),
+            &names(&["a", "b"]),
+            &names(&["a", "new", "other"]),
+            &names(&["new", "ghost"]),
+            &options,
+        );
+        assert_eq!(scope.existing, names(&["a"]));
+        assert_eq!(scope.remote_only, names(&["new"]));
+        assert_eq!(scope.unknown.as_deref(), Some("ghost"));
+    }
+}
