@@ -236,13 +236,48 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// A summary of `tables` with the fields every job has (totals and rate derived); the
+    /// caller sets its own kind's fields.
+    pub(crate) fn new(
+        kind: Kind,
+        dry_run: bool,
+        target: String,
+        schema: String,
+        tables: Vec<TableSummary>,
+        problems: super::Problems,
+        timings: Timings,
+    ) -> Summary {
+        let totals = Summary::total(&tables);
+        Summary {
+            kind,
+            dry_run,
+            strategy: None,
+            target,
+            schema,
+            mode: None,
+            propagate_deletes: None,
+            watermark: None,
+            watermark_saved: None,
+            tables,
+            totals,
+            local_only_tables: None,
+            remote_only_tables: None,
+            problems: problems.listed,
+            problems_total: problems.total,
+            timings,
+            rows_per_s: Summary::rate(totals.source_rows, timings.total_ms),
+            confirmed_dry_run: None,
+            differences_from_dry_run: None,
+        }
+    }
+
     /// Reads a stored summary; `None` when the text is not a summary.
     pub fn parse(text: &str) -> Option<Summary> {
         serde_json::from_str(text).ok()
     }
 
     /// The sum of the tables' counts.
-    pub fn total(tables: &[TableSummary]) -> TableCounts {
+    fn total(tables: &[TableSummary]) -> TableCounts {
         tables.iter().fold(TableCounts::zero(), |mut total, t| {
             total += t.counts;
             total
@@ -250,7 +285,7 @@ impl Summary {
     }
 
     /// Rows read per second over the whole job.
-    pub fn rate(rows: u64, total_ms: f64) -> f64 {
+    fn rate(rows: u64, total_ms: f64) -> f64 {
         (rows as f64 / (total_ms / 1000.0).max(1e-9)).round()
     }
 

@@ -59,30 +59,22 @@ pub fn summary(
     started: Instant,
 ) -> Summary {
     let options = request.options;
-    let total_ms = elapsed_ms(started);
-    let totals = Summary::total(&tables);
+    let timings = Timings {
+        connect_ms,
+        total_ms: elapsed_ms(started),
+    };
     Summary {
-        kind: Kind::Export,
-        dry_run: request.dry_run,
-        strategy: None,
-        target: request.info.display(),
-        schema: options.schema.clone(),
         mode: options.mode,
         propagate_deletes: options.propagate_deletes,
         watermark: Some(through),
-        watermark_saved: None,
-        tables,
-        totals,
-        local_only_tables: None,
-        remote_only_tables: None,
-        problems: problems.listed,
-        problems_total: problems.total,
-        timings: Timings {
-            connect_ms,
-            total_ms,
-        },
-        rows_per_s: Summary::rate(totals.source_rows, total_ms),
-        confirmed_dry_run: None,
-        differences_from_dry_run: None,
+        ..Summary::new(
+            Kind::Export,
+            request.dry_run,
+            request.info.display(),
+            options.schema.clone(),
+            tables,
+            problems,
+            timings,
+        )
     }
 }

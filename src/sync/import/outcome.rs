@@ -49,20 +49,12 @@ pub fn summary(
     started: Instant,
 ) -> Summary {
     let options = request.options;
-    let total_ms = elapsed_ms(started);
-    let totals = Summary::total(&tables);
+    let timings = Timings {
+        connect_ms,
+        total_ms: elapsed_ms(started),
+    };
     Summary {
-        kind: Kind::Import,
-        dry_run: request.dry_run,
         strategy: Some(options.strategy.as_str().to_string()),
-        target: request.info.display(),
-        schema: options.schema.clone(),
-        mode: None,
-        propagate_deletes: None,
-        watermark: None,
-        watermark_saved: None,
-        tables,
-        totals,
         local_only_tables: Some(scope.local_only),
         // With create_tables, the remote-only tables are among the tables imported.
         remote_only_tables: Some(if options.create_tables {
@@ -70,14 +62,14 @@ pub fn summary(
         } else {
             scope.remote_only
         }),
-        problems: problems.listed,
-        problems_total: problems.total,
-        timings: Timings {
-            connect_ms,
-            total_ms,
-        },
-        rows_per_s: Summary::rate(totals.source_rows, total_ms),
-        confirmed_dry_run: None,
-        differences_from_dry_run: None,
+        ..Summary::new(
+            Kind::Import,
+            request.dry_run,
+            request.info.display(),
+            options.schema.clone(),
+            tables,
+            problems,
+            timings,
+        )
     }
 }
