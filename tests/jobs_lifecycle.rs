@@ -188,12 +188,22 @@ fn a_job_against_a_stopped_server_is_retried_with_growing_delays_until_it_is_bac
 
 #[test]
 fn a_wrong_password_fails_at_once_after_one_attempt() {
+    assert_wrong_password_fails_at_once("wrongpw", pg().port);
+}
+
+/// PgBouncer turns a wrong SCRAM password down with its own SQLSTATE and words, not 28P01.
+#[test]
+fn a_wrong_password_through_pgbouncer_fails_at_once_after_one_attempt() {
+    assert_wrong_password_fails_at_once("wrongpw_bouncer", pg().bouncer_port);
+}
+
+fn assert_wrong_password_fails_at_once(name: &str, port: u16) {
     let pg = pg();
-    let (_dir, path) = temp_db("wrongpw");
+    let (_dir, path) = temp_db(name);
     let conn = open(&path);
     let url = format!(
-        "postgresql://{}:not-it@localhost:{}/{}?sslmode=require",
-        pg.user, pg.port, pg.db
+        "postgresql://{}:not-it@localhost:{port}/{}?sslmode=require",
+        pg.user, pg.db
     );
     conn.query_row("SELECT cloud_sync_save('prod', ?1)", [url], |r| {
         r.get::<_, i64>(0)
@@ -212,6 +222,10 @@ fn a_wrong_password_fails_at_once_after_one_attempt() {
         .as_str()
         .unwrap()
         .contains("password authentication failed"));
+    assert_eq!(
+        attempt_outcomes(&conn, job["id"].as_i64().unwrap()),
+        ["failed"]
+    );
 }
 
 #[test]

@@ -516,6 +516,10 @@ fn each_connection_failure_has_its_own_clear_message_without_the_password() {
     let cases = [
         (wrong_password.clone(), "password authentication failed"),
         (
+            wrong_password.replace(&format!(":{}/", pg.port), &format!(":{}/", pg.bouncer_port)),
+            "password authentication failed",
+        ),
+        (
             pg.url("localhost", pg.port, "sslmode=require")
                 .replace(&format!("/{}?", pg.db), "/no_such_db?"),
             "database \"no_such_db\" does not exist",

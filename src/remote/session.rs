@@ -150,49 +150,97 @@ fn timed_out(info: &ConnInfo) -> Error {
 
 /// Turns a driver error at connect time into a message that says what to do.
 fn classify(error: &postgres::Error, info: &ConnInfo) -> Error {
-    let target = info.target();
-    if let Some(db) = error.as_db_error() {
-        let server = db.message();
-        let (failure, message) = match db.code() {
-            c if *c == SqlState::INVALID_PASSWORD => (
-                ConnectFailure::Auth,
-                format!(
-                    "password authentication failed for user \"{}\" at {target}: check the password",
-                    info.user
-                ),
-            ),
-            c if *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => (
-                ConnectFailure::Auth,
-                format!("{target} refused user \"{}\": {server}", info.user),
-            ),
-            c if *c == SqlState::INVALID_CATALOG_NAME => (
-                ConnectFailure::DatabaseMissing,
-                format!(
-                    "database \"{}\" does not exist on {target}: check the database name",
-                    info.dbname
-                ),
-            ),
-            c if [
-                SqlState::TOO_MANY_CONNECTIONS,
-                SqlState::CANNOT_CONNECT_NOW,
-                SqlState::ADMIN_SHUTDOWN,
-            ]
-            .contains(c) =>
-            {
-                (
-                    ConnectFailure::Unavailable,
-                    format!("{target} cannot take the connection now: {server}; retry later"),
-                )
-            }
-            _ => (
-                ConnectFailure::Other,
-                format!("{target} refused the connection: {server}"),
-            ),
-        };
-        return Error::connect(failure, scrub(&message, info));
+    match error.as_db_error() {
+        Some(db) => refusal(db.code(), db.message(), info),
+        None => driver_failure(error, info),
     }
+}
 
-    let detail = error_chain(error);
+/// The server, or a pooler in front of it, answered the connection with an error.
+fn refusal(code: &SqlState, server_message: &str, info: &ConnInfo) -> Error {
+    let target = info.target();
+    if *code == SqlState::INVALID_PASSWORD || is_pooler_password_rejection(code, server_message) {
+        return password_failed(info);
+    }
+    let server = remote_text(server_message, info);
+    let (failure, message) = match code {
+        c if *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION => (
+            ConnectFailure::Auth,
+            format!("{target} refused user \"{}\": {server}", info.user),
+        ),
+        c if *c == SqlState::INVALID_CATALOG_NAME => (
+            ConnectFailure::DatabaseMissing,
+            format!(
+                "database \"{}\" does not exist on {target}: check the database name",
+                info.dbname
+            ),
+        ),
+        c if [
+            SqlState::TOO_MANY_CONNECTIONS,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::ADMIN_SHUTDOWN,
+        ]
+        .contains(c) =>
+        {
+            (
+                ConnectFailure::Unavailable,
+                format!("{target} cannot take the connection now: {server}; retry later"),
+            )
+        }
+        _ => (
+            ConnectFailure::Other,
+            format!("{target} refused the connection: {server}"),
+        ),
+    };
+    Error::connect(failure, message)
+}
+
+fn password_failed(info: &ConnInfo) -> Error {
+    Error::connect(
+        ConnectFailure::Auth,
+        format!(
+            "password authentication failed for user \"{}\" at {}: check the password",
+            info.user,
+            info.target()
+        ),
+    )
+}
+
+/// Wrong-password answers from poolers that do not send Postgres's SQLSTATE 28P01 (Supavisor
+/// does since July 2025), matched on the SQLSTATE each comes with and its exact text in the
+/// pooler's source, so that no other failure is taken for a wrong password:
+/// - PgBouncer (1.x through 1.25): 08P01 "SASL authentication failed" (SCRAM; also for a user
+///   it does not know) and 08P01 "password authentication failed" (its md5 and plain modes);
+/// - Neon's proxy: XX000 "password authentication failed for user '<user>'", and XX000 with a
+///   compute's own "password authentication failed for user \"<user>\"", forwarded without
+///   its SQLSTATE;
+/// - Supavisor before July 2025: XX000 "Wrong password" (md5 auth_query).
+fn is_pooler_password_rejection(code: &SqlState, message: &str) -> bool {
+    match code.code() {
+        "08P01" => matches!(
+            message,
+            "SASL authentication failed" | "password authentication failed"
+        ),
+        "XX000" => {
+            message == "Wrong password"
+                || message.starts_with("password authentication failed for user ")
+        }
+        _ => false,
+    }
+}
+
+/// Supavisor before July 2025 ends a SCRAM exchange with a wrong password by putting
+/// "e=Wrong password" in its final message, which the driver reports as this error.
+const SUPAVISOR_SCRAM_REJECTION: &str = "SCRAM error: Wrong password";
+
+/// The driver, not a server's error response, says why the connection failed (the network,
+/// TLS, the authentication exchange).
+fn driver_failure(error: &postgres::Error, info: &ConnInfo) -> Error {
+    if chain(error).any(|e| e.to_string() == SUPAVISOR_SCRAM_REJECTION) {
+        return password_failed(info);
+    }
+    let target = info.target();
+    let detail = remote_text(&error_chain(error), info);
     let io_kind = io_error_kind(error);
     let lower = detail.to_lowercase();
     let (failure, message) = if io_kind == Some(std::io::ErrorKind::ConnectionRefused) {
@@ -266,43 +314,49 @@ fn classify(error: &postgres::Error, info: &ConnInfo) -> Error {
             format!("could not connect to {target}: {detail}"),
         )
     };
-    Error::connect(failure, scrub(&message, info))
+    Error::connect(failure, message)
 }
 
 fn verify_reason(detail: &str) -> &str {
     detail.rsplit(": ").next().unwrap_or(detail)
 }
 
+/// `error` and its sources, outermost first.
+fn chain<'a>(
+    error: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(error), |e| e.source())
+}
+
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(e) = source {
-        let text = e.to_string();
+    let mut parts: Vec<String> = Vec::new();
+    for text in chain(error).map(ToString::to_string) {
         if !parts.iter().any(|p| p.contains(&text)) {
             parts.push(text);
         }
-        source = e.source();
     }
     parts.join(": ")
 }
 
 fn io_error_kind(error: &(dyn std::error::Error + 'static)) -> Option<std::io::ErrorKind> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = source {
-        if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return Some(io.kind());
-        }
-        source = e.source();
-    }
-    None
+    chain(error).find_map(|e| e.downcast_ref::<std::io::Error>().map(std::io::Error::kind))
 }
 
-/// Defence in depth: no driver message should ever hold the password, but if one did, it is
-/// removed before the message leaves this module.
-fn scrub(message: &str, info: &ConnInfo) -> String {
+/// Passwords shorter than this are left in server and driver text (see `remote_text`).
+const SHORTEST_REDACTED_PASSWORD: usize = 16;
+
+/// Server or driver text, for a message. The driver is handed the password as a field of its
+/// configuration and never formats it; Postgres, PgBouncer, Supavisor and Neon's proxy never
+/// echo it. Only a hostile server could, after asking for the password in clear text. Such an
+/// echo is cut out when the password is long enough that its text cannot also be ordinary
+/// words of the message; a shorter one is left alone, as replacing its text wherever it
+/// occurs mangles messages and spells the password out ("conn***ction r***fus***d" for `e`).
+fn remote_text(text: &str, info: &ConnInfo) -> String {
     match &info.password {
-        Some(p) if !p.expose().is_empty() => message.replace(p.expose(), "***"),
-        _ => message.to_string(),
+        Some(p) if p.expose().chars().count() >= SHORTEST_REDACTED_PASSWORD => {
+            text.replace(p.expose(), "***")
+        }
+        _ => text.to_string(),
     }
 }
 
@@ -320,5 +374,180 @@ pub fn remote_error(context: &str, error: &postgres::Error) -> Error {
             ),
         },
         None => Error::Interrupted(format!("{context}: {}", error_chain(error))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    fn info_for_port(password: &str, port: u16) -> ConnInfo {
+        ConnInfo::parse(&format!(
+            "postgresql://u:{password}@127.0.0.1:{port}/d?sslmode=disable"
+        ))
+        .unwrap()
+    }
+
+    /// Where nothing listens.
+    fn info(password: &str) -> ConnInfo {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        info_for_port(password, port)
+    }
+
+    /// Serves one connection as `pooler` does and returns what connecting to it gives.
+    fn connect_to(pooler: fn(&mut TcpStream)) -> Error {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let info = info_for_port("pw", listener.local_addr().unwrap().port());
+        let server = std::thread::spawn(move || pooler(&mut listener.accept().unwrap().0));
+        let error = Session::connect(&info).err().unwrap();
+        server.join().unwrap();
+        error
+    }
+
+    /// Reads the start-up packet, or a message's type and body.
+    fn read(stream: &mut TcpStream, typed: bool) -> Vec<u8> {
+        let mut header = vec![0; if typed { 5 } else { 4 }];
+        stream.read_exact(&mut header).unwrap();
+        let len = u32::from_be_bytes(header[header.len() - 4..].try_into().unwrap());
+        let mut body = vec![0; len as usize - 4];
+        stream.read_exact(&mut body).unwrap();
+        body
+    }
+
+    fn send(stream: &mut TcpStream, kind: u8, body: &[u8]) {
+        let len = u32::try_from(body.len() + 4).unwrap().to_be_bytes();
+        stream
+            .write_all(&[&[kind][..], &len, body].concat())
+            .unwrap();
+    }
+
+    fn send_auth(stream: &mut TcpStream, code: u32, data: &[u8]) {
+        send(stream, b'R', &[&code.to_be_bytes()[..], data].concat());
+    }
+
+    /// Supavisor before July 2025: a SCRAM exchange whose final message is an error.
+    fn supavisor_scram(stream: &mut TcpStream) {
+        read(stream, false);
+        send_auth(stream, 10, b"SCRAM-SHA-256\0\0");
+        let first = String::from_utf8_lossy(&read(stream, true)).into_owned();
+        let nonce = first.split_once(",r=").unwrap().1;
+        let server_first = format!("r={nonce}pooler,s=c2FsdHNhbHQ=,i=4096");
+        send_auth(stream, 11, server_first.as_bytes());
+        read(stream, true);
+        send_auth(stream, 12, b"e=Wrong password");
+    }
+
+    /// Neon's proxy: an error response with SQLSTATE XX000.
+    fn neon(stream: &mut TcpStream) {
+        read(stream, false);
+        let fields = "SFATAL\0VFATAL\0CXX000\0Mpassword authentication failed for user 'u'\0\0";
+        send(stream, b'E', fields.as_bytes());
+    }
+
+    #[test]
+    fn the_driver_reports_pooler_rejections_as_wrong_passwords() {
+        for pooler in [supavisor_scram as fn(&mut TcpStream), neon] {
+            assert_wrong_password(&connect_to(pooler));
+        }
+    }
+
+    /// Asserts that `error` says the password was wrong, and is not retried.
+    fn assert_wrong_password(error: &Error) {
+        assert!(
+            matches!(
+                error,
+                Error::Connect {
+                    failure: ConnectFailure::Auth,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(!error.is_transient());
+        assert!(
+            error
+                .to_string()
+                .starts_with("password authentication failed for user \"u\" at 127.0.0.1:"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn wrong_password_answers_of_poolers_are_known_by_code_and_exact_text() {
+        let info = info("pw");
+        let rejections = [
+            ("28P01", "password authentication failed for user \"u\""),
+            ("08P01", "SASL authentication failed"),
+            ("08P01", "password authentication failed"),
+            ("XX000", "password authentication failed for user 'u'"),
+            ("XX000", "password authentication failed for user \"u\""),
+            ("XX000", "Wrong password"),
+        ];
+        for (code, text) in rejections {
+            assert_wrong_password(&refusal(&SqlState::from_code(code), text, &info));
+        }
+        let others = [
+            ("08P01", "no such database: d"),
+            ("08P01", "SASL authentication failed: server busy"),
+            ("08006", "SASL authentication failed"),
+            ("XX000", "SASL authentication failed"),
+            ("XX000", "Tenant or user not found"),
+            ("53300", "password authentication failed"),
+        ];
+        for (code, text) in others {
+            let error = refusal(&SqlState::from_code(code), text, &info);
+            assert!(error.is_transient(), "{code} {text}: {error:?}");
+            assert!(error.to_string().contains(text), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_short_password_leaves_messages_intact() {
+        let info = info("e");
+        let refused = Session::connect(&info).err().unwrap().to_string();
+        assert_eq!(
+            refused,
+            format!(
+                "connection refused by {}: is Postgres running and accepting TCP connections \
+                 on port {}?",
+                info.target(),
+                info.port
+            )
+        );
+        let busy = refusal(
+            &SqlState::TOO_MANY_CONNECTIONS,
+            "sorry, too many clients already",
+            &info,
+        );
+        assert_eq!(
+            busy.to_string(),
+            format!(
+                "{} cannot take the connection now: sorry, too many clients already; retry later",
+                info.target()
+            )
+        );
+    }
+
+    #[test]
+    fn a_long_password_echoed_by_a_server_is_cut_out() {
+        let password = "Zq9LeakPw7-Zq9LeakPw7";
+        let error = refusal(
+            &SqlState::from_code("XX000"),
+            &format!("bad password \"{password}\""),
+            &info(password),
+        );
+        assert!(
+            error
+                .to_string()
+                .ends_with("refused the connection: bad password \"***\""),
+            "{error}"
+        );
     }
 }
