@@ -181,20 +181,7 @@ impl ConnInfo {
                 "Unix-domain socket hosts are not supported: give a TCP host name",
             ));
         }
-        let port = match param("port") {
-            None => 5432,
-            Some(p) => p
-                .value
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| {
-                    Error::invalid(format!(
-                        "port must be a number between 1 and 65535, not {}",
-                        p.shown_value()
-                    ))
-                })?,
-        };
+        let port = port(param("port"))?;
         let user = get("user")
             .ok_or_else(|| {
                 Error::invalid(
@@ -218,33 +205,8 @@ impl ConnInfo {
             (Some(mode), _) => SslMode::parse(mode)?,
             (None, _) => SslMode::Prefer,
         };
-        let channel_binding = match param("channel_binding") {
-            None => ChannelBinding::Prefer,
-            Some(p) => match p.value.as_str() {
-                "prefer" => ChannelBinding::Prefer,
-                "disable" => ChannelBinding::Disable,
-                "require" => ChannelBinding::Require,
-                _ => {
-                    return Err(Error::invalid(format!(
-                        "channel_binding {} is not one of disable, prefer, require",
-                        p.shown_value()
-                    )))
-                }
-            },
-        };
-        let connect_deadline = match param("connect_timeout") {
-            None => DEFAULT_CONNECT_DEADLINE,
-            Some(p) => match p.value.parse::<u64>() {
-                Ok(secs) if secs > 0 => Duration::from_secs(secs),
-                _ => {
-                    return Err(Error::invalid(format!(
-                        "connect_timeout must be a positive number of seconds, not {} \
-                         (cloud_sync always keeps a deadline)",
-                        p.shown_value()
-                    )))
-                }
-            },
-        };
+        let channel_binding = channel_binding(param("channel_binding"))?;
+        let connect_deadline = connect_deadline(param("connect_timeout"))?;
         if let Some(p) = param("pgbouncer") {
             if p.value != "true" && p.value != "false" {
                 return Err(Error::invalid(format!(
@@ -297,6 +259,59 @@ impl ConnInfo {
     pub fn target(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }
+}
+
+/// The `port` parameter (5432 when unset).
+fn port(given: Option<&Param>) -> Result<u16> {
+    Ok(match given {
+        None => 5432,
+        Some(p) => p
+            .value
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "port must be a number between 1 and 65535, not {}",
+                    p.shown_value()
+                ))
+            })?,
+    })
+}
+
+/// The `channel_binding` parameter (`prefer` when unset).
+fn channel_binding(given: Option<&Param>) -> Result<ChannelBinding> {
+    Ok(match given {
+        None => ChannelBinding::Prefer,
+        Some(p) => match p.value.as_str() {
+            "prefer" => ChannelBinding::Prefer,
+            "disable" => ChannelBinding::Disable,
+            "require" => ChannelBinding::Require,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "channel_binding {} is not one of disable, prefer, require",
+                    p.shown_value()
+                )))
+            }
+        },
+    })
+}
+
+/// The `connect_timeout` parameter: cloud_sync always keeps a deadline.
+fn connect_deadline(given: Option<&Param>) -> Result<Duration> {
+    Ok(match given {
+        None => DEFAULT_CONNECT_DEADLINE,
+        Some(p) => match p.value.parse::<u64>() {
+            Ok(secs) if secs > 0 => Duration::from_secs(secs),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "connect_timeout must be a positive number of seconds, not {} \
+                     (cloud_sync always keeps a deadline)",
+                    p.shown_value()
+                )))
+            }
+        },
+    })
 }
 
 /// One `key=value` of a connection string, and whether a message may quote it. A password can
