@@ -137,10 +137,42 @@ pub unsafe fn register(db: *mut sqlite3, function: &'static Function) -> Result<
             None,
         ));
         if rc != SQLITE_OK {
-            return Err(Error::local(format!("cannot register {}", function.name)));
+            return Err(Error::Local {
+                code: rc,
+                context: format!("cannot register {}", function.name),
+                // SAFETY: a live connection; its message is copied at once.
+                reason: std::ffi::CStr::from_ptr(call!(errmsg(db)))
+                    .to_string_lossy()
+                    .into_owned(),
+            });
         }
     }
     Ok(())
+}
+
+/// Removes every arity of `function` from `db` (SQLite's way: registering it with no
+/// callbacks). `false` when SQLite refused, which it does while a statement runs on `db`.
+///
+/// # Safety
+/// `db` must be a live connection.
+pub unsafe fn unregister(db: *mut sqlite3, function: &Function) -> bool {
+    let name = CString::new(function.name).expect("function names hold no NUL");
+    let mut removed = true;
+    for &arity in function.arities {
+        let rc = call!(create_function_v2(
+            db,
+            name.as_ptr(),
+            arity,
+            SQLITE_UTF8,
+            std::ptr::null_mut(),
+            None,
+            None,
+            None,
+            None,
+        ));
+        removed &= rc == SQLITE_OK;
+    }
+    removed
 }
 
 unsafe extern "C" fn dispatch(

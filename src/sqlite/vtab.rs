@@ -28,7 +28,9 @@ use sqlite_loadable::table::{
 };
 use sqlite_loadable::{Error as GlueError, ErrorKind};
 
-use super::api::{call, transient, Db, SQLITE_FLOAT, SQLITE_INTEGER, SQLITE_NULL, SQLITE_TEXT};
+use super::api::{
+    call, transient, Db, SQLITE_FLOAT, SQLITE_INTEGER, SQLITE_NULL, SQLITE_OK, SQLITE_TEXT,
+};
 use crate::error::{Error, Result};
 
 /// One value of a row or an argument.
@@ -113,6 +115,25 @@ unsafe fn register<F: TableFunction>(db: *mut sqlite3) -> Result<()> {
     define_table_function::<Table<F>>(db, F::NAME, None)
         // Never format a sqlite-loadable error: its Display reaches unreachable!().
         .map_err(|_| Error::local(format!("cannot register {}", F::NAME)))
+}
+
+/// Removes the module `name` from `db` (SQLite's way: registering it with no module). SQLite
+/// never refuses; `false` only if the name cannot be passed to it.
+///
+/// # Safety
+/// `db` must be a live connection.
+pub unsafe fn unregister_module(db: *mut sqlite3, name: &str) -> bool {
+    let Ok(name) = CString::new(name) else {
+        return false;
+    };
+    let rc = call!(create_module_v2(
+        db,
+        name.as_ptr(),
+        std::ptr::null(),
+        std::ptr::null_mut(),
+        None
+    ));
+    rc == SQLITE_OK
 }
 
 fn schema<F: TableFunction>() -> String {
