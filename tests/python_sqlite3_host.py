@@ -128,6 +128,20 @@ class Sqlite3Host(unittest.TestCase):
         )
         conn.close()
 
+    def test_integer_arguments_bound_as_python_floats_or_strings(self):
+        conn = sqlite3.connect(self.path)
+        load(conn)
+        for given in [0, 0.0, "0", " 0 "]:
+            ran = conn.execute("SELECT cloud_sync_run_jobs(?)", (given,)).fetchone()[0]
+            self.assertIn('"ran":0', ran, repr(given))
+        for given, shown in [(1.5, "1.5"), ("x", "'x'"), (1e300, "1e300"), (float("inf"), "inf")]:
+            with self.assertRaises(sqlite3.OperationalError) as caught:
+                conn.execute("SELECT cloud_sync_report(?)", (given,))
+            self.assertIn(
+                f"argument 1 (job id) must be an integer, not {shown}", str(caught.exception)
+            )
+        conn.close()
+
 
 if __name__ == "__main__":
     result = unittest.main(exit=False, verbosity=2).result

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::jobs::{self, views};
+use crate::sqlite::argument::{exact_integer, shown};
 use crate::sqlite::vtab::{Cell, Row, TableFunction};
 use crate::sqlite::{Call, Db, Output};
 use crate::sync::summary::JOB_TABLE_COLUMNS;
@@ -59,16 +60,17 @@ fn refuse_in_transaction(call: &Call, function: &str) -> Result<()> {
     Ok(())
 }
 
-/// The job id argument of a table function.
+/// The job id argument of a table function: any value that stands for one integer exactly
+/// (`4`, `4.0`, `'4'`), as for the scalar functions' job ids.
 fn job_id(args: &[Cell]) -> Result<i64> {
     match args.first() {
-        Some(Cell::Int(id)) => Ok(*id),
         Some(Cell::Null) | None => Err(Error::invalid("the job id is NULL")),
-        Some(Cell::Text(text)) => Err(Error::invalid(format!(
-            "the job id must be an integer, not '{}'",
-            text.chars().take(40).collect::<String>()
-        ))),
-        Some(_) => Err(Error::invalid("the job id must be an integer")),
+        Some(cell) => exact_integer(cell.as_value()).ok_or_else(|| {
+            Error::invalid(format!(
+                "the job id must be an integer, not {}",
+                shown(cell.as_value())
+            ))
+        }),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The only place that touches raw SQLite pointers.
 
 pub mod api;
+pub mod argument;
 pub mod connection;
 pub mod function;
 pub mod vtab;

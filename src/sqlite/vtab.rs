@@ -28,9 +28,8 @@ use sqlite_loadable::table::{
 };
 use sqlite_loadable::{Error as GlueError, ErrorKind};
 
-use super::api::{
-    call, transient, Db, SQLITE_FLOAT, SQLITE_INTEGER, SQLITE_NULL, SQLITE_OK, SQLITE_TEXT,
-};
+use super::api::{call, transient, Db, Value, SQLITE_OK};
+use super::function::read_value;
 use crate::error::{Error, Result};
 
 /// One value of a row or an argument.
@@ -40,6 +39,33 @@ pub enum Cell {
     Int(i64),
     Real(f64),
     Text(String),
+    Blob(Vec<u8>),
+}
+
+impl Cell {
+    /// The cell as a SQLite value, borrowed.
+    pub fn as_value(&self) -> Value<'_> {
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Int(i) => Value::Integer(*i),
+            Cell::Real(r) => Value::Real(*r),
+            Cell::Text(s) => Value::Text(s.as_bytes()),
+            Cell::Blob(b) => Value::Blob(b),
+        }
+    }
+}
+
+/// A copy of an argument (text that is not UTF-8 is read lossily).
+impl From<Value<'_>> for Cell {
+    fn from(value: Value) -> Cell {
+        match value {
+            Value::Null => Cell::Null,
+            Value::Integer(i) => Cell::Int(i),
+            Value::Real(r) => Cell::Real(r),
+            Value::Text(bytes) => Cell::Text(String::from_utf8_lossy(bytes).into_owned()),
+            Value::Blob(bytes) => Cell::Blob(bytes.to_vec()),
+        }
+    }
 }
 
 impl From<Option<String>> for Cell {
@@ -294,33 +320,6 @@ pub struct Cursor<F: TableFunction> {
     function: PhantomData<F>,
 }
 
-/// Reads one argument value, copying it.
-///
-/// # Safety
-/// `value` is a live protected value of the current call.
-unsafe fn read_value(value: *mut sqlite3_value) -> Cell {
-    match call!(value_type(value)) {
-        SQLITE_NULL => Cell::Null,
-        SQLITE_INTEGER => Cell::Int(call!(value_int64(value))),
-        SQLITE_FLOAT => Cell::Real(call!(value_double(value))),
-        kind => {
-            let (p, n) = if kind == SQLITE_TEXT {
-                let p = call!(value_text(value)).cast::<u8>();
-                (p, call!(value_bytes(value)))
-            } else {
-                let p = call!(value_blob(value)).cast::<u8>();
-                (p, call!(value_bytes(value)))
-            };
-            if p.is_null() || n <= 0 {
-                return Cell::Text(String::new());
-            }
-            Cell::Text(
-                String::from_utf8_lossy(std::slice::from_raw_parts(p, n as usize)).into_owned(),
-            )
-        }
-    }
-}
-
 impl<F: TableFunction> VTabCursor for Cursor<F> {
     fn filter(
         &mut self,
@@ -336,7 +335,7 @@ impl<F: TableFunction> VTabCursor for Cursor<F> {
                 match given.next() {
                     // SAFETY: SQLite's argument values for this call.
                     Some(&value) if idx_num & (1 << i) != 0 => {
-                        args.push(unsafe { read_value(value) })
+                        args.push(unsafe { read_value(value) }.into())
                     }
                     _ => {
                         return Err(Error::invalid(format!(
@@ -406,6 +405,10 @@ unsafe fn set_result(ctx: *mut sqlite3_context, cell: &Cell) -> Result<()> {
         Cell::Text(s) => {
             let n = c_int::try_from(s.len()).map_err(|_| Error::local("text value too long"))?;
             call!(result_text(ctx, s.as_ptr().cast(), n, transient()))
+        }
+        Cell::Blob(b) => {
+            let n = c_int::try_from(b.len()).map_err(|_| Error::local("blob value too long"))?;
+            call!(result_blob(ctx, b.as_ptr().cast(), n, transient()))
         }
     }
     Ok(())
