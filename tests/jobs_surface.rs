@@ -774,6 +774,31 @@ fn the_jobs_view_decodes_every_column_and_the_duration() {
         ),
         1
     );
+    // Declared types give the columns a table's affinities: text finds an integer id.
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM cloud_sync_jobs_vtab WHERE id = '1'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM cloud_sync_jobs WHERE id = '1'"),
+        1
+    );
+    let types: Vec<String> = conn
+        .prepare("SELECT type FROM pragma_table_info('cloud_sync_jobs_vtab')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        types.join(","),
+        "INTEGER,TEXT,TEXT,INTEGER,TEXT,INTEGER,INTEGER,TEXT,TEXT,TEXT,INTEGER,INTEGER,INTEGER,\
+         TEXT,TEXT"
+    );
+
     // Read-only: every write is refused by SQLite, none aborts the host.
     for sql in [
         "INSERT INTO cloud_sync_jobs_vtab (id) VALUES (9)",
@@ -1265,7 +1290,7 @@ fn integer_arguments_take_whole_reals_and_integer_text_and_refuse_the_rest() {
         // Bound as a parameter too, as hosts do.
         let tables: i64 = conn
             .query_row(
-                "SELECT count(*) FROM cloud_sync_job_tables(?1)",
+                "SELECT count(*) FROM cloud_sync_job_tables(?1) WHERE inserts = '2'",
                 [form.trim_matches('\'')],
                 |r| r.get(0),
             )

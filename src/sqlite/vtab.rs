@@ -2,8 +2,10 @@
 //! table glue.
 //!
 //! Each table is a [`TableFunction`]: a name, its visible columns, the hidden columns that are
-//! its arguments, and a function that computes every row up front from the arguments. The glue
-//! here is the only code that sees the raw vtab and cursor pointers. It keeps three promises:
+//! its arguments (all with declared types, so that comparisons convert values as they do with a
+//! table's columns), and a function that computes every row up front from the arguments. The
+//! glue here is the only code that sees the raw vtab and cursor pointers. It keeps three
+//! promises:
 //!
 //! - **No method can abort the host.** Every VTab and VTabCursor method body runs inside
 //!   `catch_unwind`; a panic becomes an SQL error.
@@ -99,14 +101,38 @@ pub struct Row {
     pub cells: Vec<Cell>,
 }
 
+/// A column of a table function: its name and declared type. The type gives the column the
+/// affinity a table's column has, so `WHERE id = '4'` finds what it finds in a plain table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    pub name: &'static str,
+    pub sql_type: &'static str,
+}
+
+impl Column {
+    pub const fn integer(name: &'static str) -> Column {
+        Column {
+            name,
+            sql_type: "INTEGER",
+        }
+    }
+
+    pub const fn text(name: &'static str) -> Column {
+        Column {
+            name,
+            sql_type: "TEXT",
+        }
+    }
+}
+
 /// A read-only table-valued function whose rows are computed when a scan starts.
 pub trait TableFunction: 'static {
     /// The SQL name; also the prefix of its error messages.
     const NAME: &'static str;
     /// The visible columns, in order.
-    const COLUMNS: &'static [&'static str];
+    const COLUMNS: &'static [Column];
     /// Hidden columns that are the function's arguments, in order; all are required.
-    const PARAMS: &'static [&'static str];
+    const PARAMS: &'static [Column];
     /// How to call it, for the error when an argument is missing.
     const USAGE: &'static str;
 
@@ -165,8 +191,12 @@ pub unsafe fn unregister_module(db: *mut sqlite3, name: &str) -> bool {
 fn schema<F: TableFunction>() -> String {
     let columns: Vec<String> = F::COLUMNS
         .iter()
-        .map(|c| format!("\"{c}\""))
-        .chain(F::PARAMS.iter().map(|p| format!("\"{p}\" HIDDEN")))
+        .map(|c| format!("\"{}\" {}", c.name, c.sql_type))
+        .chain(
+            F::PARAMS
+                .iter()
+                .map(|p| format!("\"{}\" {} HIDDEN", p.name, p.sql_type)),
+        )
         .collect();
     format!("CREATE TABLE x({})", columns.join(", "))
 }
@@ -339,7 +369,8 @@ impl<F: TableFunction> VTabCursor for Cursor<F> {
                     }
                     _ => {
                         return Err(Error::invalid(format!(
-                            "needs its argument {param}: {}",
+                            "needs its argument {}: {}",
+                            param.name,
                             F::USAGE
                         )))
                     }
@@ -422,8 +453,8 @@ mod tests {
 
     impl TableFunction for Demo {
         const NAME: &'static str = "demo";
-        const COLUMNS: &'static [&'static str] = &["a", "b"];
-        const PARAMS: &'static [&'static str] = &["job_id"];
+        const COLUMNS: &'static [Column] = &[Column::integer("a"), Column::text("b")];
+        const PARAMS: &'static [Column] = &[Column::integer("job_id")];
         const USAGE: &'static str = "SELECT * FROM demo(1)";
 
         fn rows(_: &Db, _: &[Cell]) -> Result<Vec<Row>> {
@@ -432,10 +463,10 @@ mod tests {
     }
 
     #[test]
-    fn schemas_declare_arguments_as_hidden_columns() {
+    fn schemas_declare_column_types_and_arguments_as_hidden_columns() {
         assert_eq!(
             schema::<Demo>(),
-            "CREATE TABLE x(\"a\", \"b\", \"job_id\" HIDDEN)"
+            "CREATE TABLE x(\"a\" INTEGER, \"b\" TEXT, \"job_id\" INTEGER HIDDEN)"
         );
         assert_eq!(module::<Demo>().name, "demo");
     }
