@@ -21,6 +21,9 @@ cargo test --release --locked
 echo "== apsw host"
 /usr/bin/python3 tests/apsw_host.py
 
+echo "== python sqlite3 host"
+/usr/bin/python3 tests/python_sqlite3_host.py
+
 echo "== walk-through through the sqlite3 shell"
 workdir=$(mktemp -d)
 output=$(CLOUD_SYNC_ENCRYPTION_KEY=$(openssl rand -hex 32) \

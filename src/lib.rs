@@ -1,6 +1,8 @@
 //! cloud_sync: a SQLite loadable extension that moves an application's tables to and from a
-//! hosted Postgres. This file holds the entry points and the one list of SQL functions and
-//! virtual tables.
+//! hosted Postgres. This file holds the entry points, the one list of SQL functions and virtual
+//! tables, and how a load registers them: only once nothing can fail any more, and taken back
+//! if registering itself fails, so that a failed load never leaves the host pointing into a
+//! library SQLite unloads.
 
 mod connections;
 mod error;
@@ -23,9 +25,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use sqlite_loadable::ext::{sqlite3, sqlite3_api_routines};
 
-use crate::error::Result;
-use crate::sqlite::function::{register, Effects, Function};
-use crate::sqlite::vtab::{module, Module};
+use crate::error::{Error, Result};
+use crate::sqlite::function::{register, unregister, Effects, Function};
+use crate::sqlite::vtab::{module, unregister_module, Module};
 use crate::sqlite::{api, Db};
 
 /// Every SQL function of the extension. A test compares this list, as SQLite sees it through
@@ -189,22 +191,79 @@ pub static MODULES: &[Module] = &[
 const SQLITE_ERROR: c_int = 1;
 const SQLITE_OK_LOAD_PERMANENTLY: c_int = 256;
 
-fn init(db: *mut sqlite3) -> Result<()> {
-    for function in FUNCTIONS {
-        // SAFETY: `db` is the live connection SQLite is loading us into.
-        unsafe { register(db, function)? };
-    }
-    for table in MODULES {
-        // SAFETY: as above.
-        unsafe { (table.register)(db)? };
-    }
+fn init(raw: *mut sqlite3) -> Result<()> {
+    // SAFETY: `raw` is the live connection SQLite is loading us into.
+    let db = unsafe { Db::from_raw(raw) };
+    // Everything that can fail comes before anything is registered: when a load fails,
+    // SQLite unloads the library, and a function or module left registered would then point
+    // into unmapped memory (the host's next call or close would crash).
+    local::schema::prepare_at_load(&db)?;
     // SAFETY: as above.
-    let db = unsafe { Db::from_raw(db) };
-    // A read-only database still gets the functions; those that write say why they cannot.
-    if !db.is_readonly() {
-        local::schema::apply(&db)?;
+    unsafe { register_all(raw) }
+}
+
+/// Registers every function, then every virtual table. If one fails (or panics), removes again
+/// what this load registered; whatever SQLite refuses to remove (it cannot replace or delete a
+/// function while a statement runs on the connection) keeps the library mapped for the rest of
+/// the process, so that nothing registered ever points into unmapped memory.
+///
+/// # Safety
+/// `db` must be a live connection.
+unsafe fn register_all(db: *mut sqlite3) -> Result<()> {
+    // Counted before each registration, so a partly registered entry is removed too.
+    let (mut functions, mut modules) = (0, 0);
+    let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<()> {
+        for function in FUNCTIONS {
+            functions += 1;
+            register(db, function)?;
+        }
+        for table in MODULES {
+            modules += 1;
+            (table.register)(db)?;
+        }
+        Ok(())
+    }));
+    let error = match outcome {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(e)) => e,
+        Err(_) => Error::local("internal error while registering its functions"),
+    };
+    // No short-circuit: every removal is attempted.
+    let removed = FUNCTIONS[..functions]
+        .iter()
+        .map(|function| unregister(db, function))
+        .chain(
+            MODULES[..modules]
+                .iter()
+                .map(|table| unregister_module(db, table.name)),
+        )
+        .fold(true, |all, removed| all & removed);
+    if removed {
+        return Err(error);
     }
-    Ok(())
+    keep_library_mapped();
+    Err(Error::local(format!(
+        "{error}; SQLite would not remove the functions registered before the failure, so they \
+         stay usable on this connection"
+    )))
+}
+
+/// Marks this library as never to be unloaded (RTLD_NODELETE), as SQLITE_OK_LOAD_PERMANENTLY
+/// does after a successful load. Best effort: nothing more can be done if the loader refuses.
+fn keep_library_mapped() {
+    // SAFETY: dladdr only reads the address of one of this library's functions and fills
+    // `info`; dlopen with RTLD_NOLOAD opens nothing new, it only flags the loaded library. The
+    // handle is deliberately never closed.
+    unsafe {
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        let here = keep_library_mapped as fn() as *const libc::c_void;
+        if libc::dladdr(here, &mut info) != 0 && !info.dli_fname.is_null() {
+            libc::dlopen(
+                info.dli_fname,
+                libc::RTLD_NOW | libc::RTLD_NOLOAD | libc::RTLD_NODELETE,
+            );
+        }
+    }
 }
 
 unsafe fn entry(

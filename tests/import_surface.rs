@@ -129,12 +129,12 @@ fn every_refused_import_queues_nothing() {
             "SELECT cloud_sync_import(1)",
             "argument 1 (connection name) must be text, not an integer",
         ),
-        // dry_run: the integer 0 or 1, nothing else.
+        // dry_run: 0 or 1 (given as 1, 1.0 or '1'), nothing else.
         ("SELECT cloud_sync_import('prod', 2)", DRY_RUN),
         ("SELECT cloud_sync_import('prod', -1)", DRY_RUN),
         ("SELECT cloud_sync_import('prod', 'yes')", DRY_RUN),
-        ("SELECT cloud_sync_import('prod', '1')", DRY_RUN),
-        ("SELECT cloud_sync_import('prod', 1.0)", DRY_RUN),
+        ("SELECT cloud_sync_import('prod', '2')", DRY_RUN),
+        ("SELECT cloud_sync_import('prod', 1.5)", DRY_RUN),
         ("SELECT cloud_sync_import('prod', NULL)", DRY_RUN),
         (
             "SELECT cloud_sync_import('prod', NULL, 'skip', '{}')",

@@ -177,8 +177,12 @@ fn every_refused_export_queues_nothing() {
             "argument 2 (dry_run) must be the integer 0",
         ),
         (
-            "SELECT cloud_sync_export('prod', 1.0)",
-            "argument 2 (dry_run) must be the integer 0",
+            "SELECT cloud_sync_export('prod', 1.5)",
+            "argument 2 (dry_run) must be the integer 0 (full export) or 1 (dry run), not 1.5",
+        ),
+        (
+            "SELECT cloud_sync_export('prod', '0.5')",
+            "argument 2 (dry_run) must be the integer 0 (full export) or 1 (dry run), not '0.5'",
         ),
         (
             "SELECT cloud_sync_export('prod', NULL)",
@@ -596,9 +600,9 @@ fn run_refuses_unknown_and_unqueued_jobs() {
         message.contains("cloud_sync_run: unknown job 424242"),
         "{message}"
     );
-    let message = error(&conn, "SELECT cloud_sync_run('1')");
+    let message = error(&conn, "SELECT cloud_sync_run('one')");
     assert!(
-        message.contains("argument 1 (job id) must be an integer"),
+        message.contains("argument 1 (job id) must be an integer, not 'one'"),
         "{message}"
     );
     // Nothing changed.
@@ -769,6 +773,30 @@ fn the_jobs_view_decodes_every_column_and_the_duration() {
             "SELECT typeof(duration_ms) = 'integer' FROM cloud_sync_jobs_vtab WHERE id = 1"
         ),
         1
+    );
+    // Declared types give the columns a table's affinities: text finds an integer id.
+    assert_eq!(
+        count(
+            &conn,
+            "SELECT count(*) FROM cloud_sync_jobs_vtab WHERE id = '1'"
+        ),
+        1
+    );
+    assert_eq!(
+        count(&conn, "SELECT count(*) FROM cloud_sync_jobs WHERE id = '1'"),
+        1
+    );
+    let types: Vec<String> = conn
+        .prepare("SELECT type FROM pragma_table_info('cloud_sync_jobs_vtab')")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        types.join(","),
+        "INTEGER,TEXT,TEXT,INTEGER,TEXT,INTEGER,INTEGER,TEXT,TEXT,TEXT,INTEGER,INTEGER,INTEGER,\
+         TEXT,TEXT"
     );
 
     // Read-only: every write is refused by SQLite, none aborts the host.
@@ -1211,4 +1239,191 @@ fn the_jobs_view_shows_live_progress_of_a_job_running_in_this_process() {
         "{last:?}"
     );
     pg.psql(&format!("DROP SCHEMA {schema} CASCADE"));
+}
+
+/// The status of job `id`.
+fn status(conn: &Connection, id: i64) -> String {
+    conn.query_row(
+        "SELECT status FROM cloud_sync_jobs WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn integer_arguments_take_whole_reals_and_integer_text_and_refuse_the_rest() {
+    let (_dir, conn) = setup("integers");
+    let done = insert_job(
+        &conn,
+        "prod",
+        1,
+        "succeeded",
+        Some(&summary(&["items"], 0)),
+        10,
+    );
+    conn.execute(
+        "INSERT INTO cloud_sync_job_logs (job_id, attempt, at, level, message)
+         VALUES (?1, 1, '2024-01-01T00:00:00.000Z', 'info', 'hello')",
+        [done],
+    )
+    .unwrap();
+    // How JavaScript (REAL) and command-line or HTTP hosts (text) pass the integer `id`.
+    let forms = |id: i64| [format!("{id}.0"), format!("'{id}'"), format!("' {id} '")];
+
+    for form in forms(done) {
+        let report = |arg: &str| -> String {
+            let sql = format!("SELECT cloud_sync_report({arg})");
+            conn.query_row(&sql, [], |r| r.get(0))
+                .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        };
+        assert_eq!(report(&form), report(&done.to_string()), "{form}");
+        for view in ["cloud_sync_job_tables", "cloud_sync_job_log"] {
+            let rows = |arg: &str| {
+                let sql = format!("SELECT count(*), max(rowid) FROM {view}({arg})");
+                conn.query_row(&sql, [], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            };
+            assert_eq!(rows(&form), rows(&done.to_string()), "{view}({form})");
+            assert_eq!(rows(&form).0, 1, "{view}({form})");
+        }
+        // Bound as a parameter too, as hosts do.
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM cloud_sync_job_tables(?1) WHERE inserts = '2'",
+                [form.trim_matches('\'')],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tables, 1, "{form}");
+    }
+
+    // run, cancel, retry: each form acts on the job it names.
+    for i in 0..forms(0).len() {
+        let queued = count(&conn, "SELECT cloud_sync_export('prod')");
+        let form = &forms(queued)[i];
+        let ran = json_of(&conn, &format!("SELECT cloud_sync_run({form})"));
+        assert_eq!(ran["id"], queued, "{form}: {ran}");
+
+        let queued = count(&conn, "SELECT cloud_sync_export('prod')");
+        let form = &forms(queued)[i];
+        let cancelled = json_of(&conn, &format!("SELECT cloud_sync_cancel({form})"));
+        assert_eq!(cancelled["status"], "cancelled", "{form}: {cancelled}");
+        assert_eq!(status(&conn, queued), "cancelled");
+        let retried = json_of(&conn, &format!("SELECT cloud_sync_retry({form})"));
+        assert_eq!(status(&conn, queued), "queued", "{form}: {retried}");
+    }
+    for form in forms(0) {
+        let none = json_of(&conn, &format!("SELECT cloud_sync_run_jobs({form})"));
+        assert_eq!(none["ran"], 0, "{form}: {none}");
+    }
+
+    // dry_run flags: 1.0 and '1' are a dry run, 0.0 and '0' the full job.
+    let before = jobs(&conn);
+    for sql in [
+        "SELECT cloud_sync_export('prod', 1.0)",
+        "SELECT cloud_sync_export('prod', '1')",
+        "SELECT cloud_sync_import('prod', 1.0)",
+        "SELECT cloud_sync_import('prod', ' 1')",
+        "SELECT cloud_sync_import('prod', '1', 'skip', '{}')",
+    ] {
+        let id = count(&conn, sql);
+        assert_eq!(
+            count(
+                &conn,
+                &format!("SELECT dry_run FROM cloud_sync_jobs WHERE id = {id}")
+            ),
+            1,
+            "{sql}"
+        );
+    }
+    assert_eq!(jobs(&conn), before + 5);
+    for sql in [
+        "SELECT cloud_sync_export('prod', 0.0)",
+        "SELECT cloud_sync_export('prod', '0')",
+    ] {
+        assert!(
+            error(&conn, sql).contains("a full export needs confirm"),
+            "{sql}"
+        );
+    }
+    // A number alone is the flag (text would be a connection name).
+    let message = error(&conn, "SELECT cloud_sync_export(1.0)");
+    assert!(message.contains("2 connections are saved"), "{message}");
+
+    // Anything else is refused, showing what was given.
+    let long = "9".repeat(150);
+    for (given, shown) in [
+        ("1.5", "1.5"),
+        ("'1.5'", "'1.5'"),
+        ("'x'", "'x'"),
+        ("'1abc'", "'1abc'"),
+        ("1e300", "1e300"),
+        ("-1e300", "-1e300"),
+        ("9223372036854775808.0", "9.223372036854776e18"),
+        ("x'31'", "a blob"),
+    ] {
+        for function in [
+            "cloud_sync_run",
+            "cloud_sync_report",
+            "cloud_sync_cancel",
+            "cloud_sync_retry",
+            "cloud_sync_run_jobs",
+        ] {
+            let message = error(&conn, &format!("SELECT {function}({given})"));
+            assert!(
+                message.contains(&format!("must be an integer, not {shown}")),
+                "{function}({given}): {message}"
+            );
+        }
+        for view in ["cloud_sync_job_tables", "cloud_sync_job_log"] {
+            let message = scan_error(&conn, &format!("SELECT * FROM {view}({given})"));
+            assert_eq!(
+                message,
+                format!("{view}: the job id must be an integer, not {shown}"),
+                "{view}({given})"
+            );
+        }
+        for (sql, job) in [
+            (
+                format!("SELECT cloud_sync_export('prod', {given})"),
+                "export",
+            ),
+            (
+                format!("SELECT cloud_sync_import('prod', {given})"),
+                "import",
+            ),
+        ] {
+            let message = error(&conn, &sql);
+            assert!(
+                message.contains(&format!(
+                    "argument 2 (dry_run) must be the integer 0 (full {job}) or 1 (dry run), \
+                     not {shown}"
+                )),
+                "{sql}: {message}"
+            );
+        }
+    }
+    let message = error(&conn, &format!("SELECT cloud_sync_run('{long}')"));
+    assert!(
+        message.ends_with(&format!(
+            "must be an integer, not '{}'... (150 characters)",
+            "9".repeat(100)
+        )),
+        "{message}"
+    );
+    // A host's infinity arrives as REAL, its NaN as NULL.
+    for (given, shown) in [(f64::INFINITY, "inf"), (f64::NAN, "NULL")] {
+        let message = conn
+            .query_row("SELECT cloud_sync_report(?1)", [given], |r| {
+                r.get::<_, String>(0)
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains(&format!("must be an integer, not {shown}")),
+            "{given}: {message}"
+        );
+    }
+    assert_eq!(jobs(&conn), before + 5, "nothing refused was queued");
 }

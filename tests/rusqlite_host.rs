@@ -285,6 +285,54 @@ fn a_read_only_database_gets_the_functions_and_clear_refusals() {
 }
 
 #[test]
+fn a_query_only_connection_loads_like_a_read_only_one() {
+    // Datasette's internal database: in memory, query_only, no cloud_sync tables.
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch("PRAGMA query_only = 1").unwrap();
+    common::load(&conn).unwrap();
+    let version: String = conn
+        .query_row("SELECT cloud_sync_version()", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, env!("CARGO_PKG_VERSION"));
+    let delete = |conn: &Connection| {
+        conn.query_row("SELECT cloud_sync_delete('prod')", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap_err()
+        .to_string()
+    };
+    let err = delete(&conn);
+    assert!(
+        err.contains(
+            "the connection is query-only (PRAGMA query_only = 1), so cloud_sync \
+                      cannot delete a connection: run PRAGMA query_only = 0 first"
+        ),
+        "{err}"
+    );
+    let err = conn
+        .query_row("SELECT count(*) FROM cloud_sync_jobs_vtab", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not in this database"), "{err}");
+    let tables: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name LIKE 'cloud_sync%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0, "a query-only load writes nothing");
+
+    // Turned off, the database can be written: a new load creates the tables.
+    conn.execute_batch("PRAGMA query_only = 0").unwrap();
+    common::load(&conn).unwrap();
+    let err = delete(&conn);
+    assert!(err.contains("unknown connection 'prod'"), "{err}");
+}
+
+#[test]
 fn functions_with_effects_cannot_run_from_views_or_triggers() {
     let (_dir, path) = temp_db("directonly");
     let conn = open(&path);

@@ -1,10 +1,15 @@
 //! The built extension in the sqlite3 shell, one process per scenario so each can run with its
-//! own key environment: key forms, wrong and missing keys, tampering, rotation.
+//! own key environment: key forms, wrong and missing keys, tampering, rotation; and loads that
+//! fail, after which the shell must live on.
 
 mod common;
 
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
 use base64::Engine;
-use common::{pg, shell, sql_str, temp_db, KEY, OTHER_KEY};
+use common::{lib_path, pg, shell, sql_str, temp_db, KEY, OTHER_KEY};
 
 const KEY_VAR: &str = "CLOUD_SYNC_ENCRYPTION_KEY";
 const PREVIOUS_VAR: &str = "CLOUD_SYNC_ENCRYPTION_KEY_PREVIOUS";
@@ -251,4 +256,79 @@ fn rekey_moves_every_connection_to_the_new_key_or_changes_nothing() {
         "{}",
         old_key.stderr
     );
+}
+
+/// Starts the sqlite3 shell on `db` with `.load` and then `SELECT cloud_sync_version()` as
+/// start-up commands (whose errors do not stop the shell), reads `SELECT 1;` from standard
+/// input, and lets it close the database and exit. A load that fails must leave nothing behind:
+/// a function left registered would point into the library SQLite unloads, and the call, or the
+/// close, would crash the shell.
+fn assert_failed_load_leaves_the_shell_alive(db: &Path, reason: &str) {
+    let out = Command::new("sqlite3")
+        .arg("-batch")
+        .arg("-cmd")
+        .arg(format!(".load {}", lib_path().display()))
+        .arg("-cmd")
+        .arg("SELECT cloud_sync_version();")
+        .arg(db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(b"SELECT 1;\n")?;
+            child.wait_with_output()
+        })
+        .expect("the sqlite3 shell runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the shell ended with {:?} (signal {:?}): {stderr}",
+        out.status.code(),
+        out.status.signal()
+    );
+    assert!(stderr.contains(reason), "{stderr}");
+    assert!(
+        stderr.contains("no such function: cloud_sync_version"),
+        "{stderr}"
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+}
+
+#[test]
+fn a_database_set_up_by_a_newer_cloud_sync_fails_the_load_and_the_shell_lives_on() {
+    let (_dir, db) = temp_db("newer");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE cloud_sync_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)
+               WITHOUT ROWID;
+             INSERT INTO cloud_sync_meta VALUES ('schema_version', '99');",
+        )
+        .unwrap();
+    assert_failed_load_leaves_the_shell_alive(
+        &db,
+        "this database was set up by a newer cloud_sync (schema version 99",
+    );
+}
+
+#[test]
+fn a_database_locked_by_another_connection_fails_the_load_and_the_shell_lives_on() {
+    let (_dir, db) = temp_db("locked");
+    let holder = rusqlite::Connection::open(&db).unwrap();
+    holder
+        .execute_batch("CREATE TABLE app (x); BEGIN EXCLUSIVE; INSERT INTO app VALUES (1);")
+        .unwrap();
+    assert_failed_load_leaves_the_shell_alive(
+        &db,
+        "the database is locked by another connection, so cloud_sync cannot check or create \
+         its tables",
+    );
+    holder.execute_batch("COMMIT").unwrap();
+    // Once the lock is gone, the same load succeeds.
+    let run = shell(&db, &[], "SELECT count(*) FROM app;");
+    assert!(run.ok, "{}", run.stderr);
+    assert_eq!(run.stdout, "1");
 }

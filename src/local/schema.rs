@@ -6,9 +6,30 @@ use crate::sqlite::{Db, Param};
 pub const SCHEMA_SQL: &str = include_str!("../../sql/schema.sql");
 pub const SCHEMA_VERSION: i64 = 2;
 
+/// Readies the database at load time, before anything is registered: creates or completes
+/// cloud_sync's tables through a connection that can write; leaves a read-only or query-only
+/// one alone (the functions that write then say why they cannot).
+pub fn prepare_at_load(db: &Db) -> Result<()> {
+    if why_read_only(db)?.is_some() {
+        return Ok(());
+    }
+    apply(db).map_err(|e| {
+        if e.is_locally_busy() || matches!(e, Error::Busy(_)) {
+            Error::Busy(
+                "the database is locked by another connection, so cloud_sync cannot check or \
+                 create its tables: load it again once the lock is released, or set PRAGMA \
+                 busy_timeout (milliseconds) first so that the load waits for it"
+                    .into(),
+            )
+        } else {
+            e
+        }
+    })
+}
+
 /// Creates or completes cloud_sync's tables and records the schema version. Idempotent.
 /// A database set up by a newer cloud_sync is left alone with an error.
-pub fn apply(db: &Db) -> Result<()> {
+fn apply(db: &Db) -> Result<()> {
     // The common case, every load after the first, reads and writes nothing more.
     if installed_version(db)? == Some(SCHEMA_VERSION) {
         return Ok(());
@@ -51,24 +72,42 @@ pub fn installed_version(db: &Db) -> Result<Option<i64>> {
     )
 }
 
-/// Fails with a clear message when cloud_sync's tables are missing (a database opened read-only
-/// before cloud_sync was ever loaded into it read-write).
+/// Fails with a clear message when cloud_sync's tables are missing (cloud_sync was loaded only
+/// through read-only or query-only connections, which do not create them).
 pub fn require_installed(db: &Db) -> Result<()> {
     match installed_version(db)? {
         Some(_) => Ok(()),
         None => Err(Error::local(
-            "cloud_sync's tables are not in this database: it was opened read-only before \
-             cloud_sync was ever loaded into it read-write; open it read-write once and load \
-             cloud_sync",
+            "cloud_sync's tables are not in this database: they are created when cloud_sync is \
+             loaded through a connection that can write, and it never was (read-only databases \
+             and PRAGMA query_only connections are left alone); load cloud_sync once through a \
+             read-write connection",
         )),
     }
 }
 
-/// Fails with a clear message when the database cannot be written.
-pub fn require_writable(db: &Db, action: &str) -> Result<()> {
+/// Why this connection cannot write the database (how a refusal starts) and what to do about
+/// it; `None` when it can write.
+fn why_read_only(db: &Db) -> Result<Option<(&'static str, &'static str)>> {
     if db.is_readonly() {
+        return Ok(Some(("the database is read-only", "open it read-write")));
+    }
+    // PRAGMA query_only reads no schema, so a locked database answers it too.
+    let query_only = db.query_row("PRAGMA query_only", &[], |row| Ok(row.int(0)))?;
+    if query_only == Some(1) {
+        return Ok(Some((
+            "the connection is query-only (PRAGMA query_only = 1)",
+            "run PRAGMA query_only = 0 first",
+        )));
+    }
+    Ok(None)
+}
+
+/// Fails with a clear message when the database cannot be written through this connection.
+pub fn require_writable(db: &Db, action: &str) -> Result<()> {
+    if let Some((what, fix)) = why_read_only(db)? {
         return Err(Error::local(format!(
-            "the database is read-only, so cloud_sync cannot {action}: open it read-write"
+            "{what}, so cloud_sync cannot {action}: {fix}"
         )));
     }
     require_installed(db)

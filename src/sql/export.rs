@@ -5,8 +5,9 @@ use crate::jobs;
 use crate::sqlite::{Call, Output};
 
 /// `cloud_sync_export(name)`: a dry run; `cloud_sync_export(dry_run)`: the only connection.
+/// A number is the flag, text the name (so `'1'` names a connection).
 pub fn export_1(call: &Call) -> Result<Output> {
-    let id = if call.is_integer(0) {
+    let id = if call.is_number(0) {
         jobs::enqueue_export(&call.db, None, super::dry_run(call, 0, "export")?, None)?
     } else {
         let name = call.text(0, "connection name")?;

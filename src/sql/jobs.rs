@@ -5,7 +5,8 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::jobs::{self, views};
-use crate::sqlite::vtab::{Cell, Row, TableFunction};
+use crate::sqlite::argument::{exact_integer, shown};
+use crate::sqlite::vtab::{Cell, Column, Row, TableFunction};
 use crate::sqlite::{Call, Db, Output};
 use crate::sync::summary::JOB_TABLE_COLUMNS;
 
@@ -59,42 +60,57 @@ fn refuse_in_transaction(call: &Call, function: &str) -> Result<()> {
     Ok(())
 }
 
-/// The job id argument of a table function.
+/// The job id argument of a table function: any value that stands for one integer exactly
+/// (`4`, `4.0`, `'4'`), as for the scalar functions' job ids.
 fn job_id(args: &[Cell]) -> Result<i64> {
     match args.first() {
-        Some(Cell::Int(id)) => Ok(*id),
         Some(Cell::Null) | None => Err(Error::invalid("the job id is NULL")),
-        Some(Cell::Text(text)) => Err(Error::invalid(format!(
-            "the job id must be an integer, not '{}'",
-            text.chars().take(40).collect::<String>()
-        ))),
-        Some(_) => Err(Error::invalid("the job id must be an integer")),
+        Some(cell) => exact_integer(cell.as_value()).ok_or_else(|| {
+            Error::invalid(format!(
+                "the job id must be an integer, not {}",
+                shown(cell.as_value())
+            ))
+        }),
     }
 }
+
+/// The job id argument of the table functions.
+const JOB_ID: &[Column] = &[Column::integer("job_id")];
+
+/// `cloud_sync_job_tables`' columns: the table's name, then its counts.
+const JOB_TABLE_TYPED_COLUMNS: [Column; JOB_TABLE_COLUMNS.len()] = {
+    let mut columns = [Column::text(JOB_TABLE_COLUMNS[0]); JOB_TABLE_COLUMNS.len()];
+    let mut i = 1;
+    while i < columns.len() {
+        columns[i] = Column::integer(JOB_TABLE_COLUMNS[i]);
+        i += 1;
+    }
+    columns
+};
 
 /// `SELECT * FROM cloud_sync_jobs_vtab`: every job, with live progress for running ones.
 pub struct JobsView;
 
 impl TableFunction for JobsView {
     const NAME: &'static str = "cloud_sync_jobs_vtab";
-    const COLUMNS: &'static [&'static str] = &[
-        "id",
-        "connection_name",
-        "kind",
-        "dry_run",
-        "status",
-        "attempts",
-        "max_attempts",
-        "created_at",
-        "started_at",
-        "finished_at",
-        "duration_ms",
-        "rows_total",
-        "rows_done",
-        "summary",
-        "error",
+    const COLUMNS: &'static [Column] = &[
+        Column::integer("id"),
+        Column::text("connection_name"),
+        Column::text("kind"),
+        Column::integer("dry_run"),
+        Column::text("status"),
+        Column::integer("attempts"),
+        Column::integer("max_attempts"),
+        Column::text("created_at"),
+        Column::text("started_at"),
+        Column::text("finished_at"),
+        Column::integer("duration_ms"),
+        Column::integer("rows_total"),
+        Column::integer("rows_done"),
+        Column::text("summary"),
+        Column::text("error"),
     ];
-    const PARAMS: &'static [&'static str] = &[];
+    const PARAMS: &'static [Column] = &[];
     const USAGE: &'static str = "SELECT * FROM cloud_sync_jobs_vtab";
 
     fn rows(db: &Db, _: &[Cell]) -> Result<Vec<Row>> {
@@ -129,8 +145,8 @@ pub struct JobTables;
 
 impl TableFunction for JobTables {
     const NAME: &'static str = "cloud_sync_job_tables";
-    const COLUMNS: &'static [&'static str] = &JOB_TABLE_COLUMNS;
-    const PARAMS: &'static [&'static str] = &["job_id"];
+    const COLUMNS: &'static [Column] = &JOB_TABLE_TYPED_COLUMNS;
+    const PARAMS: &'static [Column] = JOB_ID;
     const USAGE: &'static str = "SELECT * FROM cloud_sync_job_tables(<job id>)";
 
     fn rows(db: &Db, args: &[Cell]) -> Result<Vec<Row>> {
@@ -158,8 +174,14 @@ pub struct JobLog;
 
 impl TableFunction for JobLog {
     const NAME: &'static str = "cloud_sync_job_log";
-    const COLUMNS: &'static [&'static str] = &["time", "level", "table_name", "message", "attempt"];
-    const PARAMS: &'static [&'static str] = &["job_id"];
+    const COLUMNS: &'static [Column] = &[
+        Column::text("time"),
+        Column::text("level"),
+        Column::text("table_name"),
+        Column::text("message"),
+        Column::integer("attempt"),
+    ];
+    const PARAMS: &'static [Column] = JOB_ID;
     const USAGE: &'static str = "SELECT * FROM cloud_sync_job_log(<job id>)";
 
     fn rows(db: &Db, args: &[Cell]) -> Result<Vec<Row>> {

@@ -10,20 +10,20 @@ pub mod tracking;
 pub mod worker;
 
 use crate::error::{Error, Result};
+use crate::sqlite::argument::{exact_integer, shown};
 use crate::sqlite::Call;
 
-/// Argument `i` as dry_run: the integer 0 (the real `job`) or 1 (a dry run).
+/// Argument `i` as dry_run: 0 (the real `job`) or 1 (a dry run), given as any value that stands
+/// for that integer exactly (`1`, `1.0`, `'1'`).
 fn dry_run(call: &Call, i: usize, job: &str) -> Result<bool> {
-    match call
-        .is_integer(i)
-        .then(|| call.int(i, "dry_run"))
-        .transpose()?
-    {
+    let value = call.value(i);
+    match exact_integer(value) {
         Some(0) => Ok(false),
         Some(1) => Ok(true),
         _ => Err(Error::invalid(format!(
-            "argument {} (dry_run) must be the integer 0 (full {job}) or 1 (dry run)",
-            i + 1
+            "argument {} (dry_run) must be the integer 0 (full {job}) or 1 (dry run), not {}",
+            i + 1,
+            shown(value)
         ))),
     }
 }

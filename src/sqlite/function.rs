@@ -6,7 +6,10 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use sqlite_loadable::ext::{sqlite3, sqlite3_context, sqlite3_value};
 
-use super::api::{call, transient, Db, SQLITE_INTEGER, SQLITE_NULL, SQLITE_OK, SQLITE_TEXT};
+use super::api::{
+    call, transient, Db, Value, SQLITE_FLOAT, SQLITE_INTEGER, SQLITE_NULL, SQLITE_OK, SQLITE_TEXT,
+};
+use super::argument::{exact_integer, shown};
 use super::panic_message;
 use crate::error::{Error, Result};
 
@@ -56,58 +59,75 @@ impl Call<'_> {
         self.args.len()
     }
 
-    fn value_type(&self, i: usize) -> c_int {
-        // SAFETY: `i` is checked against the argument slice SQLite gave us.
-        unsafe { call!(value_type(self.args[i])) }
+    /// Argument `i` (0-based) as SQLite holds it.
+    pub fn value(&self, i: usize) -> Value<'_> {
+        // SAFETY: `i` is checked against the argument slice SQLite gave us, whose values live
+        // for the whole call.
+        unsafe { read_value(self.args[i]) }
     }
 
-    pub fn is_integer(&self, i: usize) -> bool {
-        self.value_type(i) == SQLITE_INTEGER
+    /// Whether argument `i` is a number (INTEGER or REAL), not text or anything else.
+    pub fn is_number(&self, i: usize) -> bool {
+        matches!(self.value(i), Value::Integer(_) | Value::Real(_))
     }
 
-    /// Argument `i` (0-based), which must be non-NULL text; `what` names it in errors.
+    /// Argument `i`, which must be non-NULL text; `what` names it in errors.
     pub fn text(&self, i: usize, what: &str) -> Result<String> {
-        if self.value_type(i) != SQLITE_TEXT {
-            return Err(Error::invalid(format!(
-                "argument {} ({what}) must be text, not {}",
-                i + 1,
-                self.type_name(i)
-            )));
-        }
-        // SAFETY: text first, then bytes; copied before SQLite can free it.
-        unsafe {
-            let p = call!(value_text(self.args[i]));
-            let n = call!(value_bytes(self.args[i]));
-            if p.is_null() {
-                return Ok(String::new());
+        let kind = match self.value(i) {
+            Value::Text(bytes) => {
+                return String::from_utf8(bytes.to_vec()).map_err(|_| {
+                    Error::invalid(format!("argument {} ({what}) is not valid UTF-8", i + 1))
+                })
             }
-            let bytes = std::slice::from_raw_parts(p, n as usize);
-            String::from_utf8(bytes.to_vec()).map_err(|_| {
-                Error::invalid(format!("argument {} ({what}) is not valid UTF-8", i + 1))
-            })
-        }
+            Value::Integer(_) => "an integer",
+            Value::Real(_) => "a real number",
+            Value::Null => "NULL",
+            Value::Blob(_) => "a blob",
+        };
+        Err(Error::invalid(format!(
+            "argument {} ({what}) must be text, not {kind}",
+            i + 1
+        )))
     }
 
-    /// Argument `i`, which must be an integer.
+    /// Argument `i` as an integer: any value that stands for one exactly (`1`, `1.0`, `'1'`;
+    /// see [`argument`](super::argument)), or an error that shows what was given.
     pub fn int(&self, i: usize, what: &str) -> Result<i64> {
-        if !self.is_integer(i) {
-            return Err(Error::invalid(format!(
+        let value = self.value(i);
+        exact_integer(value).ok_or_else(|| {
+            Error::invalid(format!(
                 "argument {} ({what}) must be an integer, not {}",
                 i + 1,
-                self.type_name(i)
-            )));
-        }
-        // SAFETY: checked index, integer value.
-        Ok(unsafe { call!(value_int64(self.args[i])) })
+                shown(value)
+            ))
+        })
     }
+}
 
-    fn type_name(&self, i: usize) -> &'static str {
-        match self.value_type(i) {
-            SQLITE_INTEGER => "an integer",
-            SQLITE_TEXT => "text",
-            SQLITE_NULL => "NULL",
-            super::api::SQLITE_FLOAT => "a real number",
-            _ => "a blob",
+/// Reads one value SQLite passed to a function or a table-valued function, without copying.
+///
+/// # Safety
+/// `value` is a live protected value of the current call; the result must not outlive it.
+pub unsafe fn read_value<'a>(value: *mut sqlite3_value) -> Value<'a> {
+    let bytes = |p: *const u8, n: c_int| {
+        if p.is_null() || n <= 0 {
+            &[][..]
+        } else {
+            std::slice::from_raw_parts(p, n as usize)
+        }
+    };
+    // The pointer is read before the length, as SQLite requires.
+    match call!(value_type(value)) {
+        SQLITE_NULL => Value::Null,
+        SQLITE_INTEGER => Value::Integer(call!(value_int64(value))),
+        SQLITE_FLOAT => Value::Real(call!(value_double(value))),
+        SQLITE_TEXT => {
+            let p = call!(value_text(value));
+            Value::Text(bytes(p, call!(value_bytes(value))))
+        }
+        _ => {
+            let p = call!(value_blob(value)).cast::<u8>();
+            Value::Blob(bytes(p, call!(value_bytes(value))))
         }
     }
 }
@@ -138,10 +158,42 @@ pub unsafe fn register(db: *mut sqlite3, function: &'static Function) -> Result<
             None,
         ));
         if rc != SQLITE_OK {
-            return Err(Error::local(format!("cannot register {}", function.name)));
+            return Err(Error::Local {
+                code: rc,
+                context: format!("cannot register {}", function.name),
+                // SAFETY: a live connection; its message is copied at once.
+                reason: std::ffi::CStr::from_ptr(call!(errmsg(db)))
+                    .to_string_lossy()
+                    .into_owned(),
+            });
         }
     }
     Ok(())
+}
+
+/// Removes every arity of `function` from `db` (SQLite's way: registering it with no
+/// callbacks). `false` when SQLite refused, which it does while a statement runs on `db`.
+///
+/// # Safety
+/// `db` must be a live connection.
+pub unsafe fn unregister(db: *mut sqlite3, function: &Function) -> bool {
+    let name = CString::new(function.name).expect("function names hold no NUL");
+    let mut removed = true;
+    for &arity in function.arities {
+        let rc = call!(create_function_v2(
+            db,
+            name.as_ptr(),
+            arity,
+            SQLITE_UTF8,
+            std::ptr::null_mut(),
+            None,
+            None,
+            None,
+            None,
+        ));
+        removed &= rc == SQLITE_OK;
+    }
+    removed
 }
 
 unsafe extern "C" fn dispatch(

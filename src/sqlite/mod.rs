@@ -2,6 +2,7 @@
 //! before it can reach the host (`panic_message` words what was caught).
 
 pub mod api;
+pub mod argument;
 pub mod connection;
 pub mod function;
 pub mod vtab;

@@ -2,8 +2,10 @@
 //! table glue.
 //!
 //! Each table is a [`TableFunction`]: a name, its visible columns, the hidden columns that are
-//! its arguments, and a function that computes every row up front from the arguments. The glue
-//! here is the only code that sees the raw vtab and cursor pointers. It keeps three promises:
+//! its arguments (all with declared types, so that comparisons convert values as they do with a
+//! table's columns), and a function that computes every row up front from the arguments. The
+//! glue here is the only code that sees the raw vtab and cursor pointers. It keeps three
+//! promises:
 //!
 //! - **No method can abort the host.** Every VTab and VTabCursor method body runs inside
 //!   `catch_unwind`; a panic becomes an SQL error.
@@ -28,7 +30,8 @@ use sqlite_loadable::table::{
 };
 use sqlite_loadable::{Error as GlueError, ErrorKind};
 
-use super::api::{call, transient, Db, SQLITE_FLOAT, SQLITE_INTEGER, SQLITE_NULL, SQLITE_TEXT};
+use super::api::{call, transient, Db, Value, SQLITE_OK};
+use super::function::read_value;
 use super::panic_message;
 use crate::error::{Error, Result};
 
@@ -39,6 +42,33 @@ pub enum Cell {
     Int(i64),
     Real(f64),
     Text(String),
+    Blob(Vec<u8>),
+}
+
+impl Cell {
+    /// The cell as a SQLite value, borrowed.
+    pub fn as_value(&self) -> Value<'_> {
+        match self {
+            Cell::Null => Value::Null,
+            Cell::Int(i) => Value::Integer(*i),
+            Cell::Real(r) => Value::Real(*r),
+            Cell::Text(s) => Value::Text(s.as_bytes()),
+            Cell::Blob(b) => Value::Blob(b),
+        }
+    }
+}
+
+/// A copy of an argument (text that is not UTF-8 is read lossily).
+impl From<Value<'_>> for Cell {
+    fn from(value: Value) -> Cell {
+        match value {
+            Value::Null => Cell::Null,
+            Value::Integer(i) => Cell::Int(i),
+            Value::Real(r) => Cell::Real(r),
+            Value::Text(bytes) => Cell::Text(String::from_utf8_lossy(bytes).into_owned()),
+            Value::Blob(bytes) => Cell::Blob(bytes.to_vec()),
+        }
+    }
 }
 
 impl From<Option<String>> for Cell {
@@ -72,14 +102,38 @@ pub struct Row {
     pub cells: Vec<Cell>,
 }
 
+/// A column of a table function: its name and declared type. The type gives the column the
+/// affinity a table's column has, so `WHERE id = '4'` finds what it finds in a plain table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    pub name: &'static str,
+    pub sql_type: &'static str,
+}
+
+impl Column {
+    pub const fn integer(name: &'static str) -> Column {
+        Column {
+            name,
+            sql_type: "INTEGER",
+        }
+    }
+
+    pub const fn text(name: &'static str) -> Column {
+        Column {
+            name,
+            sql_type: "TEXT",
+        }
+    }
+}
+
 /// A read-only table-valued function whose rows are computed when a scan starts.
 pub trait TableFunction: 'static {
     /// The SQL name; also the prefix of its error messages.
     const NAME: &'static str;
     /// The visible columns, in order.
-    const COLUMNS: &'static [&'static str];
+    const COLUMNS: &'static [Column];
     /// Hidden columns that are the function's arguments, in order; all are required.
-    const PARAMS: &'static [&'static str];
+    const PARAMS: &'static [Column];
     /// How to call it, for the error when an argument is missing.
     const USAGE: &'static str;
 
@@ -116,11 +170,34 @@ unsafe fn register<F: TableFunction>(db: *mut sqlite3) -> Result<()> {
         .map_err(|_| Error::local(format!("cannot register {}", F::NAME)))
 }
 
+/// Removes the module `name` from `db` (SQLite's way: registering it with no module). SQLite
+/// never refuses; `false` only if the name cannot be passed to it.
+///
+/// # Safety
+/// `db` must be a live connection.
+pub unsafe fn unregister_module(db: *mut sqlite3, name: &str) -> bool {
+    let Ok(name) = CString::new(name) else {
+        return false;
+    };
+    let rc = call!(create_module_v2(
+        db,
+        name.as_ptr(),
+        std::ptr::null(),
+        std::ptr::null_mut(),
+        None
+    ));
+    rc == SQLITE_OK
+}
+
 fn schema<F: TableFunction>() -> String {
     let columns: Vec<String> = F::COLUMNS
         .iter()
-        .map(|c| format!("\"{c}\""))
-        .chain(F::PARAMS.iter().map(|p| format!("\"{p}\" HIDDEN")))
+        .map(|c| format!("\"{}\" {}", c.name, c.sql_type))
+        .chain(
+            F::PARAMS
+                .iter()
+                .map(|p| format!("\"{}\" {} HIDDEN", p.name, p.sql_type)),
+        )
         .collect();
     format!("CREATE TABLE x({})", columns.join(", "))
 }
@@ -272,33 +349,6 @@ pub struct Cursor<F: TableFunction> {
     function: PhantomData<F>,
 }
 
-/// Reads one argument value, copying it.
-///
-/// # Safety
-/// `value` is a live protected value of the current call.
-unsafe fn read_value(value: *mut sqlite3_value) -> Cell {
-    match call!(value_type(value)) {
-        SQLITE_NULL => Cell::Null,
-        SQLITE_INTEGER => Cell::Int(call!(value_int64(value))),
-        SQLITE_FLOAT => Cell::Real(call!(value_double(value))),
-        kind => {
-            let (p, n) = if kind == SQLITE_TEXT {
-                let p = call!(value_text(value)).cast::<u8>();
-                (p, call!(value_bytes(value)))
-            } else {
-                let p = call!(value_blob(value)).cast::<u8>();
-                (p, call!(value_bytes(value)))
-            };
-            if p.is_null() || n <= 0 {
-                return Cell::Text(String::new());
-            }
-            Cell::Text(
-                String::from_utf8_lossy(std::slice::from_raw_parts(p, n as usize)).into_owned(),
-            )
-        }
-    }
-}
-
 impl<F: TableFunction> VTabCursor for Cursor<F> {
     fn filter(
         &mut self,
@@ -314,11 +364,12 @@ impl<F: TableFunction> VTabCursor for Cursor<F> {
                 match given.next() {
                     // SAFETY: SQLite's argument values for this call.
                     Some(&value) if idx_num & (1 << i) != 0 => {
-                        args.push(unsafe { read_value(value) })
+                        args.push(unsafe { read_value(value) }.into())
                     }
                     _ => {
                         return Err(Error::invalid(format!(
-                            "needs its argument {param}: {}",
+                            "needs its argument {}: {}",
+                            param.name,
                             F::USAGE
                         )))
                     }
@@ -385,6 +436,10 @@ unsafe fn set_result(ctx: *mut sqlite3_context, cell: &Cell) -> Result<()> {
             let n = c_int::try_from(s.len()).map_err(|_| Error::local("text value too long"))?;
             call!(result_text(ctx, s.as_ptr().cast(), n, transient()))
         }
+        Cell::Blob(b) => {
+            let n = c_int::try_from(b.len()).map_err(|_| Error::local("blob value too long"))?;
+            call!(result_blob(ctx, b.as_ptr().cast(), n, transient()))
+        }
     }
     Ok(())
 }
@@ -397,8 +452,8 @@ mod tests {
 
     impl TableFunction for Demo {
         const NAME: &'static str = "demo";
-        const COLUMNS: &'static [&'static str] = &["a", "b"];
-        const PARAMS: &'static [&'static str] = &["job_id"];
+        const COLUMNS: &'static [Column] = &[Column::integer("a"), Column::text("b")];
+        const PARAMS: &'static [Column] = &[Column::integer("job_id")];
         const USAGE: &'static str = "SELECT * FROM demo(1)";
 
         fn rows(_: &Db, _: &[Cell]) -> Result<Vec<Row>> {
@@ -407,10 +462,10 @@ mod tests {
     }
 
     #[test]
-    fn schemas_declare_arguments_as_hidden_columns() {
+    fn schemas_declare_column_types_and_arguments_as_hidden_columns() {
         assert_eq!(
             schema::<Demo>(),
-            "CREATE TABLE x(\"a\", \"b\", \"job_id\" HIDDEN)"
+            "CREATE TABLE x(\"a\" INTEGER, \"b\" TEXT, \"job_id\" INTEGER HIDDEN)"
         );
         assert_eq!(module::<Demo>().name, "demo");
     }
