@@ -1,7 +1,8 @@
 //! What the remote already has: per tracked table, connection and remote schema, a watermark
 //! (the last change exported there). An incremental export reads the window of changes between
 //! its watermark and the snapshot's high water, and after its remote COMMIT moves the
-//! watermarks up and prunes the changes every watermark has passed.
+//! watermarks up and prunes the changes every watermark has passed. A connection deleted or
+//! saved again with another target loses its watermarks.
 
 use super::keys::{decode_key, KeyValue};
 use crate::error::{Error, Result};
