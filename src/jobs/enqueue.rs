@@ -173,13 +173,15 @@ fn only_connection(db: &Db, dry_run: bool) -> Result<(i64, String)> {
 
 /// The dry run a full export confirms, as stored.
 struct DryRun {
+    id: i64,
     kind: String,
     dry_run: bool,
     status: String,
     connection_id: Option<i64>,
     connection_name: String,
     options: String,
-    summary: Option<String>,
+    /// `None` when it has no summary or one that does not parse.
+    summary: Option<Summary>,
     /// Seconds since it finished; `None` when it has no (valid) finish time.
     age_s: Option<i64>,
 }
@@ -189,6 +191,7 @@ fn plural(n: i64, one: &str, many: &str) -> String {
 }
 
 /// A full export must name (`confirm`) a recent, clean, succeeded dry run of the same export.
+/// The checks run in this order, so the first difference found is the one reported.
 fn check_confirmation(
     db: &Db,
     connection_id: i64,
@@ -203,6 +206,22 @@ fn check_confirmation(
              SELECT cloud_sync_export('{name}', 0, '{{\"confirm\": <dry-run job id>}}')"
         )));
     };
+    let job = read_dry_run(db, id)?;
+    check_succeeded_export_dry_run(&job)?;
+    check_same_connection(&job, connection_id, name)?;
+    let summary = job
+        .summary
+        .as_ref()
+        .ok_or_else(|| Error::invalid(format!("confirm: dry run {id} has no readable summary")))?;
+    check_same_tables(id, summary, tables)?;
+    check_same_schema(&job, summary, options)?;
+    check_same_comparison(&job, options)?;
+    check_age(&job, options.confirm_max_age_s)?;
+    check_no_problems(id, summary)
+}
+
+/// Job `id`, which must exist.
+fn read_dry_run(db: &Db, id: i64) -> Result<DryRun> {
     let now = now_iso();
     let found = db.query_row(
         "SELECT kind, dry_run, status, connection_id, connection_name, options, summary,
@@ -211,22 +230,28 @@ fn check_confirmation(
         &[Param::Int(id), Param::Text(&now)],
         |row| {
             Ok(DryRun {
+                id,
                 kind: row.text(0).unwrap_or_default(),
                 dry_run: row.int(1) == 1,
                 status: row.text(2).unwrap_or_default(),
                 connection_id: super::opt_int(row, 3),
                 connection_name: row.text(4).unwrap_or_default(),
                 options: row.text(5).unwrap_or_default(),
-                summary: row.text(6),
+                summary: row.text(6).as_deref().and_then(Summary::parse),
                 age_s: super::opt_int(row, 7),
             })
         },
     )?;
-    let Some(job) = found else {
-        return Err(Error::invalid(format!(
+    found.ok_or_else(|| {
+        Error::invalid(format!(
             "confirm: job {id} does not exist: confirm takes the id of a succeeded dry run"
-        )));
-    };
+        ))
+    })
+}
+
+/// The job is an export, a dry run, and succeeded.
+fn check_succeeded_export_dry_run(job: &DryRun) -> Result<()> {
+    let id = job.id;
     if job.kind != "export" {
         return Err(Error::invalid(format!(
             "confirm: job {id} is an {} job, not an export dry run",
@@ -246,44 +271,54 @@ fn check_confirmation(
             job.status
         )));
     }
-    if job.connection_id != Some(connection_id) {
-        return Err(Error::invalid(if job.connection_name == name {
-            format!(
-                "confirm: dry run {id} was for an earlier connection named '{name}' (deleted or \
-                 saved again since): run a new dry run"
-            )
-        } else {
-            format!(
-                "confirm: dry run {id} was for connection '{}', not '{name}'",
-                job.connection_name
-            )
-        }));
-    }
-    let summary = job
-        .summary
-        .as_deref()
-        .and_then(Summary::parse)
-        .ok_or_else(|| Error::invalid(format!("confirm: dry run {id} has no readable summary")))?;
+    Ok(())
+}
 
+/// The dry run went to this very connection: the same name saved again since is another one.
+fn check_same_connection(job: &DryRun, connection_id: i64, name: &str) -> Result<()> {
+    if job.connection_id == Some(connection_id) {
+        return Ok(());
+    }
+    let id = job.id;
+    Err(Error::invalid(if job.connection_name == name {
+        format!(
+            "confirm: dry run {id} was for an earlier connection named '{name}' (deleted or \
+             saved again since): run a new dry run"
+        )
+    } else {
+        format!(
+            "confirm: dry run {id} was for connection '{}', not '{name}'",
+            job.connection_name
+        )
+    }))
+}
+
+/// The dry run previewed the tables this export selects, no more, no fewer.
+fn check_same_tables(id: i64, summary: &Summary, tables: &[String]) -> Result<()> {
     let previewed: BTreeSet<&str> = summary.tables.iter().map(|t| t.table.as_str()).collect();
     let now_selected: BTreeSet<&str> = tables.iter().map(String::as_str).collect();
-    if previewed != now_selected {
-        let mut differences = Vec::new();
-        let added: Vec<&str> = now_selected.difference(&previewed).copied().collect();
-        let dropped: Vec<&str> = previewed.difference(&now_selected).copied().collect();
-        if !added.is_empty() {
-            differences.push(format!("not in the dry run: {}", added.join(", ")));
-        }
-        if !dropped.is_empty() {
-            differences.push(format!("in the dry run only: {}", dropped.join(", ")));
-        }
-        return Err(Error::invalid(format!(
-            "confirm: dry run {id} covered different tables than this export ({}): run a dry \
-             run with the same options",
-            differences.join("; ")
-        )));
+    if previewed == now_selected {
+        return Ok(());
     }
+    let mut differences = Vec::new();
+    let added: Vec<&str> = now_selected.difference(&previewed).copied().collect();
+    let dropped: Vec<&str> = previewed.difference(&now_selected).copied().collect();
+    if !added.is_empty() {
+        differences.push(format!("not in the dry run: {}", added.join(", ")));
+    }
+    if !dropped.is_empty() {
+        differences.push(format!("in the dry run only: {}", dropped.join(", ")));
+    }
+    Err(Error::invalid(format!(
+        "confirm: dry run {id} covered different tables than this export ({}): run a dry \
+         run with the same options",
+        differences.join("; ")
+    )))
+}
 
+/// The dry run previewed the same remote schema (read from its options when its summary names
+/// none, as a summary of an earlier version may not).
+fn check_same_schema(job: &DryRun, summary: &Summary, options: &ExportOptions) -> Result<()> {
     let previewed_schema = if summary.schema.is_empty() {
         ExportOptions::parse(Some(&job.options))
             .map(|o| o.schema)
@@ -291,41 +326,49 @@ fn check_confirmation(
     } else {
         summary.schema.clone()
     };
-    if previewed_schema != options.schema {
-        return Err(Error::invalid(format!(
-            "confirm: dry run {id} was for schema '{previewed_schema}', this export is for \
-             schema '{}': run a dry run with the same options",
-            options.schema
-        )));
+    if previewed_schema == options.schema {
+        return Ok(());
     }
+    let id = job.id;
+    Err(Error::invalid(format!(
+        "confirm: dry run {id} was for schema '{previewed_schema}', this export is for \
+         schema '{}': run a dry run with the same options",
+        options.schema
+    )))
+}
 
-    // The preview must have compared the same way: same mode, same deletes.
+/// The preview must have compared the same way: same mode, same deletes.
+fn check_same_comparison(job: &DryRun, options: &ExportOptions) -> Result<()> {
     let previewed = ExportOptions::parse(Some(&job.options)).unwrap_or_default();
-    if (previewed.mode, previewed.propagate_deletes) != (options.mode, options.propagate_deletes) {
-        return Err(Error::invalid(format!(
-            "confirm: dry run {id} had other mode or propagate_deletes options than this export: \
-             run a dry run with the same options"
-        )));
+    if (previewed.mode, previewed.propagate_deletes) == (options.mode, options.propagate_deletes) {
+        return Ok(());
     }
+    let id = job.id;
+    Err(Error::invalid(format!(
+        "confirm: dry run {id} had other mode or propagate_deletes options than this export: \
+         run a dry run with the same options"
+    )))
+}
 
-    let max = options.confirm_max_age_s;
+/// The dry run finished at most `max` seconds ago.
+fn check_age(job: &DryRun, max: i64) -> Result<()> {
+    let id = job.id;
     match job.age_s {
-        None => {
-            return Err(Error::invalid(format!(
-                "confirm: dry run {id} has no finish time: run a new dry run"
-            )))
-        }
-        Some(age) if age > max => {
-            return Err(Error::invalid(format!(
-                "confirm: dry run {id} is stale: it finished {} ago, more than \
-                 confirm_max_age_s ({}): run a new dry run",
-                plural(age, "second", "seconds"),
-                plural(max, "second", "seconds")
-            )))
-        }
-        Some(_) => {}
+        None => Err(Error::invalid(format!(
+            "confirm: dry run {id} has no finish time: run a new dry run"
+        ))),
+        Some(age) if age > max => Err(Error::invalid(format!(
+            "confirm: dry run {id} is stale: it finished {} ago, more than \
+             confirm_max_age_s ({}): run a new dry run",
+            plural(age, "second", "seconds"),
+            plural(max, "second", "seconds")
+        ))),
+        Some(_) => Ok(()),
     }
+}
 
+/// The dry run found no problems: an export with any would be refused anyway.
+fn check_no_problems(id: i64, summary: &Summary) -> Result<()> {
     match summary.problems_total {
         0 => Ok(()),
         n => Err(Error::invalid(format!(
@@ -359,5 +402,91 @@ mod tests {
         );
         assert!(options_object(None).unwrap().is_empty());
         assert!(options_object(Some(" ")).unwrap().is_empty());
+    }
+
+    fn dry_run(options: &str, age_s: Option<i64>) -> DryRun {
+        DryRun {
+            id: 4,
+            kind: "export".into(),
+            dry_run: true,
+            status: "succeeded".into(),
+            connection_id: Some(1),
+            connection_name: "prod".into(),
+            options: options.into(),
+            summary: None,
+            age_s,
+        }
+    }
+
+    fn summary(tables: &[&str], problems_total: u64) -> Summary {
+        let tables: Vec<Value> = tables
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "table": t, "remote_table": format!("public.{t}"), "key": ["id"],
+                    "created": false, "ms": 0.0,
+                })
+            })
+            .collect();
+        let text = serde_json::json!({
+            "kind": "export", "dry_run": true, "tables": tables, "problems_total": problems_total,
+        });
+        Summary::parse(&text.to_string()).unwrap()
+    }
+
+    fn message(result: Result<()>) -> String {
+        result.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn other_tables_than_previewed_are_named_on_both_sides() {
+        let now_selected = ["b".to_string(), "c".to_string()];
+        assert_eq!(
+            message(check_same_tables(
+                4,
+                &summary(&["a", "b"], 0),
+                &now_selected
+            )),
+            "confirm: dry run 4 covered different tables than this export (not in the dry run: \
+             c; in the dry run only: a): run a dry run with the same options"
+        );
+        let same = ["a".to_string(), "b".to_string()];
+        assert!(check_same_tables(4, &summary(&["b", "a"], 0), &same).is_ok());
+    }
+
+    #[test]
+    fn a_preview_must_have_compared_the_same_way() {
+        let incremental = ExportOptions::parse(Some(r#"{"mode": "incremental"}"#)).unwrap();
+        assert_eq!(
+            message(check_same_comparison(&dry_run("{}", Some(0)), &incremental)),
+            "confirm: dry run 4 had other mode or propagate_deletes options than this export: \
+             run a dry run with the same options"
+        );
+        let previewed = dry_run(r#"{"mode": "incremental"}"#, Some(0));
+        assert!(check_same_comparison(&previewed, &incremental).is_ok());
+    }
+
+    #[test]
+    fn a_dry_run_confirms_only_while_fresh() {
+        assert_eq!(
+            message(check_age(&dry_run("{}", None), 60)),
+            "confirm: dry run 4 has no finish time: run a new dry run"
+        );
+        assert_eq!(
+            message(check_age(&dry_run("{}", Some(61)), 60)),
+            "confirm: dry run 4 is stale: it finished 61 seconds ago, more than \
+             confirm_max_age_s (60 seconds): run a new dry run"
+        );
+        assert!(check_age(&dry_run("{}", Some(60)), 60).is_ok());
+    }
+
+    #[test]
+    fn a_dry_run_with_problems_confirms_nothing() {
+        assert_eq!(
+            message(check_no_problems(4, &summary(&["a"], 1))),
+            "confirm: dry run 4 found 1 problem: see SELECT * FROM cloud_sync_job_tables(4) and \
+             the summary's problems, fix them, and run a new dry run"
+        );
+        assert!(check_no_problems(4, &summary(&["a"], 0)).is_ok());
     }
 }
