@@ -151,50 +151,46 @@ fn wrong_missing_tampered_and_swapped_ciphertexts_fail_clearly() {
     );
     assert!(saved.ok, "{}", saved.stderr);
 
-    let wrong = shell(&db, &[(KEY_VAR, OTHER_KEY)], "SELECT cloud_sync_test('a');");
-    assert!(
-        wrong.stderr.contains("was encrypted with key id"),
-        "{}",
-        wrong.stderr
-    );
-    let missing = shell(&db, &[], "SELECT cloud_sync_test('a');");
-    assert!(
-        missing.stderr.contains("no encryption key is configured"),
-        "{}",
-        missing.stderr
-    );
-
-    // One flipped character inside the base64 body.
-    let tamper = shell(
-        &db,
-        &[(KEY_VAR, KEY)],
-        "UPDATE cloud_sync_connections SET connection_string_encrypted =
-           substr(connection_string_encrypted, 1, 30)
-           || CASE substr(connection_string_encrypted, 31, 1) WHEN 'A' THEN 'B' ELSE 'A' END
-           || substr(connection_string_encrypted, 32)
-         WHERE name = 'a';
-         SELECT cloud_sync_test('a');",
-    );
-    assert!(
-        tamper.stderr.contains("failed its integrity check"),
-        "{}",
-        tamper.stderr
-    );
-
-    // b's ciphertext copied into another row does not open there.
-    let swap = shell(
-        &db,
-        &[(KEY_VAR, KEY)],
-        "UPDATE cloud_sync_connections SET connection_string_encrypted =
-           (SELECT connection_string_encrypted FROM cloud_sync_connections WHERE name = 'b')
-         WHERE name = 'a';
-         SELECT cloud_sync_test('a');",
-    );
-    assert!(
-        swap.stderr.contains("failed its integrity check"),
-        "{}",
-        swap.stderr
-    );
+    for (case, env, sql, expected) in [
+        (
+            "the wrong key",
+            &[(KEY_VAR, OTHER_KEY)][..],
+            "SELECT cloud_sync_test('a');",
+            "was encrypted with key id",
+        ),
+        (
+            "no key",
+            &[],
+            "SELECT cloud_sync_test('a');",
+            "no encryption key is configured",
+        ),
+        // One flipped character inside the base64 body.
+        (
+            "a flipped character",
+            &[(KEY_VAR, KEY)],
+            "UPDATE cloud_sync_connections SET connection_string_encrypted =
+               substr(connection_string_encrypted, 1, 30)
+               || CASE substr(connection_string_encrypted, 31, 1) WHEN 'A' THEN 'B' ELSE 'A' END
+               || substr(connection_string_encrypted, 32)
+             WHERE name = 'a';
+             SELECT cloud_sync_test('a');",
+            "failed its integrity check",
+        ),
+        // b's ciphertext copied into another row does not open there.
+        (
+            "b's ciphertext in a's row",
+            &[(KEY_VAR, KEY)],
+            "UPDATE cloud_sync_connections SET connection_string_encrypted =
+               (SELECT connection_string_encrypted FROM cloud_sync_connections WHERE name = 'b')
+             WHERE name = 'a';
+             SELECT cloud_sync_test('a');",
+            "failed its integrity check",
+        ),
+    ] {
+        let run = shell(&db, env, sql);
+        assert!(!run.ok, "{case}: {}", run.stdout);
+        assert!(run.stderr.contains(expected), "{case}: {}", run.stderr);
+    }
     let intact = shell(
         &db,
         &[(KEY_VAR, KEY)],
