@@ -3,18 +3,23 @@
 
 mod common;
 
-use common::jobs::{
-    confirmed_export, counts_of, dry_run, export, exported, quoted, run_dry_run, run_job,
-    summary_of, table_of, Counts,
-};
-use common::local::{
-    column_of, edge_blob, edge_row, save, with_fresh_schema, with_saved_connection, EDGE_REALS,
-};
+use common::edge;
+use common::jobs::{confirmed_export, dry_run, export, exported, quoted, run_dry_run, run_job};
+use common::local::{column_of, save, with_fresh_schema, with_saved_connection};
 use common::remote::{
     admin, as_test_user, fresh_schema, remote_column, remote_rows, remote_table_exists,
     remote_value,
 };
+use common::summary::{
+    counts, counts_of, listed_problems, problems_total_of, summary_of, table_of,
+};
 use serde_json::json;
+
+/// The first problem a dry run into `schema` lists, as JSON text.
+fn first_problem(conn: &rusqlite::Connection, schema: &str) -> String {
+    let dry = dry_run(conn, &json!({"schema": schema}));
+    listed_problems(&dry)[0].clone()
+}
 
 #[test]
 fn every_storage_class_and_edge_value_lands_exactly() {
@@ -25,8 +30,8 @@ fn every_storage_class_and_edge_value_lands_exactly() {
         "CREATE TABLE edge (id INTEGER PRIMARY KEY, i INTEGER, r REAL, t TEXT, b BLOB, n NUMERIC, u);",
     )
     .unwrap();
-    for k in 0..EDGE_REALS.len() {
-        let (id, i, r, t, b, n) = edge_row(k);
+    for k in 0..edge::REALS.len() {
+        let (id, i, r, t, b, n) = edge::row(k);
         conn.execute(
             "INSERT INTO edge VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3)",
             rusqlite::params![id, i, r, t, b, n],
@@ -34,14 +39,7 @@ fn every_storage_class_and_edge_value_lands_exactly() {
         .unwrap();
     }
     let job = exported(&conn, &json!({"schema": schema}));
-    assert_eq!(
-        counts_of(&job, "edge"),
-        Counts {
-            source_rows: 8,
-            inserts: 8,
-            ..Counts::default()
-        }
-    );
+    assert_eq!(counts_of(&job, "edge"), counts!(source_rows: 8, inserts: 8));
 
     let types: Vec<(String, String)> = remote_rows(
         &pg,
@@ -81,7 +79,7 @@ fn every_storage_class_and_edge_value_lands_exactly() {
     );
     assert_eq!(rows.len(), 8);
     for (k, (i, r, t, b, u)) in rows.into_iter().enumerate() {
-        let (_, local_i, _, local_t, _, _) = edge_row(k);
+        let (_, local_i, _, local_t, _, _) = edge::row(k);
         assert_eq!(i, local_i, "integer {k}");
         assert_eq!(
             r.to_bits(),
@@ -91,12 +89,12 @@ fn every_storage_class_and_edge_value_lands_exactly() {
         );
         assert_eq!(
             u.to_bits(),
-            EDGE_REALS[k].to_bits(),
+            edge::REALS[k].to_bits(),
             "untyped {k}: {u} vs {}",
-            EDGE_REALS[k]
+            edge::REALS[k]
         );
         assert_eq!(t.as_deref(), local_t, "text {k}");
-        assert_eq!(b, edge_blob(k), "blob {k}");
+        assert_eq!(b, edge::blob(k), "blob {k}");
     }
 }
 
@@ -114,20 +112,8 @@ fn values_that_cannot_land_unchanged_are_listed_and_block_the_full_export() {
     .unwrap();
     let options = json!({"schema": schema});
     let dry = dry_run(&conn, &options);
-    let summary = summary_of(&dry);
-    assert_eq!(summary["problems_total"], 4, "{summary}");
-    let listed: Vec<String> = summary["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            format!(
-                "{} {} {} {}",
-                p["table"], p["key"], p["column"], p["problem"]
-            )
-        })
-        .collect();
-    let all = listed.join("\n");
+    assert_eq!(problems_total_of(&dry), 4, "{dry}");
+    let all = listed_problems(&dry).join("\n");
     for expected in [
         "\"p\" {\"id\":2} \"n\" \"text cannot become bigint\"",
         "{\"id\":3} \"t\" \"text holds a NUL byte",
@@ -138,13 +124,7 @@ fn values_that_cannot_land_unchanged_are_listed_and_block_the_full_export() {
     }
     assert_eq!(
         counts_of(&dry, "p"),
-        Counts {
-            source_rows: 4,
-            inserts: 1,
-            skipped: 3,
-            problems: 3,
-            ..Counts::default()
-        }
+        counts!(source_rows: 4, inserts: 1, skipped: 3, problems: 3)
     );
     // Nothing remote: the dry run created no table.
     let p = format!("{schema}.p");
@@ -196,8 +176,7 @@ fn odd_identifiers_composite_keys_without_rowid_and_keyless_tables() {
            INSERT INTO logbook VALUES ('first'), ('second');"#,
     )
     .unwrap();
-    let dry = dry_run(&conn, &json!({"schema": schema}));
-    let problem = summary_of(&dry)["problems"][0].to_string();
+    let problem = first_problem(&conn, &schema);
     assert!(
         problem.contains("logbook") && problem.contains("no primary key"),
         "{problem}"
@@ -246,11 +225,7 @@ fn a_second_export_changes_nothing_and_rewrites_no_row() {
     let again = exported(&conn, &options);
     assert_eq!(
         counts_of(&again, "items"),
-        Counts {
-            source_rows: 500,
-            unchanged: 500,
-            ..Counts::default()
-        },
+        counts!(source_rows: 500, unchanged: 500),
         "{again}"
     );
     assert_eq!(before, xmins(), "unchanged rows were rewritten");
@@ -267,14 +242,7 @@ fn a_second_export_changes_nothing_and_rewrites_no_row() {
     let third = exported(&conn, &options);
     assert_eq!(
         counts_of(&third, "items"),
-        Counts {
-            source_rows: 501,
-            inserts: 1,
-            updates: 10,
-            unchanged: 490,
-            remote_only: Some(1),
-            ..Counts::default()
-        },
+        counts!(source_rows: 501, inserts: 1, updates: 10, unchanged: 490, remote_only: Some(1)),
         "{third}"
     );
     assert_eq!(
@@ -368,8 +336,7 @@ fn existing_remote_tables_keep_their_richer_types() {
     // A value that does not fit the remote type is a problem, found before writing.
     conn.execute("UPDATE rich SET label = 'much too long' WHERE id = 2", [])
         .unwrap();
-    let dry = dry_run(&conn, &json!({"schema": schema}));
-    let problem = summary_of(&dry)["problems"][0].to_string();
+    let problem = first_problem(&conn, &schema);
     assert!(
         problem.contains("longer than varchar(5)") && problem.contains("\"id\":2"),
         "{problem}"
@@ -389,7 +356,7 @@ fn existing_remote_tables_keep_their_richer_types() {
         &conn,
         &json!({"schema": schema, "tables": ["nokey", "nocol"]}),
     );
-    let problems = summary_of(&dry)["problems"].to_string();
+    let problems = listed_problems(&dry).join("\n");
     assert!(
         problems.contains("no unique constraint on its key (id)"),
         "{problems}"

@@ -3,11 +3,11 @@
 
 mod common;
 
-use common::jobs::{counts_of, exported, quoted, run_job, summary_of, Counts};
-use common::local::{
-    column_of, edge_row, error_of, int_of, row_of, with_saved_connection, EDGE_REALS,
-};
+use common::edge;
+use common::jobs::{exported, quoted, run_job};
+use common::local::{column_of, error_of, int_of, row_of, with_saved_connection};
 use common::remote::{admin, as_test_user, fresh_schema};
+use common::summary::{counts, counts_of, listed_problems, summary_of};
 use common::Pg;
 use rusqlite::Connection;
 use serde_json::{json, Value};
@@ -17,6 +17,14 @@ fn remote_schema(pg: &Pg, name: &str, sql: &str) -> String {
     let schema = fresh_schema(pg, &format!("i_{name}"));
     as_test_user(pg, &schema, sql);
     schema
+}
+
+/// A fresh database whose saved connection `prod` leads to the test server, and the remote
+/// schema `i_<name>` holding what `sql` creates there (`remote_schema`).
+fn with_remote_schema(name: &str, sql: &str) -> (common::tempdir::Dir, Connection, Pg, String) {
+    let (dir, conn, pg) = with_saved_connection(name, false);
+    let schema = remote_schema(&pg, name, sql);
+    (dir, conn, pg, schema)
 }
 
 /// `cloud_sync_import` to `prod`, run now; its JSON, whatever its status.
@@ -66,13 +74,7 @@ fn each_strategy_on_new_identical_changed_and_null_rows() {
     let cases = [
         (
             "skip",
-            Counts {
-                source_rows: 7,
-                inserts: 1,
-                unchanged: 2,
-                skipped: 4,
-                ..Counts::default()
-            },
+            counts!(source_rows: 7, inserts: 1, unchanged: 2, skipped: 4),
             [
                 "1|R1|10",
                 "2|same|2",
@@ -86,13 +88,7 @@ fn each_strategy_on_new_identical_changed_and_null_rows() {
         ),
         (
             "overwrite",
-            Counts {
-                source_rows: 7,
-                inserts: 1,
-                updates: 4,
-                unchanged: 2,
-                ..Counts::default()
-            },
+            counts!(source_rows: 7, inserts: 1, updates: 4, unchanged: 2),
             [
                 "1|R1|10",
                 "2|same|2",
@@ -106,13 +102,7 @@ fn each_strategy_on_new_identical_changed_and_null_rows() {
         ),
         (
             "merge",
-            Counts {
-                source_rows: 7,
-                inserts: 1,
-                updates: 3,
-                unchanged: 3,
-                ..Counts::default()
-            },
+            counts!(source_rows: 7, inserts: 1, updates: 3, unchanged: 3),
             [
                 "1|R1|10",
                 "2|same|2",
@@ -126,8 +116,8 @@ fn each_strategy_on_new_identical_changed_and_null_rows() {
         ),
     ];
     for (strategy, counts, rows) in cases {
-        let (_dir, conn, pg) = with_saved_connection(&format!("strategy_{strategy}"), false);
-        let schema = remote_schema(&pg, &format!("strategy_{strategy}"), STRATEGY_REMOTE);
+        let (_dir, conn, _pg, schema) =
+            with_remote_schema(&format!("strategy_{strategy}"), STRATEGY_REMOTE);
         conn.execute_batch(STRATEGY_LOCAL).unwrap();
         let before = dump(&conn, "t");
         let options = json!({"schema": schema});
@@ -157,13 +147,12 @@ fn each_strategy_on_new_identical_changed_and_null_rows() {
 
 #[test]
 fn export_edit_remotely_import_gives_back_every_value_and_storage_class() {
-    let (_dir, conn, pg) = with_saved_connection("roundtrip", false);
-    let schema = remote_schema(&pg, "roundtrip", "");
+    let (_dir, conn, pg, schema) = with_remote_schema("roundtrip", "");
     let create = "CREATE TABLE edge (id INTEGER PRIMARY KEY, i INTEGER, r REAL, t TEXT, b BLOB,
                                      n NUMERIC, u, flag BOOLEAN, at DATETIME)";
     conn.execute_batch(create).unwrap();
-    for k in 0..EDGE_REALS.len() {
-        let (id, i, r, t, b, n) = edge_row(k);
+    for k in 0..edge::REALS.len() {
+        let (id, i, r, t, b, n) = edge::row(k);
         conn.execute(
             "INSERT INTO edge VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3, ?7, ?8)",
             rusqlite::params![
@@ -204,12 +193,7 @@ fn export_edit_remotely_import_gives_back_every_value_and_storage_class() {
     let merged = import(&conn, 0, "merge", &options);
     assert_eq!(
         counts_of(&merged, "edge"),
-        Counts {
-            source_rows: 8,
-            updates: 1,
-            unchanged: 7,
-            ..Counts::default()
-        },
+        counts!(source_rows: 8, updates: 1, unchanged: 7),
         "{merged}"
     );
     let (t, i): (String, i64) = row_of(&conn, "SELECT t, i FROM edge WHERE id = 3");
@@ -218,10 +202,7 @@ fn export_edit_remotely_import_gives_back_every_value_and_storage_class() {
 
 #[test]
 fn remote_types_without_a_sqlite_form_arrive_as_canonical_text() {
-    let (_dir, conn, pg) = with_saved_connection("canonical", false);
-    let schema = remote_schema(
-        &pg,
-        "canonical",
+    let (_dir, conn, pg, schema) = with_remote_schema("canonical",
         "CREATE TABLE rich (id integer PRIMARY KEY, at timestamptz, u uuid, doc jsonb,
                             big numeric(30,10), span interval, tags text[], f4 real, ok boolean);
          INSERT INTO rich VALUES (1, '2024-05-06 09:08:09.5+02', '123E4567-E89B-12D3-A456-426614174000',
@@ -282,7 +263,7 @@ fn remote_types_without_a_sqlite_form_arrive_as_canonical_text() {
         "skip",
         &json!({"schema": schema, "tables": ["precise_real"]}),
     );
-    let problems = summary_of(&dry)["problems"].to_string();
+    let problems = listed_problems(&dry).join("\n");
     assert!(
         dry["status"] == "succeeded"
             && problems.contains("more digits than a REAL column keeps")
@@ -291,23 +272,14 @@ fn remote_types_without_a_sqlite_form_arrive_as_canonical_text() {
     );
     assert_eq!(
         counts_of(&dry, "precise_real"),
-        Counts {
-            source_rows: 2,
-            inserts: 1,
-            skipped: 1,
-            problems: 1,
-            ..Counts::default()
-        },
+        counts!(source_rows: 2, inserts: 1, skipped: 1, problems: 1),
         "{dry}"
     );
 }
 
 #[test]
 fn an_error_on_the_last_table_leaves_the_first_untouched() {
-    let (_dir, conn, pg) = with_saved_connection("atomic", false);
-    let schema = remote_schema(
-        &pg,
-        "atomic",
+    let (_dir, conn, pg, schema) = with_remote_schema("atomic",
         "CREATE TABLE a (id bigint PRIMARY KEY, v text); INSERT INTO a VALUES (1, 'new'), (2, 'also new');
          CREATE TABLE b (id bigint PRIMARY KEY, qty bigint); INSERT INTO b VALUES (1, 5), (2, -1);",
     );
@@ -320,7 +292,7 @@ fn an_error_on_the_last_table_leaves_the_first_untouched() {
     .unwrap();
     let options = json!({"schema": schema});
     let dry = import(&conn, 1, "overwrite", &options);
-    let problems = summary_of(&dry)["problems"].to_string();
+    let problems = listed_problems(&dry).join("\n");
     assert!(
         problems.contains("CHECK constraint failed") && problems.contains("{\"id\":2}"),
         "{problems}"
@@ -355,9 +327,7 @@ fn an_error_on_the_last_table_leaves_the_first_untouched() {
 
 #[test]
 fn constraints_of_the_local_schema_are_respected() {
-    let (_dir, conn, pg) = with_saved_connection("constraints", false);
-    let schema = remote_schema(
-        &pg,
+    let (_dir, conn, _pg, schema) = with_remote_schema(
         "constraints",
         "CREATE TABLE parent (id bigint PRIMARY KEY);
          INSERT INTO parent VALUES (1);
@@ -372,12 +342,7 @@ fn constraints_of_the_local_schema_are_respected() {
     )
     .unwrap();
     let dry = import(&conn, 1, "skip", &json!({"schema": schema}));
-    let problems: Vec<String> = summary_of(&dry)["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| format!("{} {} {}", p["table"], p["key"], p["problem"]))
-        .collect();
+    let problems = listed_problems(&dry);
     assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(
         problems[0].contains("{\"id\":2}") && problems[0].contains("FOREIGN KEY constraint failed"),
@@ -393,9 +358,7 @@ fn constraints_of_the_local_schema_are_respected() {
 
 #[test]
 fn mismatched_keys_and_missing_required_columns_are_refused_before_any_change() {
-    let (_dir, conn, pg) = with_saved_connection("mismatch", false);
-    let schema = remote_schema(
-        &pg,
+    let (_dir, conn, _pg, schema) = with_remote_schema(
         "mismatch",
         "CREATE TABLE k (id bigint, code text PRIMARY KEY); INSERT INTO k VALUES (1, 'a');
          CREATE TABLE r (id bigint PRIMARY KEY); INSERT INTO r VALUES (1);",
@@ -421,9 +384,7 @@ fn mismatched_keys_and_missing_required_columns_are_refused_before_any_change() 
 
 #[test]
 fn a_locked_database_is_refused_after_the_busy_timeout() {
-    let (dir, conn, pg) = with_saved_connection("busy", false);
-    let schema = remote_schema(
-        &pg,
+    let (dir, conn, _pg, schema) = with_remote_schema(
         "busy",
         "CREATE TABLE t (id bigint PRIMARY KEY); INSERT INTO t VALUES (1);",
     );
@@ -473,9 +434,7 @@ fn imports_work_through_pgbouncer_in_transaction_mode() {
 
 #[test]
 fn a_connection_lost_mid_stream_changes_nothing_locally() {
-    let (_dir, conn, pg) = with_saved_connection("lost", false);
-    let schema = remote_schema(
-        &pg,
+    let (_dir, conn, pg, schema) = with_remote_schema(
         "lost",
         "CREATE TABLE a (id bigint PRIMARY KEY); INSERT INTO a VALUES (1);
          CREATE TABLE b (id bigint PRIMARY KEY, v text);

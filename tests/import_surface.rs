@@ -4,14 +4,15 @@
 mod common;
 
 use common::jobs::{
-    assert_failed_at_closed_port, assert_freshly_queued, assert_logged_success, counts, job_count,
-    job_row, job_tables, log_messages, summary_of,
+    assert_each_refused, assert_failed_at_closed_port, assert_freshly_queued,
+    assert_logged_success, job_count, job_row, log_messages, run_refused,
 };
 use common::local::{
     all_stored_text, connection_id, direct_only_forms, error_of, int_of, json_of, row_of, rows_of,
-    save, save_dead, with_dead_connections, with_saved_connection,
+    save_dead, with_dead_connections, with_dead_server, with_saved_connection,
 };
-use common::{closed_port, open, open_in_memory, open_with, pg, sql_str, temp_db};
+use common::summary::{counts, job_tables, summary_of};
+use common::{open, open_in_memory, open_with, sql_str, temp_db};
 use rusqlite::OpenFlags;
 use serde_json::{json, Value};
 
@@ -173,15 +174,7 @@ fn every_refused_import_queues_nothing() {
             "unknown table \"cloud_sync_jobs\" in option tables",
         ),
     ];
-    for (sql, expected) in cases {
-        let message = error_of(&conn, sql);
-        assert!(message.contains(expected), "{sql}: {message}");
-        assert!(
-            message.starts_with("cloud_sync_import: "),
-            "{sql}: {message}"
-        );
-        assert_eq!(job_count(&conn), 0, "{sql} queued a job");
-    }
+    assert_each_refused(&conn, "cloud_sync_import", &cases);
 }
 
 #[test]
@@ -359,28 +352,14 @@ fn an_import_job_reads_its_strategy_from_the_stored_options() {
 
 #[test]
 fn an_import_job_against_a_closed_port_fails_with_its_reason_and_leaks_no_password() {
-    let pg = pg();
-    let (_dir, path) = temp_db("import_closed");
-    let conn = open(&path);
-    conn.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
-        .unwrap();
-    let port = closed_port();
-    save(&conn, "dead", &pg.closed_port_url(port));
+    let (_dir, conn, pg, port) = with_dead_server("import_closed");
 
     // One through cloud_sync_run, one (a full import) through cloud_sync_run_jobs.
     let id = int_of(
         &conn,
         "SELECT cloud_sync_import('dead', 1, 'skip', '{\"max_attempts\": 1}')",
     );
-    let outcome = json_of(&conn, &format!("SELECT cloud_sync_run({id})"));
-    assert_eq!(outcome["id"], id);
-    assert_eq!(outcome["status"], "failed", "{outcome}");
-    assert_eq!(summary_of(&outcome), &Value::Null);
-    let reason = outcome["error"].as_str().unwrap().to_string();
-    assert!(
-        reason.contains(&format!("connection refused by 127.0.0.1:{port}")),
-        "{reason}"
-    );
+    let (outcome, reason) = run_refused(&conn, id, port);
 
     let full = int_of(
         &conn,

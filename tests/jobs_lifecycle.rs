@@ -16,7 +16,7 @@ use common::local::{
     column_of, error_of, json_of, save, value_of, with_fresh_schema, with_saved_connection,
 };
 use common::remote::{fresh_schema, remote_table_exists};
-use common::{closed_port, lib_path, open, pg, temp_db, KEY};
+use common::{closed_port, lib_path, open, open_temp, pg, KEY};
 use rusqlite::Connection;
 use serde_json::json;
 
@@ -68,8 +68,7 @@ fn a_job_against_a_stopped_server_is_retried_with_growing_delays_until_it_is_bac
     let schema = fresh_schema(&pg, "l_retry");
     // A port where nothing listens yet: the server is "down".
     let port = closed_port();
-    let (_dir, path) = temp_db("retry");
-    let conn = open(&path);
+    let (_dir, conn) = open_temp("retry");
     save(&conn, "prod", &pg.url("127.0.0.1", port, "sslmode=disable"));
     conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);")
         .unwrap();
@@ -147,8 +146,7 @@ fn a_job_against_a_stopped_server_is_retried_with_growing_delays_until_it_is_bac
 #[test]
 fn a_wrong_password_fails_at_once_after_one_attempt() {
     let pg = pg();
-    let (_dir, path) = temp_db("wrongpw");
-    let conn = open(&path);
+    let (_dir, conn) = open_temp("wrongpw");
     let url = format!(
         "postgresql://{}:not-it@localhost:{}/{}?sslmode=require",
         pg.user, pg.port, pg.db

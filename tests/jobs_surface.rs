@@ -5,15 +5,17 @@
 mod common;
 
 use common::jobs::{
-    assert_failed_at_closed_port, assert_freshly_queued, assert_logged_success, confirmed_export,
-    counts, dry_run, job_count, job_row, job_status, job_tables, queue_dry_run, quoted, summary_of,
-    Counts,
+    assert_each_refused, assert_failed_at_closed_port, assert_freshly_queued,
+    assert_logged_success, confirmed_export, dry_run, job_count, job_row, job_status,
+    queue_dry_run, quoted, run_refused,
 };
 use common::local::{
     all_stored_text, column_names, column_of, connection_id, direct_only_forms, error_of, int_of,
-    json_of, row_of, rows_of, save, save_dead, value_of, with_dead_connections, with_fresh_schema,
+    json_of, row_of, rows_of, save_dead, value_of, with_dead_connections, with_dead_server,
+    with_fresh_schema,
 };
-use common::{closed_port, open, open_in_memory, pg, temp_db};
+use common::summary::{counts, job_tables, problems_total_of, Counts};
+use common::{open, open_in_memory, open_temp};
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
@@ -144,15 +146,7 @@ fn every_refused_export_queues_nothing() {
             "job 12345 does not exist",
         ),
     ];
-    for (sql, expected) in cases {
-        let message = error_of(&conn, sql);
-        assert!(message.contains(expected), "{sql}: {message}");
-        assert!(
-            message.starts_with("cloud_sync_export: "),
-            "{sql}: {message}"
-        );
-        assert_eq!(job_count(&conn), 0, "{sql} queued a job");
-    }
+    assert_each_refused(&conn, "cloud_sync_export", &cases);
     // The confirmation message says exactly how to confirm.
     let message = error_of(&conn, "SELECT cloud_sync_export('prod', 0)");
     assert!(
@@ -195,8 +189,7 @@ fn a_queued_export_stores_what_the_runner_needs() {
 
 #[test]
 fn export_with_only_dry_run_needs_exactly_one_saved_connection() {
-    let (_dir, path) = temp_db("only");
-    let conn = open(&path);
+    let (_dir, conn) = open_temp("only");
     conn.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY)")
         .unwrap();
 
@@ -350,28 +343,13 @@ fn a_full_export_must_confirm_a_recent_clean_succeeded_dry_run_of_the_same_expor
 
 #[test]
 fn a_job_against_a_closed_port_fails_with_its_reason_and_leaks_no_password() {
-    let pg = pg();
-    let (_dir, path) = temp_db("closed");
-    let conn = open(&path);
-    conn.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
-        .unwrap();
-    let port = closed_port();
-    save(&conn, "dead", &pg.closed_port_url(port));
-
+    let (_dir, conn, pg, port) = with_dead_server("closed");
     let id = int_of(
         &conn,
         "SELECT cloud_sync_export('dead', 1, '{\"max_attempts\": 1}')",
     );
-    let outcome = json_of(&conn, &format!("SELECT cloud_sync_run({id})"));
-    assert_eq!(outcome["id"], id);
-    assert_eq!(outcome["status"], "failed", "{outcome}");
-    assert_eq!(outcome["summary"], Value::Null);
-    let reason = outcome["error"].as_str().unwrap();
-    assert!(
-        reason.contains(&format!("connection refused by 127.0.0.1:{port}")),
-        "{reason}"
-    );
-    assert_failed_at_closed_port(&conn, id, port, reason);
+    let (outcome, reason) = run_refused(&conn, id, port);
+    assert_failed_at_closed_port(&conn, id, port, &reason);
 
     // No password, plain or percent-encoded, anywhere cloud_sync keeps text.
     let mut stored = all_stored_text(&conn);
@@ -775,7 +753,7 @@ fn a_dry_run_and_its_confirmed_export_run_end_to_end() {
     let dry = dry_run(&conn, &options);
     assert_eq!(dry["error"], Value::Null);
     let dry_id = dry["id"].as_i64().unwrap();
-    assert_eq!(summary_of(&dry)["problems_total"], 0, "{dry}");
+    assert_eq!(problems_total_of(&dry), 0, "{dry}");
     assert_eq!(
         job_tables(&conn, dry_id),
         [("gadgets".to_string(), counts!(source_rows: 3, inserts: 3))]

@@ -5,9 +5,10 @@
 
 mod common;
 
-use common::jobs::{counts, dry_run, job_row, run_job, summary_of, Counts};
-use common::local::{error_of, int_of, save, value_of, with_fresh_schema};
-use common::{closed_port, open, pg, shell, temp_db, Pg};
+use common::jobs::{dry_run, job_row, run_job};
+use common::local::{error_of, int_of, save, value_of, with_dead_server, with_fresh_schema};
+use common::summary::{counts, summary_of, Counts};
+use common::{open_temp, shell, Pg};
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
@@ -116,9 +117,10 @@ fn table_rows(report: &Value) -> Vec<Value> {
         .collect()
 }
 
-/// The report's `log` as rows in cloud_sync_job_log's column order.
-fn log_rows(report: &Value) -> Vec<Value> {
-    report["log"]
+/// The report's `log` as rows in cloud_sync_job_log's column order, checked against what that
+/// view shows for job `id`.
+fn log_rows(conn: &Connection, report: &Value, id: i64) -> Vec<Value> {
+    let log: Vec<Value> = report["log"]
         .as_array()
         .unwrap()
         .iter()
@@ -131,7 +133,17 @@ fn log_rows(report: &Value) -> Vec<Value> {
                 l["attempt"]
             ])
         })
-        .collect()
+        .collect();
+    assert_eq!(
+        log,
+        rows(
+            conn,
+            &format!(
+                "SELECT time, level, table_name, message, attempt FROM cloud_sync_job_log({id})"
+            )
+        )
+    );
+    log
 }
 
 /// A small RFC 4180 reader: records end at CRLF (outside quotes), the last one may not; a
@@ -354,16 +366,7 @@ fn a_dry_run_report_in_every_format() {
         (&report["problems"], &report["problems_total"]),
         (&json!([]), &json!(0))
     );
-    let log = log_rows(&report);
-    assert_eq!(
-        log,
-        rows(
-            &conn,
-            &format!(
-                "SELECT time, level, table_name, message, attempt FROM cloud_sync_job_log({id})"
-            )
-        )
-    );
+    let log = log_rows(&conn, &report, id);
     assert!(
         log.first().unwrap()[3]
             .as_str()
@@ -592,14 +595,8 @@ fn without_connection(job: &Value) -> Value {
 
 #[test]
 fn a_job_that_never_ran_then_failed_every_attempt_then_lost_its_connection() {
-    let pg = pg();
-    let (_dir, path) = temp_db("report_failed");
-    let conn = open(&path);
-    conn.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
-        .unwrap();
-    let port = closed_port();
     // The test server's own password, so the checks below mean something.
-    save(&conn, "dead", &pg.closed_port_url(port));
+    let (_dir, conn, pg, port) = with_dead_server("report_failed");
     let id = int_of(
         &conn,
         "SELECT cloud_sync_export('dead', 1, '{\"tables\": [\"items\"], \"max_attempts\": 2}')",
@@ -694,16 +691,7 @@ fn a_job_that_never_ran_then_failed_every_attempt_then_lost_its_connection() {
         (&json!([]), &json!([]))
     );
     assert_eq!(failed["problems_total"], 0);
-    let log = log_rows(&failed);
-    assert_eq!(
-        log,
-        rows(
-            &conn,
-            &format!(
-                "SELECT time, level, table_name, message, attempt FROM cloud_sync_job_log({id})"
-            )
-        )
-    );
+    let log = log_rows(&conn, &failed, id);
     for n in 1..=tries {
         assert!(
             log.iter()
@@ -770,8 +758,7 @@ fn a_job_that_never_ran_then_failed_every_attempt_then_lost_its_connection() {
 
 #[test]
 fn unknown_formats_and_unknown_jobs_are_errors() {
-    let (_dir, path) = temp_db("report_errors");
-    let conn = open(&path);
+    let (_dir, conn) = open_temp("report_errors");
     conn.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY)")
         .unwrap();
     save(&conn, "prod", "postgresql://someone@127.0.0.1:1/db");

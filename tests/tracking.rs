@@ -12,15 +12,17 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::jobs::{
-    assert_shipped, confirmed_export, counts, dry_run, export_on, exported, exported_on, full,
-    incremental, job_count, job_status, queue_confirmed_export, quoted, run_dry_run, run_job,
-    shipped, summary_of,
+    confirmed_export, dry_run, export_on, exported, exported_on, job_count, job_status,
+    queue_confirmed_export, quoted, run_dry_run, run_job,
 };
 use common::local::{
     column_of, error_of, int_of, json_of, rows_of, save, value_of, with_fresh_schema,
     with_saved_connection,
 };
 use common::remote::{admin, fresh_schema, locked, remote_rows, remote_table_exists, remote_value};
+use common::summary::{
+    assert_shipped, counts, full, incremental, shipped, summary_of, watermark_of, Shipped,
+};
 use common::{open, open_with, sql_str, tempdir, Pg};
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::{json, Value};
@@ -134,6 +136,19 @@ fn assert_same_rows(pg: &Pg, schema: &str, conn: &Connection, name: &str) {
     );
 }
 
+/// The options of a full export into `schema` that deletes the remote rows gone locally.
+fn full_with_deletes(schema: &str) -> Value {
+    json!({"schema": schema, "mode": "full", "propagate_deletes": true})
+}
+
+/// Exports to `prod` into `schema` (a dry run, then the export it confirms) and checks that it
+/// shipped `expected` of `items` and left the remote `items` equal to the local one.
+fn exported_items(conn: &Connection, pg: &Pg, schema: &str, expected: Shipped) {
+    let job = exported(conn, &json!({"schema": schema}));
+    assert_shipped(&job, "items", expected);
+    assert_same_rows(pg, schema, conn, "items");
+}
+
 /// The row version (xmin) of every remote row, by id.
 fn xmins(pg: &Pg, schema: &str, name: &str) -> BTreeMap<i64, String> {
     remote_rows(
@@ -238,7 +253,7 @@ fn inserts_updates_and_deletes_after_a_full_export_ship_incrementally_and_nothin
         full(counts!(source_rows: 101, inserts: 101)),
     );
     let seq = last_seq(&conn);
-    assert_eq!(summary_of(&first)["watermark"], seq, "{first}");
+    assert_eq!(watermark_of(&first), Some(seq), "{first}");
     assert_eq!(watermark(&conn, "items", "prod", &schema), Some(seq));
     assert_eq!(
         pending(&conn, "items"),
@@ -275,7 +290,7 @@ fn inserts_updates_and_deletes_after_a_full_export_ship_incrementally_and_nothin
             counts!(source_rows: 4, inserts: 1, updates: 1, unchanged: 1, deletes: 1),
         ),
     );
-    assert_eq!(summary_of(&second)["watermark"], last_seq(&conn));
+    assert_eq!(watermark_of(&second), Some(last_seq(&conn)));
     assert_eq!(
         watermark(&conn, "items", "prod", &schema),
         Some(last_seq(&conn))
@@ -305,13 +320,12 @@ fn a_key_change_deletes_the_old_key_remotely_and_inserts_the_new_one() {
         changes(&conn, "items"),
         change_list(&[("5", "delete"), ("50", "insert")])
     );
-    let job = exported(&conn, &options);
-    assert_shipped(
-        &job,
-        "items",
+    exported_items(
+        &conn,
+        &pg,
+        &schema,
         incremental(2, counts!(source_rows: 2, inserts: 1, deletes: 1)),
     );
-    assert_same_rows(&pg, &schema, &conn, "items");
 
     // A composite key, WITHOUT ROWID, with text that needs quoting in the change records.
     conn.execute_batch(
@@ -390,13 +404,12 @@ fn insert_then_delete_is_a_no_op_and_update_then_delete_deletes_remotely() {
         "UPDATE items SET v = 'doomed' WHERE id = 3; DELETE FROM items WHERE id = 3;",
     )
     .unwrap();
-    let job = exported(&conn, &options);
-    assert_shipped(
-        &job,
-        "items",
+    exported_items(
+        &conn,
+        &pg,
+        &schema,
         incremental(2, counts!(source_rows: 1, deletes: 1)),
     );
-    assert_same_rows(&pg, &schema, &conn, "items");
     assert!(!remote_id_rows(&pg, &schema, "items")
         .iter()
         .any(|r| r.0 == 3));
@@ -491,9 +504,7 @@ fn changes_made_while_an_export_runs_are_shipped_by_the_next_one_never_lost() {
         "items",
         incremental(1, counts!(source_rows: 1, updates: 1)),
     );
-    let mark = summary_of(&job)["watermark"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("no watermark in {job}"));
+    let mark = watermark_of(&job).unwrap_or_else(|| panic!("no watermark in {job}"));
     assert!(
         mark >= before_seq && mark < during[0],
         "watermark {mark}: the snapshot held changes through {before_seq}, the concurrent ones are {during:?}"
@@ -509,13 +520,12 @@ fn changes_made_while_an_export_runs_are_shipped_by_the_next_one_never_lost() {
         "the concurrent changes were pruned"
     );
 
-    let next = exported(&conn, &options);
-    assert_shipped(
-        &next,
-        "items",
+    exported_items(
+        &conn,
+        &pg,
+        &schema,
         incremental(2, counts!(source_rows: 2, inserts: 1, updates: 1)),
     );
-    assert_same_rows(&pg, &schema, &conn, "items");
     assert_eq!(
         watermark(&conn, "items", "prod", &schema),
         Some(last_seq(&conn))
@@ -635,16 +645,15 @@ fn a_failed_export_moves_no_watermark_and_the_next_one_ships_everything_once() {
             "ALTER TABLE {schema}.items DROP CONSTRAINT no_bad"
         ))
         .unwrap();
-    let job = exported(&conn, &options);
-    assert_shipped(
-        &job,
-        "items",
+    exported_items(
+        &conn,
+        &pg,
+        &schema,
         incremental(
             3,
             counts!(source_rows: 3, inserts: 1, updates: 1, deletes: 1),
         ),
     );
-    assert_same_rows(&pg, &schema, &conn, "items");
     let versions = xmins(&pg, &schema, "items");
     let again = exported(&conn, &options);
     assert_shipped(&again, "items", incremental(0, counts!()));
@@ -822,27 +831,21 @@ fn changes_are_pruned_once_every_connection_exported_them_and_kept_for_one_laggi
          UPDATE extra SET v = 'x' WHERE id = 1; DELETE FROM extra WHERE id = 2;",
     )
     .unwrap();
-    let job = exported_on(&conn, "prod", &json!({"schema": p, "tables": ["items"]}));
-    assert_shipped(
-        &job,
-        "items",
-        incremental(
-            3,
-            counts!(source_rows: 3, inserts: 1, updates: 1, deletes: 1),
-        ),
+    // Each connection ships the same: first the three changes of items alone, then one more
+    // change of items with the two of extra.
+    let three_item_changes = incremental(
+        3,
+        counts!(source_rows: 3, inserts: 1, updates: 1, deletes: 1),
     );
+    let one_item_change = incremental(1, counts!(source_rows: 1, updates: 1));
+    let two_extra_changes = incremental(2, counts!(source_rows: 2, updates: 1, deletes: 1));
+    let job = exported_on(&conn, "prod", &json!({"schema": p, "tables": ["items"]}));
+    assert_shipped(&job, "items", three_item_changes.clone());
     // `other` has not exported them yet: every change is kept.
     assert_eq!(pending(&conn, "items"), 3);
     assert_eq!(pending(&conn, "extra"), 2);
     let job = exported_on(&conn, "other", &json!({"schema": o, "tables": ["items"]}));
-    assert_shipped(
-        &job,
-        "items",
-        incremental(
-            3,
-            counts!(source_rows: 3, inserts: 1, updates: 1, deletes: 1),
-        ),
-    );
+    assert_shipped(&job, "items", three_item_changes);
     assert_eq!(pending(&conn, "items"), 0, "changes every connection has");
     assert_eq!(
         pending(&conn, "extra"),
@@ -854,16 +857,8 @@ fn changes_are_pruned_once_every_connection_exported_them_and_kept_for_one_laggi
     conn.execute("UPDATE items SET v = 'c' WHERE id = 3", [])
         .unwrap();
     let job = exported_on(&conn, "other", &to_o);
-    assert_shipped(
-        &job,
-        "items",
-        incremental(1, counts!(source_rows: 1, updates: 1)),
-    );
-    assert_shipped(
-        &job,
-        "extra",
-        incremental(2, counts!(source_rows: 2, updates: 1, deletes: 1)),
-    );
+    assert_shipped(&job, "items", one_item_change.clone());
+    assert_shipped(&job, "extra", two_extra_changes.clone());
     // `prod` lags behind on both tables now.
     assert_eq!(changes(&conn, "items"), change_list(&[("3", "update")]));
     assert_eq!(pending(&conn, "extra"), 2);
@@ -876,16 +871,8 @@ fn changes_are_pruned_once_every_connection_exported_them_and_kept_for_one_laggi
     assert_eq!(view, vec![("extra".into(), 2), ("items".into(), 1)]);
 
     let job = exported_on(&conn, "prod", &to_p);
-    assert_shipped(
-        &job,
-        "items",
-        incremental(1, counts!(source_rows: 1, updates: 1)),
-    );
-    assert_shipped(
-        &job,
-        "extra",
-        incremental(2, counts!(source_rows: 2, updates: 1, deletes: 1)),
-    );
+    assert_shipped(&job, "items", one_item_change);
+    assert_shipped(&job, "extra", two_extra_changes);
     assert_eq!(
         int_of(&conn, "SELECT count(*) FROM cloud_sync_changes"),
         0,
@@ -934,10 +921,7 @@ fn untracking_drops_the_triggers_and_pending_changes_and_the_next_export_is_full
         "items",
         full(counts!(source_rows: 5, inserts: 1, updates: 1, unchanged: 3, remote_only: Some(1))),
     );
-    let job = exported(
-        &conn,
-        &json!({"schema": schema, "mode": "full", "propagate_deletes": true}),
-    );
+    let job = exported(&conn, &full_with_deletes(&schema));
     assert_shipped(
         &job,
         "items",
@@ -1147,10 +1131,7 @@ fn export_modes_are_validated_and_full_exports_propagate_deletes_when_asked() {
     assert_eq!(ids, vec![1, 2, 3, 4, 99]);
 
     // An explicit full export of a tracked table with a watermark, deleting what is only remote.
-    let job = exported(
-        &conn,
-        &json!({"schema": schema, "mode": "full", "propagate_deletes": true}),
-    );
+    let job = exported(&conn, &full_with_deletes(&schema));
     assert_shipped(
         &job,
         "items",
@@ -1172,7 +1153,6 @@ fn export_modes_are_validated_and_full_exports_propagate_deletes_when_asked() {
 #[test]
 fn writers_without_the_extension_record_changes_and_the_triggers_survive_reopening() {
     let (dir, conn, pg, schema) = tracked_and_exported("trk_plain", "t_trk_plain", 3);
-    let options = json!({"schema": schema});
     let path = dir.db();
     drop(conn);
 
@@ -1199,16 +1179,15 @@ fn writers_without_the_extension_record_changes_and_the_triggers_survive_reopeni
 
     let conn = open(&path);
     assert_eq!(triggers(&conn, Some("items")), 3);
-    let job = exported(&conn, &options);
-    assert_shipped(
-        &job,
-        "items",
+    exported_items(
+        &conn,
+        &pg,
+        &schema,
         incremental(
             4,
             counts!(source_rows: 4, inserts: 1, updates: 2, deletes: 1),
         ),
     );
-    assert_same_rows(&pg, &schema, &conn, "items");
 }
 
 #[test]

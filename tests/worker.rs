@@ -9,10 +9,11 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::jobs::{counts, counts_of, job_row, job_status, queue_dry_run, quoted};
+use common::jobs::{job_row, job_status, queue_dry_run, quoted};
 use common::local::{error_of, json_of, value_of, with_fresh_schema};
 use common::remote::{as_test_user, locked};
-use common::{lib_path, open, open_with, pg, shell, temp_db, KEY};
+use common::summary::{counts, counts_of};
+use common::{lib_path, open, open_temp, open_with, pg, shell, temp_db, KEY};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{json, Value};
 
@@ -237,8 +238,8 @@ fn closing_the_connection_that_started_it_leaves_the_worker_running() {
 
 #[test]
 fn one_worker_per_file_however_it_is_named() {
-    let (dir, path) = temp_db("worker_names");
-    let conn = open(&path);
+    let (dir, conn) = open_temp("worker_names");
+    let path = dir.db();
     let link = dir.path().join("link.db");
     std::os::unix::fs::symlink(&path, &link).unwrap();
     let through_link = open(&link);
@@ -269,8 +270,7 @@ fn one_worker_per_file_however_it_is_named() {
 
 #[test]
 fn options_are_checked_by_name() {
-    let (_dir, path) = temp_db("worker_options");
-    let conn = open(&path);
+    let (_dir, conn) = open_temp("worker_options");
     let e = error_of(
         &conn,
         r#"SELECT cloud_sync_worker_start('{"poll_interval_ms": 100, "interval": 5}')"#,
@@ -344,12 +344,24 @@ fn prepared_database(name: &str) -> (common::tempdir::Dir, std::path::PathBuf, i
     (dir, path, id)
 }
 
+/// For each of `delays`, the delay and a database from `prepared_database` (`<name>_<i>`).
+fn prepared_per_delay<'a>(
+    name: &'a str,
+    delays: &'a [&'a str],
+) -> impl Iterator<Item = (&'a str, (common::tempdir::Dir, std::path::PathBuf, i64))> + 'a {
+    delays
+        .iter()
+        .enumerate()
+        .map(move |(i, delay)| (*delay, prepared_database(&format!("{name}_{i}"))))
+}
+
 #[test]
 fn the_sqlite3_shell_exits_cleanly_with_a_worker_running() {
     // Exits at different moments of the worker's life: right after the start (opening,
     // recovering), and while its job connects to, or works in, PostgreSQL.
-    for (i, delay) in ["0", "0.05", "0.2", "0.5", "1"].iter().enumerate() {
-        let (_dir, path, _id) = prepared_database(&format!("shell_exit_{i}"));
+    for (delay, (_dir, path, _id)) in
+        prepared_per_delay("shell_exit", &["0", "0.05", "0.2", "0.5", "1"])
+    {
         let run = shell(
             &path,
             &[("CLOUD_SYNC_ENCRYPTION_KEY", KEY)],
@@ -374,6 +386,21 @@ struct PythonRun {
     stdout: String,
     stderr: String,
     elapsed: Duration,
+}
+
+impl PythonRun {
+    /// Checks that the process (`case`) ended with exit code `code`, saying nothing on stderr.
+    fn assert_exited(&self, case: &str, code: i32) {
+        assert_eq!(
+            self.status.code(),
+            Some(code),
+            "{case}: python exited with {:?}: {}\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        assert_eq!(self.stderr, "", "{case}");
+    }
 }
 
 /// Runs `body` in /usr/bin/python3 after a prologue that opens `path` with apsw, loads the
@@ -434,18 +461,10 @@ print(status)
 print(json.loads(conn.execute("SELECT cloud_sync_worker_status()").fetchall()[0][0])["jobs_done"])
 "#,
     );
-    assert!(
-        run.status.success(),
-        "python exited with {:?}: {}\n{}",
-        run.status,
-        run.stdout,
-        run.stderr
-    );
-    assert_eq!(run.stdout, "succeeded\n1", "{}", run.stderr);
-    assert_eq!(run.stderr, "");
+    run.assert_exited("waiting for the job", 0);
+    assert_eq!(run.stdout, "succeeded\n1");
     // What the worker did there stays done.
-    let conn = open(&path);
-    assert_eq!(job_status(&conn, id), "succeeded");
+    assert_eq!(job_status(&open(&path), id), "succeeded");
 }
 
 #[test]
@@ -453,25 +472,17 @@ fn a_process_whose_host_uses_openssl_exits_cleanly_in_the_middle_of_a_job() {
     // Python's ssl module initializes OpenSSL with an exit handler (OPENSSL_cleanup) that frees
     // what a TLS session in progress uses: without the worker's own exit handler, leaving while
     // the worker's job talks to PostgreSQL crashed the process about half the time.
-    for (i, delay) in ["0", "0.005", "0.01", "0.02", "0.04"].iter().enumerate() {
-        let (_dir, path, id) = prepared_database(&format!("openssl_exit_{i}"));
+    let delays = ["0", "0.005", "0.01", "0.02", "0.04"];
+    for (delay, (_dir, path, id)) in prepared_per_delay("openssl_exit", &delays) {
         let run = python_host(
             &path,
             id,
             "import ssl, hashlib\nssl.create_default_context()",
             &format!("time.sleep({delay})"),
         );
-        assert!(
-            run.status.success(),
-            "delay {delay}: python exited with {:?}: {}\n{}",
-            run.status,
-            run.stdout,
-            run.stderr
-        );
-        assert_eq!(run.stderr, "", "delay {delay}");
+        run.assert_exited(&format!("delay {delay}"), 0);
         // The exit waited for the job, which ended as it would have anyway.
-        let conn = open(&path);
-        assert_eq!(job_status(&conn, id), "succeeded", "delay {delay}");
+        assert_eq!(job_status(&open(&path), id), "succeeded", "delay {delay}");
     }
 }
 
@@ -494,16 +505,8 @@ sys.exit(3)
 "#,
     );
     locker.batch_execute("ROLLBACK").unwrap();
-    assert_eq!(
-        run.status.code(),
-        Some(3),
-        "{:?}: {}\n{}",
-        run.status,
-        run.stdout,
-        run.stderr
-    );
+    run.assert_exited("leaving mid-job", 3);
     assert_eq!(run.stdout, "leaving");
-    assert_eq!(run.stderr, "");
     // It waited for the job (10 s), then ended the process as a kill would: the job is left
     // `running` for recovery, claimed by a process that is gone.
     assert!(
@@ -511,6 +514,5 @@ sys.exit(3)
         "{:?}",
         run.elapsed
     );
-    let conn = open(&path);
-    assert_eq!(job_status(&conn, id), "running");
+    assert_eq!(job_status(&open(&path), id), "running");
 }

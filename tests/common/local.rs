@@ -1,11 +1,13 @@
-//! The application's SQLite database as a test reads it: one value, one row or every row of a
-//! query, the error of a call that must fail, and the saved connections the jobs use.
+//! The application's SQLite database as a test sets it up and reads it: one value, one row or
+//! every row of a query, the error of a call that must fail, the saved connections jobs use
+//! (and fresh databases that have them), what cloud_sync stores, and how its functions are
+//! registered.
 
 use rusqlite::types::FromSql;
 use rusqlite::{Connection, Row};
 use serde_json::Value;
 
-use super::{open, pg, temp_db, tempdir, Pg};
+use super::{open_temp, pg, tempdir, Pg};
 
 /// The one value `sql` returns.
 pub fn value_of<T: FromSql>(conn: &Connection, sql: &str) -> T {
@@ -98,8 +100,7 @@ pub fn connection_id(conn: &Connection, name: &str) -> i64 {
 /// A database with local tables `items` (two rows) and `notes` (empty), and saved connections
 /// `prod` and `other`, both pointing at closed ports: enough to queue jobs, never to run one.
 pub fn with_dead_connections(name: &str) -> (tempdir::Dir, Connection) {
-    let (dir, path) = temp_db(name);
-    let conn = open(&path);
+    let (dir, conn) = open_temp(name);
     conn.execute_batch(
         "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT);
          INSERT INTO items (name) VALUES ('a'), ('b');
@@ -111,41 +112,24 @@ pub fn with_dead_connections(name: &str) -> (tempdir::Dir, Connection) {
     (dir, conn)
 }
 
-/// SQLite's function flag: views and triggers cannot call the function.
-pub const DIRECTONLY: i64 = 0x80000;
-/// SQLite's function flag: same arguments, same result.
-pub const DETERMINISTIC: i64 = 0x800;
-
-/// The (name, number of arguments) of every registered form of the functions `names`, after
-/// checking that each is direct-only and not deterministic (they queue, run or read jobs).
-pub fn direct_only_forms(conn: &Connection, names: &[&str]) -> Vec<(String, i64)> {
-    let list = names.iter().map(|n| super::sql_str(n)).collect::<Vec<_>>();
-    let forms: Vec<(String, i64, i64)> = rows_of(
-        conn,
-        &format!(
-            "SELECT name, narg, flags FROM pragma_function_list WHERE name IN ({})
-             ORDER BY name, narg",
-            list.join(", ")
-        ),
-    );
-    for (name, narg, flags) in &forms {
-        assert!(
-            flags & DIRECTONLY != 0 && flags & DETERMINISTIC == 0,
-            "{name}/{narg}: {flags:#x}"
-        );
-    }
-    forms
-        .into_iter()
-        .map(|(name, narg, _)| (name, narg))
-        .collect()
+/// A fresh database with an empty local table `items` and the saved connection `dead`: the
+/// test user's real password (so that a leak would show), on a port where nothing listens.
+/// Returns that port too.
+pub fn with_dead_server(name: &str) -> (tempdir::Dir, Connection, Pg, u16) {
+    let pg = pg();
+    let (dir, conn) = open_temp(name);
+    conn.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
+        .unwrap();
+    let port = super::closed_port();
+    save(&conn, "dead", &pg.closed_port_url(port));
+    (dir, conn, pg, port)
 }
 
 /// A fresh database whose saved connection `prod` leads to the test server: direct with TLS
 /// verified, or through pgbouncer.
 pub fn with_saved_connection(name: &str, pooled: bool) -> (tempdir::Dir, Connection, Pg) {
     let pg = pg();
-    let (dir, path) = temp_db(name);
-    let conn = open(&path);
+    let (dir, conn) = open_temp(name);
     let url = if pooled {
         pg.pooled_url()
     } else {
@@ -186,53 +170,31 @@ pub fn all_stored_text(conn: &Connection) -> String {
     all
 }
 
-/// Values at the edges of each storage class, for round trips. Row `k` (from 0) of an edge
-/// table holds `EDGE_REALS[k]`, and where there is one `EDGE_INTS[k]`, `EDGE_TEXTS[k]` and
-/// `edge_blob(k)`: `edge_row(k)`.
-pub const EDGE_REALS: [f64; 8] = [
-    0.0,
-    -0.0,
-    f64::INFINITY,
-    f64::NEG_INFINITY,
-    0.1,
-    std::f64::consts::PI,
-    5e-324,
-    f64::MAX,
-];
-pub const EDGE_TEXTS: [&str; 6] = [
-    "",
-    "plain",
-    "comma, \"quote\" 'single'",
-    "line\nbreak\ttab\\",
-    "é😀👩‍👩‍👧 עברית",
-    "\u{feff}bom",
-];
-pub const EDGE_INTS: [i64; 4] = [i64::MIN, i64::MAX, 0, -1];
+/// SQLite's function flag: views and triggers cannot call the function.
+const DIRECTONLY: i64 = 0x80000;
+/// SQLite's function flag: same arguments, same result.
+const DETERMINISTIC: i64 = 0x800;
 
-/// Row `k`'s blob: every other row has one, with a NUL and a 0xFF byte.
-pub fn edge_blob(k: usize) -> Option<Vec<u8>> {
-    (k % 2 == 0).then(|| vec![0u8, 255, 1, 0, k as u8])
-}
-
-/// Row `k` of an edge table: id, integer, real, text, blob, and a NUMERIC (the integer / 3).
-pub type EdgeRow = (
-    i64,
-    Option<i64>,
-    f64,
-    Option<&'static str>,
-    Option<Vec<u8>>,
-    Option<i64>,
-);
-
-/// Row `k` of an edge table (see `EDGE_REALS`).
-pub fn edge_row(k: usize) -> EdgeRow {
-    let int = EDGE_INTS.get(k).copied();
-    (
-        k as i64 + 1,
-        int,
-        EDGE_REALS[k],
-        EDGE_TEXTS.get(k).copied(),
-        edge_blob(k),
-        int.map(|i| i / 3),
-    )
+/// The (name, number of arguments) of every registered form of the functions `names`, after
+/// checking that each is direct-only and not deterministic (they queue, run or read jobs).
+pub fn direct_only_forms(conn: &Connection, names: &[&str]) -> Vec<(String, i64)> {
+    let list = names.iter().map(|n| super::sql_str(n)).collect::<Vec<_>>();
+    let forms: Vec<(String, i64, i64)> = rows_of(
+        conn,
+        &format!(
+            "SELECT name, narg, flags FROM pragma_function_list WHERE name IN ({})
+             ORDER BY name, narg",
+            list.join(", ")
+        ),
+    );
+    for (name, narg, flags) in &forms {
+        assert!(
+            flags & DIRECTONLY != 0 && flags & DETERMINISTIC == 0,
+            "{name}/{narg}: {flags:#x}"
+        );
+    }
+    forms
+        .into_iter()
+        .map(|(name, narg, _)| (name, narg))
+        .collect()
 }

@@ -1,12 +1,15 @@
 //! Shared by the integration tests: where the built extension is, the PostgreSQL that
 //! scripts/test.sh started, and hosts to load the extension into. The submodules hold what
-//! several test files read and check: the local database (`local`), the remote one (`remote`)
-//! and jobs with their summaries (`jobs`).
+//! several test files set up, read and check: the local database (`local`), the remote one
+//! (`remote`), jobs (`jobs`) and what their summaries say (`summary`), and edge values for round
+//! trips (`edge`).
 #![allow(dead_code)]
 
+pub mod edge;
 pub mod jobs;
 pub mod local;
 pub mod remote;
+pub mod summary;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -178,6 +181,13 @@ pub fn temp_db(name: &str) -> (tempdir::Dir, PathBuf) {
     (dir, path)
 }
 
+/// A fresh database file in its own temporary directory (`Dir::db`), opened with `open`.
+pub fn open_temp(name: &str) -> (tempdir::Dir, Connection) {
+    let (dir, path) = temp_db(name);
+    let conn = open(&path);
+    (dir, conn)
+}
+
 pub mod tempdir {
     use std::path::{Path, PathBuf};
 
@@ -220,6 +230,14 @@ pub struct ShellRun {
     pub ok: bool,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl ShellRun {
+    /// Checks that the run (`case`) failed, saying `expected` on stderr.
+    pub fn assert_failed_with(&self, case: &str, expected: &str) {
+        assert!(!self.ok, "{case}: it succeeded: {}", self.stdout);
+        assert!(self.stderr.contains(expected), "{case}: {}", self.stderr);
+    }
 }
 
 /// Runs `sql` through the sqlite3 shell on `db` after `.load`-ing the extension, with exactly
