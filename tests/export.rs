@@ -3,105 +3,52 @@
 
 mod common;
 
-use common::{admin, quoted, run_job, with_saved_connection, Pg};
-use postgres::Client;
-use rusqlite::Connection;
-use serde_json::{json, Value};
+use common::edge;
+use common::jobs::{confirmed_export, dry_run, export, exported, quoted, run_dry_run, run_job};
+use common::local::{column_of, save, with_fresh_schema, with_saved_connection};
+use common::remote::{
+    admin, as_test_user, fresh_schema, remote_column, remote_rows, remote_table_exists,
+    remote_value,
+};
+use common::summary::{
+    counts, counts_of, listed_problems, problems_total_of, summary_of, table_of,
+};
+use serde_json::json;
 
-/// A dry run with `options`, which must succeed; returns the job's JSON.
-fn dry_run(conn: &Connection, options: &Value) -> Value {
-    let job = run_job(
-        conn,
-        &format!("cloud_sync_export('prod', 1, {})", quoted(options)),
-    );
-    assert_eq!(job["status"], "succeeded", "{job}");
-    job
-}
-
-/// A dry run, then the full export it confirms; returns the full export's JSON.
-fn export(conn: &Connection, options: &Value) -> Value {
-    let dry = dry_run(conn, options);
-    let mut confirmed = options.clone();
-    confirmed["confirm"] = dry["id"].clone();
-    run_job(
-        conn,
-        &format!("cloud_sync_export('prod', 0, {})", quoted(&confirmed)),
-    )
-}
-
-fn table<'a>(job: &'a Value, name: &str) -> &'a Value {
-    job["summary"]["tables"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|t| t["table"] == name)
-        .unwrap_or_else(|| panic!("no table {name} in {job}"))
+/// The first problem a dry run into `schema` lists, as JSON text.
+fn first_problem(conn: &rusqlite::Connection, schema: &str) -> String {
+    let dry = dry_run(conn, &json!({"schema": schema}));
+    listed_problems(&dry)[0].clone()
 }
 
 #[test]
 fn every_storage_class_and_edge_value_lands_exactly() {
-    let (_dir, conn, pg) = with_saved_connection("edges", false);
-    let schema = common::fresh_schema(&pg, "t_edges");
+    let (_dir, conn, pg, schema) = with_fresh_schema("edges", "t_edges");
     conn.execute_batch(
         // SQLite stores a REAL-affinity -0.0 as the integer 0 (+0.0 on reading); an untyped
         // column keeps the sign, so `u` holds the same reals to prove -0.0 survives.
         "CREATE TABLE edge (id INTEGER PRIMARY KEY, i INTEGER, r REAL, t TEXT, b BLOB, n NUMERIC, u);",
     )
     .unwrap();
-    let reals = [
-        0.0,
-        -0.0,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        0.1,
-        std::f64::consts::PI,
-        5e-324,
-        f64::MAX,
-    ];
-    let texts = [
-        "",
-        "plain",
-        "comma, \"quote\" 'single'",
-        "line\nbreak\ttab\\",
-        "é😀👩‍👩‍👧 עברית",
-        "\u{feff}bom",
-    ];
-    let ints = [i64::MIN, i64::MAX, 0, -1];
-    let mut insert = conn
-        .prepare("INSERT INTO edge VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3)")
-        .unwrap();
-    for (k, real) in reals.iter().enumerate() {
-        insert
-            .execute(rusqlite::params![
-                k as i64 + 1,
-                ints.get(k),
-                real,
-                texts.get(k),
-                if k % 2 == 0 {
-                    Some(vec![0u8, 255, 1, 0, k as u8])
-                } else {
-                    None
-                },
-                ints.get(k).map(|i| i / 3),
-            ])
-            .unwrap();
-    }
-    drop(insert);
-    let job = export(&conn, &json!({"schema": schema}));
-    assert_eq!(job["status"], "succeeded", "{job}");
-    assert_eq!(table(&job, "edge")["inserts"], 8);
-
-    let mut remote = admin(&pg);
-    let types: Vec<(String, String)> = remote
-        .query(
-            "SELECT column_name::text, data_type::text FROM information_schema.columns
-             WHERE table_schema = $1 AND table_name = 'edge' ORDER BY ordinal_position",
-            &[&schema],
+    for k in 0..edge::REALS.len() {
+        let (id, i, r, t, b, n) = edge::row(k);
+        conn.execute(
+            "INSERT INTO edge VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3)",
+            rusqlite::params![id, i, r, t, b, n],
         )
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+        .unwrap();
+    }
+    let job = exported(&conn, &json!({"schema": schema}));
+    assert_eq!(counts_of(&job, "edge"), counts!(source_rows: 8, inserts: 8));
+
+    let types: Vec<(String, String)> = remote_rows(
+        &pg,
+        &format!(
+            "SELECT column_name::text, data_type::text FROM information_schema.columns
+             WHERE table_schema = '{schema}' AND table_name = 'edge' ORDER BY ordinal_position"
+        ),
+        |r| (r.get(0), r.get(1)),
+    );
     let expected: Vec<(String, String)> = [
         ("id", "bigint"),
         ("i", "bigint"),
@@ -116,56 +63,44 @@ fn every_storage_class_and_edge_value_lands_exactly() {
     .collect();
     assert_eq!(types, expected);
 
-    let local_reals: Vec<f64> = conn
-        .prepare("SELECT r FROM edge ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let rows = remote
-        .query(
-            &format!("SELECT id, i, r, t, b, u FROM {schema}.edge ORDER BY id"),
-            &[],
-        )
-        .unwrap();
+    let local_reals: Vec<f64> = column_of(&conn, "SELECT r FROM edge ORDER BY id");
+    let rows = remote_rows(
+        &pg,
+        &format!("SELECT id, i, r, t, b, u FROM {schema}.edge ORDER BY id"),
+        |r| {
+            (
+                r.get::<_, Option<i64>>(1),
+                r.get::<_, f64>(2),
+                r.get::<_, Option<String>>(3),
+                r.get::<_, Option<Vec<u8>>>(4),
+                r.get::<_, f64>(5),
+            )
+        },
+    );
     assert_eq!(rows.len(), 8);
-    for (k, row) in rows.iter().enumerate() {
-        assert_eq!(row.get::<_, Option<i64>>(1), ints.get(k).copied());
-        let r: f64 = row.get(2);
+    for (k, (i, r, t, b, u)) in rows.into_iter().enumerate() {
+        let (_, local_i, _, local_t, _, _) = edge::row(k);
+        assert_eq!(i, local_i, "integer {k}");
         assert_eq!(
             r.to_bits(),
             local_reals[k].to_bits(),
             "real {k}: {r} vs {}",
             local_reals[k]
         );
-        let u: f64 = row.get(5);
         assert_eq!(
             u.to_bits(),
-            reals[k].to_bits(),
+            edge::REALS[k].to_bits(),
             "untyped {k}: {u} vs {}",
-            reals[k]
+            edge::REALS[k]
         );
-        assert_eq!(
-            row.get::<_, Option<String>>(3).as_deref(),
-            texts.get(k).copied()
-        );
-        let blob: Option<Vec<u8>> = row.get(4);
-        assert_eq!(
-            blob,
-            if k % 2 == 0 {
-                Some(vec![0u8, 255, 1, 0, k as u8])
-            } else {
-                None
-            }
-        );
+        assert_eq!(t.as_deref(), local_t, "text {k}");
+        assert_eq!(b, edge::blob(k), "blob {k}");
     }
 }
 
 #[test]
 fn values_that_cannot_land_unchanged_are_listed_and_block_the_full_export() {
-    let (_dir, conn, pg) = with_saved_connection("problems", false);
-    let schema = common::fresh_schema(&pg, "t_problems");
+    let (_dir, conn, pg, schema) = with_fresh_schema("problems", "t_problems");
     conn.execute_batch(
         "CREATE TABLE p (id INTEGER PRIMARY KEY, n INTEGER, t TEXT, mixed);
          INSERT INTO p VALUES (1, 10, 'fine', 1), (2, 'abc', 'fine', 2),
@@ -175,56 +110,33 @@ fn values_that_cannot_land_unchanged_are_listed_and_block_the_full_export() {
          INSERT INTO m VALUES (1, 5), (2, 'five');",
     )
     .unwrap();
-    let dry = dry_run(&conn, &json!({"schema": schema}));
-    let summary = &dry["summary"];
-    assert_eq!(summary["problems_total"], 4, "{summary}");
-    let listed: Vec<String> = summary["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            format!(
-                "{} {} {} {}",
-                p["table"], p["key"], p["column"], p["problem"]
-            )
-        })
-        .collect();
-    let all = listed.join("\n");
-    assert!(
-        all.contains("\"p\" {\"id\":2} \"n\" \"text cannot become bigint\""),
-        "{all}"
+    let options = json!({"schema": schema});
+    let dry = dry_run(&conn, &options);
+    assert_eq!(problems_total_of(&dry), 4, "{dry}");
+    let all = listed_problems(&dry).join("\n");
+    for expected in [
+        "\"p\" {\"id\":2} \"n\" \"text cannot become bigint\"",
+        "{\"id\":3} \"t\" \"text holds a NUL byte",
+        "{\"id\":4} \"t\" \"text is not valid UTF-8",
+        "\"m\" null null \"column v holds integer and text values",
+    ] {
+        assert!(all.contains(expected), "{expected}: {all}");
+    }
+    assert_eq!(
+        counts_of(&dry, "p"),
+        counts!(source_rows: 4, inserts: 1, skipped: 3, problems: 3)
     );
-    assert!(
-        all.contains("{\"id\":3} \"t\" \"text holds a NUL byte"),
-        "{all}"
-    );
-    assert!(
-        all.contains("{\"id\":4} \"t\" \"text is not valid UTF-8"),
-        "{all}"
-    );
-    assert!(
-        all.contains("\"m\" null null \"column v holds integer and text values"),
-        "{all}"
-    );
-    assert_eq!(table(&dry, "p")["skipped"], 3);
-    assert_eq!(table(&dry, "p")["inserts"], 1);
     // Nothing remote: the dry run created no table.
-    let exists = |pg: &Pg| -> bool {
-        admin(pg)
-            .query_one(
-                &format!("SELECT to_regclass('{schema}.p') IS NOT NULL"),
-                &[],
-            )
-            .unwrap()
-            .get(0)
-    };
-    assert!(!exists(&pg));
+    let p = format!("{schema}.p");
+    assert!(!remote_table_exists(&pg, &p));
 
     // A full export cannot confirm a dry run that found problems.
-    let options = json!({"schema": schema, "confirm": dry["id"]});
     let refused = conn
         .query_row(
-            &format!("SELECT cloud_sync_export('prod', 0, {})", quoted(&options)),
+            &format!(
+                "SELECT cloud_sync_export('prod', 0, {})",
+                quoted(&json!({"schema": schema, "confirm": dry["id"]}))
+            ),
             [],
             |r| r.get::<_, i64>(0),
         )
@@ -235,27 +147,25 @@ fn values_that_cannot_land_unchanged_are_listed_and_block_the_full_export() {
     // A problem that appears after a clean dry run stops the export before anything lands.
     conn.execute_batch("DELETE FROM p WHERE id > 1; DROP TABLE m;")
         .unwrap();
-    let clean = dry_run(&conn, &json!({"schema": schema}));
+    let clean = dry_run(&conn, &options);
     conn.execute("INSERT INTO p VALUES (5, 50, 'late' || char(0), 5)", [])
         .unwrap();
-    let options = json!({"schema": schema, "confirm": clean["id"]});
-    let job = run_job(
-        &conn,
-        &format!("cloud_sync_export('prod', 0, {})", quoted(&options)),
-    );
+    let job = confirmed_export(&conn, &options, &clean);
     assert_eq!(job["status"], "failed", "{job}");
     let error = job["error"].as_str().unwrap();
     assert!(
         error.contains("table p, key {\"id\":5}, column t: text holds a NUL byte"),
         "{error}"
     );
-    assert!(!exists(&pg), "a failed export left a table behind");
+    assert!(
+        !remote_table_exists(&pg, &p),
+        "a failed export left a table behind"
+    );
 }
 
 #[test]
 fn odd_identifiers_composite_keys_without_rowid_and_keyless_tables() {
-    let (_dir, conn, pg) = with_saved_connection("identifiers", false);
-    let schema = common::fresh_schema(&pg, "t_identifiers");
+    let (_dir, conn, pg, schema) = with_fresh_schema("identifiers", "t_identifiers");
     conn.execute_batch(
         r#"CREATE TABLE "order" ("user" TEXT, "Mixed Case" INTEGER, "a.b" REAL, "quo""te" TEXT,
                                  PRIMARY KEY ("user", "Mixed Case")) WITHOUT ROWID;
@@ -266,36 +176,27 @@ fn odd_identifiers_composite_keys_without_rowid_and_keyless_tables() {
            INSERT INTO logbook VALUES ('first'), ('second');"#,
     )
     .unwrap();
-    let dry = dry_run(&conn, &json!({"schema": schema}));
-    let problem = dry["summary"]["problems"][0].to_string();
+    let problem = first_problem(&conn, &schema);
     assert!(
         problem.contains("logbook") && problem.contains("no primary key"),
         "{problem}"
     );
 
-    let job = export(&conn, &json!({"schema": schema, "use_rowid": ["logbook"]}));
-    assert_eq!(job["status"], "succeeded", "{job}");
-    assert_eq!(table(&job, "order")["key"], json!(["user", "Mixed Case"]));
-    let mut remote = admin(&pg);
-    let n: i64 = remote
-        .query_one(
-            &format!(
-                r#"SELECT count(*) FROM {schema}."order" WHERE "quo""te" = 'x' AND "a.b" = 1.5"#
-            ),
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let job = exported(&conn, &json!({"schema": schema, "use_rowid": ["logbook"]}));
+    assert_eq!(
+        table_of(&job, "order")["key"],
+        json!(["user", "Mixed Case"])
+    );
+    let n: i64 = remote_value(
+        &pg,
+        &format!(r#"SELECT count(*) FROM {schema}."order" WHERE "quo""te" = 'x' AND "a.b" = 1.5"#),
+    );
     assert_eq!(n, 1);
-    let lines: Vec<(i64, String)> = remote
-        .query(
-            &format!("SELECT rowid, line FROM {schema}.logbook ORDER BY rowid"),
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let lines: Vec<(i64, String)> = remote_rows(
+        &pg,
+        &format!("SELECT rowid, line FROM {schema}.logbook ORDER BY rowid"),
+        |r| (r.get(0), r.get(1)),
+    );
     assert_eq!(
         lines,
         vec![(1, "first".to_string()), (2, "second".to_string())]
@@ -304,8 +205,7 @@ fn odd_identifiers_composite_keys_without_rowid_and_keyless_tables() {
 
 #[test]
 fn a_second_export_changes_nothing_and_rewrites_no_row() {
-    let (_dir, conn, pg) = with_saved_connection("idempotent", false);
-    let schema = common::fresh_schema(&pg, "t_idempotent");
+    let (_dir, conn, pg, schema) = with_fresh_schema("idempotent", "t_idempotent");
     conn.execute_batch(
         "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price REAL);
          WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 500)
@@ -313,32 +213,22 @@ fn a_second_export_changes_nothing_and_rewrites_no_row() {
     )
     .unwrap();
     let options = json!({"schema": schema});
-    assert_eq!(export(&conn, &options)["status"], "succeeded");
-    let mut remote = admin(&pg);
-    let xmins = |remote: &mut Client| -> Vec<String> {
-        remote
-            .query(
-                &format!("SELECT xmin::text FROM {schema}.items ORDER BY id"),
-                &[],
-            )
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect()
+    exported(&conn, &options);
+    let xmins = || -> Vec<String> {
+        remote_column(
+            &pg,
+            &format!("SELECT xmin::text FROM {schema}.items ORDER BY id"),
+        )
     };
-    let before = xmins(&mut remote);
+    let before = xmins();
 
-    let again = export(&conn, &options);
-    let items = table(&again, "items");
+    let again = exported(&conn, &options);
     assert_eq!(
-        (
-            items["inserts"].clone(),
-            items["updates"].clone(),
-            items["unchanged"].clone()
-        ),
-        (json!(0), json!(0), json!(500))
+        counts_of(&again, "items"),
+        counts!(source_rows: 500, unchanged: 500),
+        "{again}"
     );
-    assert_eq!(before, xmins(&mut remote), "unchanged rows were rewritten");
+    assert_eq!(before, xmins(), "unchanged rows were rewritten");
 
     conn.execute_batch(
         "UPDATE items SET price = price + 1 WHERE id <= 10; INSERT INTO items VALUES (501, 'new', NULL);",
@@ -349,19 +239,14 @@ fn a_second_export_changes_nothing_and_rewrites_no_row() {
             "INSERT INTO {schema}.items VALUES (9999, 'remote only', 1)"
         ))
         .unwrap();
-    let third = export(&conn, &options);
-    let items = table(&third, "items");
+    let third = exported(&conn, &options);
     assert_eq!(
-        (
-            items["inserts"].clone(),
-            items["updates"].clone(),
-            items["unchanged"].clone(),
-            items["remote_only"].clone()
-        ),
-        (json!(1), json!(10), json!(490), json!(1))
+        counts_of(&third, "items"),
+        counts!(source_rows: 501, inserts: 1, updates: 10, unchanged: 490, remote_only: Some(1)),
+        "{third}"
     );
     assert_eq!(
-        third["summary"]["differences_from_dry_run"],
+        summary_of(&third)["differences_from_dry_run"],
         json!([]),
         "{third}"
     );
@@ -371,15 +256,10 @@ fn a_second_export_changes_nothing_and_rewrites_no_row() {
     let dry = dry_run(&conn, &options);
     conn.execute("UPDATE items SET name = 'renamed' WHERE id IN (1, 2)", [])
         .unwrap();
-    let mut confirmed = options.clone();
-    confirmed["confirm"] = dry["id"].clone();
-    let changed = run_job(
-        &conn,
-        &format!("cloud_sync_export('prod', 0, {})", quoted(&confirmed)),
-    );
+    let changed = confirmed_export(&conn, &options, &dry);
     assert_eq!(changed["status"], "succeeded", "{changed}");
-    assert_eq!(changed["summary"]["confirmed_dry_run"], dry["id"]);
-    let differences = &changed["summary"]["differences_from_dry_run"];
+    assert_eq!(summary_of(&changed)["confirmed_dry_run"], dry["id"]);
+    let differences = &summary_of(&changed)["differences_from_dry_run"];
     assert!(
         differences.as_array().unwrap().contains(&json!(
             {"table": "items", "count": "updates", "dry_run": 0, "export": 2}
@@ -387,53 +267,47 @@ fn a_second_export_changes_nothing_and_rewrites_no_row() {
         "{differences}"
     );
 
-    let price: f64 = remote
-        .query_one(
-            &format!("SELECT price FROM {schema}.items WHERE id = 3"),
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    let price: f64 = remote_value(
+        &pg,
+        &format!("SELECT price FROM {schema}.items WHERE id = 3"),
+    );
     assert_eq!(price, 2.5);
 }
 
 #[test]
 fn a_dry_run_writes_nothing_and_predicts_the_export() {
-    let (_dir, conn, pg) = with_saved_connection("dryrun", false);
-    let schema = common::fresh_schema(&pg, "t_dryrun");
+    let (_dir, conn, pg, schema) = with_fresh_schema("dryrun", "t_dryrun");
     conn.execute_batch(
         "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO a VALUES (1, 'x'), (2, 'y');",
     )
     .unwrap();
     let options = json!({"schema": schema});
-    let catalog = |pg: &Pg| -> i64 {
-        admin(pg)
-            .query_one("SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1", &[&schema])
-            .unwrap()
-            .get(0)
+    let catalog = || -> i64 {
+        remote_value(
+            &pg,
+            &format!(
+                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = '{schema}'"
+            ),
+        )
     };
     let dry = dry_run(&conn, &options);
-    assert_eq!(catalog(&pg), 0, "a dry run created something remotely");
-    let full = export(&conn, &options);
-    for field in ["inserts", "updates", "unchanged"] {
-        assert_eq!(table(&dry, "a")[field], table(&full, "a")[field], "{field}");
-    }
-    assert!(catalog(&pg) > 0);
+    assert_eq!(catalog(), 0, "a dry run created something remotely");
+    let full = exported(&conn, &options);
+    assert_eq!(counts_of(&dry, "a"), counts_of(&full, "a"));
+    assert!(catalog() > 0);
 }
 
 #[test]
 fn existing_remote_tables_keep_their_richer_types() {
-    let (_dir, conn, pg) = with_saved_connection("rich", false);
-    let schema = common::fresh_schema(&pg, "t_rich");
-    admin(&pg)
-        .batch_execute(&format!(
-            "CREATE TABLE {schema}.rich (id integer PRIMARY KEY, uid uuid, doc jsonb,
-               at timestamptz, flag boolean, amount numeric(10,2), label varchar(5),
-               note text DEFAULT 'remote default', serial_id bigserial);
-             ALTER TABLE {schema}.rich OWNER TO {};",
-            pg.user
-        ))
-        .unwrap();
+    let (_dir, conn, pg, schema) = with_fresh_schema("rich", "t_rich");
+    as_test_user(
+        &pg,
+        &schema,
+        "CREATE TABLE rich (id integer PRIMARY KEY, uid uuid, doc jsonb,
+           at timestamptz, flag boolean, amount numeric(10,2), label varchar(5),
+           note text DEFAULT 'remote default', serial_id bigserial);",
+    );
     conn.execute_batch(
         "CREATE TABLE rich (id INTEGER PRIMARY KEY, uid TEXT, doc TEXT, at TEXT, flag INTEGER,
                             amount TEXT, label TEXT);
@@ -442,8 +316,7 @@ fn existing_remote_tables_keep_their_richer_types() {
            (2, NULL, 'null', '2024-05-06 07:08:09.123+02:00', 0, '0.1', NULL);",
     )
     .unwrap();
-    let job = export(&conn, &json!({"schema": schema}));
-    assert_eq!(job["status"], "succeeded", "{job}");
+    exported(&conn, &json!({"schema": schema}));
     let row = admin(&pg)
         .query_one(
             &format!("SELECT uid::text, doc::text, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'), flag, amount::text, label, note FROM {schema}.rich WHERE id = 1"),
@@ -463,27 +336,18 @@ fn existing_remote_tables_keep_their_richer_types() {
     // A value that does not fit the remote type is a problem, found before writing.
     conn.execute("UPDATE rich SET label = 'much too long' WHERE id = 2", [])
         .unwrap();
-    let dry = run_job(
-        &conn,
-        &format!(
-            "cloud_sync_export('prod', 1, {})",
-            quoted(&json!({"schema": schema}))
-        ),
-    );
-    let problem = dry["summary"]["problems"][0].to_string();
+    let problem = first_problem(&conn, &schema);
     assert!(
         problem.contains("longer than varchar(5)") && problem.contains("\"id\":2"),
         "{problem}"
     );
 
     // A remote table without a unique constraint on the key, or without a column.
-    admin(&pg)
-        .batch_execute(&format!(
-            "CREATE TABLE {schema}.nokey (id bigint, v text); CREATE TABLE {schema}.nocol (id bigint PRIMARY KEY);
-             ALTER TABLE {schema}.nokey OWNER TO {0}; ALTER TABLE {schema}.nocol OWNER TO {0};",
-            pg.user
-        ))
-        .unwrap();
+    as_test_user(
+        &pg,
+        &schema,
+        "CREATE TABLE nokey (id bigint, v text); CREATE TABLE nocol (id bigint PRIMARY KEY);",
+    );
     conn.execute_batch(
         "CREATE TABLE nokey (id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE nocol (id INTEGER PRIMARY KEY, v TEXT);",
     )
@@ -492,7 +356,7 @@ fn existing_remote_tables_keep_their_richer_types() {
         &conn,
         &json!({"schema": schema, "tables": ["nokey", "nocol"]}),
     );
-    let problems = dry["summary"]["problems"].to_string();
+    let problems = listed_problems(&dry).join("\n");
     assert!(
         problems.contains("no unique constraint on its key (id)"),
         "{problems}"
@@ -501,37 +365,40 @@ fn existing_remote_tables_keep_their_richer_types() {
 }
 
 #[test]
-fn serial_keys_move_their_sequence_past_the_exported_ids() {
-    let (_dir, conn, pg) = with_saved_connection("sequence", false);
-    let schema = common::fresh_schema(&pg, "t_sequence");
-    admin(&pg)
-        .batch_execute(&format!(
-            "CREATE TABLE {schema}.seq (id bigserial PRIMARY KEY, v text); ALTER TABLE {schema}.seq OWNER TO {};",
-            pg.user
+fn serial_and_identity_keys_move_past_the_exported_ids() {
+    for (case, remote_key, local_rows, next) in [
+        ("bigserial", "id bigserial PRIMARY KEY", "(100, 'a')", 101),
+        (
+            "identity",
+            "id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+            "(41, 'a'), (42, 'b')",
+            43,
+        ),
+    ] {
+        let (_dir, conn, pg, schema) =
+            with_fresh_schema(&format!("keys_{case}"), &format!("t_keys_{case}"));
+        as_test_user(
+            &pg,
+            &schema,
+            &format!("CREATE TABLE keyed ({remote_key}, v text)"),
+        );
+        conn.execute_batch(&format!(
+            "CREATE TABLE keyed (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO keyed VALUES {local_rows};"
         ))
         .unwrap();
-    conn.execute_batch(
-        "CREATE TABLE seq (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO seq VALUES (100, 'a');",
-    )
-    .unwrap();
-    assert_eq!(
-        export(&conn, &json!({"schema": schema}))["status"],
-        "succeeded"
-    );
-    let next: i64 = admin(&pg)
-        .query_one(
-            &format!("INSERT INTO {schema}.seq (v) VALUES ('remote') RETURNING id"),
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(next, 101);
+        let job = export(&conn, &json!({"schema": schema}));
+        assert_eq!(job["status"], "succeeded", "{case}: {job}");
+        let next_id: i64 = remote_value(
+            &pg,
+            &format!("INSERT INTO {schema}.keyed (v) VALUES ('remote') RETURNING id"),
+        );
+        assert_eq!(next_id, next, "{case}");
+    }
 }
 
 #[test]
 fn a_second_sync_waits_for_the_lock_and_never_interleaves() {
-    let (_dir, conn, pg) = with_saved_connection("lock", false);
-    let schema = common::fresh_schema(&pg, "t_lock");
+    let (_dir, conn, pg, schema) = with_fresh_schema("lock", "t_lock");
     conn.execute_batch("CREATE TABLE a (id INTEGER PRIMARY KEY); INSERT INTO a VALUES (1);")
         .unwrap();
     let mut other = admin(&pg);
@@ -542,13 +409,7 @@ fn a_second_sync_waits_for_the_lock_and_never_interleaves() {
             &[&schema],
         )
         .unwrap();
-    let job = run_job(
-        &conn,
-        &format!(
-            "cloud_sync_export('prod', 1, {})",
-            quoted(&json!({"schema": schema}))
-        ),
-    );
+    let job = run_dry_run(&conn, &json!({"schema": schema}));
     // The lock is busy: the job is queued again for a retry, with the reason.
     assert_eq!(job["status"], "queued", "{job}");
     assert!(!job["next_attempt_at"].is_null(), "{job}");
@@ -565,15 +426,12 @@ fn a_second_sync_waits_for_the_lock_and_never_interleaves() {
 
 #[test]
 fn a_failure_half_way_leaves_the_remote_unchanged() {
-    let (_dir, conn, pg) = with_saved_connection("halfway", false);
-    let schema = common::fresh_schema(&pg, "t_halfway");
-    admin(&pg)
-        .batch_execute(&format!(
-            "CREATE TABLE {schema}.b (id bigint PRIMARY KEY, v bigint CHECK (v < 100));
-             ALTER TABLE {schema}.b OWNER TO {};",
-            pg.user
-        ))
-        .unwrap();
+    let (_dir, conn, pg, schema) = with_fresh_schema("halfway", "t_halfway");
+    as_test_user(
+        &pg,
+        &schema,
+        "CREATE TABLE b (id bigint PRIMARY KEY, v bigint CHECK (v < 100));",
+    );
     conn.execute_batch(
         "CREATE TABLE a (id INTEGER PRIMARY KEY, v INTEGER); INSERT INTO a VALUES (1, 1);
          CREATE TABLE b (id INTEGER PRIMARY KEY, v INTEGER); INSERT INTO b VALUES (1, 5), (2, 500);",
@@ -586,25 +444,18 @@ fn a_failure_half_way_leaves_the_remote_unchanged() {
         error.contains("table b: INSERT failed") && error.contains("23514"),
         "{error}"
     );
-    let a_exists: bool = admin(&pg)
-        .query_one(
-            &format!("SELECT to_regclass('{schema}.a') IS NOT NULL"),
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    assert!(!a_exists, "table a was left behind");
-    let b_rows: i64 = admin(&pg)
-        .query_one(&format!("SELECT count(*) FROM {schema}.b"), &[])
-        .unwrap()
-        .get(0);
+    assert!(
+        !remote_table_exists(&pg, &format!("{schema}.a")),
+        "table a was left behind"
+    );
+    let b_rows: i64 = remote_value(&pg, &format!("SELECT count(*) FROM {schema}.b"));
     assert_eq!(b_rows, 0);
 }
 
 #[test]
 fn exports_work_through_pgbouncer_in_transaction_mode() {
     let (_dir, conn, pg) = with_saved_connection("pooled", true);
-    let schema = common::fresh_schema(&pg, "t_pooled");
+    let schema = fresh_schema(&pg, "t_pooled");
     conn.execute_batch(
         "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO a VALUES (1, 'x'), (2, 'y');
          CREATE TABLE b (k TEXT PRIMARY KEY, n INTEGER); INSERT INTO b VALUES ('one', 1);",
@@ -617,10 +468,7 @@ fn exports_work_through_pgbouncer_in_transaction_mode() {
         conn.execute("UPDATE a SET v = v || '!' WHERE id = 1", [])
             .unwrap();
     }
-    let v: String = admin(&pg)
-        .query_one(&format!("SELECT v FROM {schema}.a WHERE id = 1"), &[])
-        .unwrap()
-        .get(0);
+    let v: String = remote_value(&pg, &format!("SELECT v FROM {schema}.a WHERE id = 1"));
     assert_eq!(v, "x!!");
 }
 
@@ -631,10 +479,7 @@ fn remote_permission_denied_fails_the_job_with_the_reason() {
         "postgresql://cloud_sync_limited:limited_pw@localhost:{}/{}?sslmode=require",
         pg.port, pg.db
     );
-    conn.query_row("SELECT cloud_sync_save('prod', ?1)", [limited], |r| {
-        r.get::<_, i64>(0)
-    })
-    .unwrap();
+    save(&conn, "prod", &limited);
     conn.execute_batch("CREATE TABLE a (id INTEGER PRIMARY KEY); INSERT INTO a VALUES (1);")
         .unwrap();
     let job = run_job(&conn, "cloud_sync_export('prod', 1)");
@@ -649,8 +494,7 @@ fn remote_permission_denied_fails_the_job_with_the_reason() {
 
 #[test]
 fn booleans_and_timestamps_become_native_where_that_is_lossless_or_asked_for() {
-    let (_dir, conn, pg) = with_saved_connection("native", false);
-    let schema = common::fresh_schema(&pg, "t_native");
+    let (_dir, conn, pg, schema) = with_fresh_schema("native", "t_native");
     conn.execute_batch(
         "CREATE TABLE flags (id INTEGER PRIMARY KEY, ok BOOLEAN, maybe BOOLEAN, at DATETIME,
                              d DATE, loose DATETIME, stamped TEXT);
@@ -659,19 +503,17 @@ fn booleans_and_timestamps_become_native_where_that_is_lossless_or_asked_for() {
            (2, 0, 2, '2026-11-27 11:30:05', '2026-11-27', '2026-11-27 11:30', '2026-11-27T11:30:05.25+01:00');",
     )
     .unwrap();
-    let options = json!({"schema": schema, "column_types": {"flags.stamped": "timestamptz"}});
-    assert_eq!(export(&conn, &options)["status"], "succeeded");
-    let mut remote = admin(&pg);
-    let types: Vec<String> = remote
-        .query(
+    exported(
+        &conn,
+        &json!({"schema": schema, "column_types": {"flags.stamped": "timestamptz"}}),
+    );
+    let types: Vec<String> = remote_column(
+        &pg,
+        &format!(
             "SELECT format_type(atttypid, atttypmod) FROM pg_attribute
-             WHERE attrelid = to_regclass($1) AND attnum > 0 ORDER BY attnum",
-            &[&format!("{schema}.flags")],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+             WHERE attrelid = to_regclass('{schema}.flags') AND attnum > 0 ORDER BY attnum"
+        ),
+    );
     assert_eq!(
         types,
         [
@@ -684,7 +526,7 @@ fn booleans_and_timestamps_become_native_where_that_is_lossless_or_asked_for() {
             "timestamp with time zone"
         ]
     );
-    let row = remote
+    let row = admin(&pg)
         .query_one(
             &format!("SELECT ok, at::text, d::text, loose, to_char(stamped AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') FROM {schema}.flags WHERE id = 2"),
             &[],
@@ -695,29 +537,4 @@ fn booleans_and_timestamps_become_native_where_that_is_lossless_or_asked_for() {
     assert_eq!(row.get::<_, String>(2), "2026-11-27");
     assert_eq!(row.get::<_, String>(3), "2026-11-27 11:30");
     assert_eq!(row.get::<_, String>(4), "2026-11-27 10:30:05.250");
-}
-
-#[test]
-fn identity_columns_take_the_exported_keys_and_move_on() {
-    let (_dir, conn, pg) = with_saved_connection("identity", false);
-    let schema = common::fresh_schema(&pg, "t_identity");
-    admin(&pg)
-        .batch_execute(&format!(
-            "CREATE TABLE {schema}.ident (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text);
-             ALTER TABLE {schema}.ident OWNER TO {};",
-            pg.user
-        ))
-        .unwrap();
-    conn.execute_batch("CREATE TABLE ident (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO ident VALUES (41, 'a'), (42, 'b');")
-        .unwrap();
-    let job = export(&conn, &json!({"schema": schema}));
-    assert_eq!(job["status"], "succeeded", "{job}");
-    let next: i64 = admin(&pg)
-        .query_one(
-            &format!("INSERT INTO {schema}.ident (v) VALUES ('remote') RETURNING id"),
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(next, 43);
 }

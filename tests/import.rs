@@ -3,23 +3,31 @@
 
 mod common;
 
-use common::{admin, open, quoted, run_job, temp_db, with_saved_connection, Pg};
+use common::edge;
+use common::jobs::{exported, quoted, run_job};
+use common::local::{column_of, error_of, int_of, row_of, with_saved_connection};
+use common::remote::{admin, as_test_user, fresh_schema};
+use common::summary::{counts, counts_of, listed_problems, summary_of};
+use common::Pg;
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
-/// Creates an empty schema owned by the test user, runs `sql` in it as that user's tables.
+/// A fresh remote schema `i_<name>` holding what `sql` creates there, as the test user's tables.
 fn remote_schema(pg: &Pg, name: &str, sql: &str) -> String {
-    let schema = format!("i_{name}");
-    admin(pg)
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema} AUTHORIZATION {user};
-             SET search_path = {schema}; SET ROLE {user}; {sql}",
-            user = pg.user
-        ))
-        .unwrap();
+    let schema = fresh_schema(pg, &format!("i_{name}"));
+    as_test_user(pg, &schema, sql);
     schema
 }
 
+/// A fresh database whose saved connection `prod` leads to the test server, and the remote
+/// schema `i_<name>` holding what `sql` creates there (`remote_schema`).
+fn with_remote_schema(name: &str, sql: &str) -> (common::tempdir::Dir, Connection, Pg, String) {
+    let (dir, conn, pg) = with_saved_connection(name, false);
+    let schema = remote_schema(&pg, name, sql);
+    (dir, conn, pg, schema)
+}
+
+/// `cloud_sync_import` to `prod`, run now; its JSON, whatever its status.
 fn import(conn: &Connection, dry_run: i64, strategy: &str, options: &Value) -> Value {
     run_job(
         conn,
@@ -28,19 +36,6 @@ fn import(conn: &Connection, dry_run: i64, strategy: &str, options: &Value) -> V
             quoted(options)
         ),
     )
-}
-
-fn counts(job: &Value, table: &str) -> Value {
-    let t = job["summary"]["tables"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no tables in {job}"))
-        .iter()
-        .find(|t| t["table"] == table)
-        .unwrap_or_else(|| panic!("no table {table} in {job}"));
-    json!({
-        "source_rows": t["source_rows"], "inserts": t["inserts"], "updates": t["updates"],
-        "unchanged": t["unchanged"], "skipped": t["skipped"], "problems": t["problems"]
-    })
 }
 
 /// Every row of `table` as text, storage class included, to compare whole tables.
@@ -76,24 +71,11 @@ const STRATEGY_LOCAL: &str = "
 
 #[test]
 fn each_strategy_on_new_identical_changed_and_null_rows() {
-    let expected = [
+    let cases = [
         (
             "skip",
-            json!({"inserts": 1, "updates": 0, "unchanged": 2, "skipped": 4}),
-        ),
-        (
-            "overwrite",
-            json!({"inserts": 1, "updates": 4, "unchanged": 2, "skipped": 0}),
-        ),
-        (
-            "merge",
-            json!({"inserts": 1, "updates": 3, "unchanged": 3, "skipped": 0}),
-        ),
-    ];
-    let final_rows = [
-        (
-            "skip",
-            vec![
+            counts!(source_rows: 7, inserts: 1, unchanged: 2, skipped: 4),
+            [
                 "1|R1|10",
                 "2|same|2",
                 "3|L3|3",
@@ -106,7 +88,8 @@ fn each_strategy_on_new_identical_changed_and_null_rows() {
         ),
         (
             "overwrite",
-            vec![
+            counts!(source_rows: 7, inserts: 1, updates: 4, unchanged: 2),
+            [
                 "1|R1|10",
                 "2|same|2",
                 "3|R3|30",
@@ -119,7 +102,8 @@ fn each_strategy_on_new_identical_changed_and_null_rows() {
         ),
         (
             "merge",
-            vec![
+            counts!(source_rows: 7, inserts: 1, updates: 3, unchanged: 3),
+            [
                 "1|R1|10",
                 "2|same|2",
                 "3|R3|30",
@@ -131,86 +115,53 @@ fn each_strategy_on_new_identical_changed_and_null_rows() {
             ],
         ),
     ];
-    for ((strategy, want), (_, rows)) in expected.iter().zip(final_rows) {
-        let (_dir, conn, pg) = with_saved_connection(&format!("strategy_{strategy}"), false);
-        let schema = remote_schema(&pg, &format!("strategy_{strategy}"), STRATEGY_REMOTE);
+    for (strategy, counts, rows) in cases {
+        let (_dir, conn, _pg, schema) =
+            with_remote_schema(&format!("strategy_{strategy}"), STRATEGY_REMOTE);
         conn.execute_batch(STRATEGY_LOCAL).unwrap();
         let before = dump(&conn, "t");
         let options = json!({"schema": schema});
 
         let dry = import(&conn, 1, strategy, &options);
-        assert_eq!(dry["status"], "succeeded", "{dry}");
+        assert_eq!(dry["status"], "succeeded", "{strategy}: {dry}");
         assert_eq!(
             dump(&conn, "t"),
             before,
             "{strategy}: the dry run changed local rows"
         );
         let real = import(&conn, 0, strategy, &options);
-        assert_eq!(real["status"], "succeeded", "{real}");
+        assert_eq!(real["status"], "succeeded", "{strategy}: {real}");
         assert_eq!(
-            counts(&dry, "t"),
-            counts(&real, "t"),
+            counts_of(&dry, "t"),
+            counts_of(&real, "t"),
             "{strategy}: dry run and import differ"
         );
-        for field in ["inserts", "updates", "unchanged", "skipped"] {
-            assert_eq!(
-                counts(&real, "t")[field],
-                want[field],
-                "{strategy} {field}: {real}"
-            );
-        }
-        assert_eq!(counts(&real, "t")["source_rows"], 7);
-        let got: Vec<String> = conn
-            .prepare("SELECT id || '|' || coalesce(v, 'NULL') || '|' || n FROM t ORDER BY id")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        assert_eq!(counts_of(&real, "t"), counts, "{strategy}: {real}");
+        let got: Vec<String> = column_of(
+            &conn,
+            "SELECT id || '|' || coalesce(v, 'NULL') || '|' || n FROM t ORDER BY id",
+        );
         assert_eq!(got, rows, "{strategy}");
     }
 }
 
 #[test]
 fn export_edit_remotely_import_gives_back_every_value_and_storage_class() {
-    let (_dir, conn, pg) = with_saved_connection("roundtrip", false);
-    let schema = remote_schema(&pg, "roundtrip", "");
+    let (_dir, conn, pg, schema) = with_remote_schema("roundtrip", "");
     let create = "CREATE TABLE edge (id INTEGER PRIMARY KEY, i INTEGER, r REAL, t TEXT, b BLOB,
                                      n NUMERIC, u, flag BOOLEAN, at DATETIME)";
     conn.execute_batch(create).unwrap();
-    let reals = [
-        0.0,
-        -0.0,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        0.1,
-        std::f64::consts::PI,
-        5e-324,
-        f64::MAX,
-    ];
-    let texts = [
-        "",
-        "plain",
-        "comma, \"quote\" 'single'",
-        "line\nbreak\ttab\\",
-        "é😀👩‍👩‍👧 עברית",
-        "\u{feff}bom",
-    ];
-    let ints = [i64::MIN, i64::MAX, 0, -1];
-    for (k, real) in reals.iter().enumerate() {
+    for k in 0..edge::REALS.len() {
+        let (id, i, r, t, b, n) = edge::row(k);
         conn.execute(
             "INSERT INTO edge VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?3, ?7, ?8)",
             rusqlite::params![
-                k as i64 + 1,
-                ints.get(k),
-                real,
-                texts.get(k),
-                if k % 2 == 0 {
-                    Some(vec![0u8, 255, 1, 0, k as u8])
-                } else {
-                    None
-                },
-                ints.get(k).map(|i| i / 3),
+                id,
+                i,
+                r,
+                t,
+                b,
+                n,
                 (k % 2) as i64,
                 format!("2026-11-2{k} 10:00:0{k}"),
             ],
@@ -218,41 +169,20 @@ fn export_edit_remotely_import_gives_back_every_value_and_storage_class() {
         .unwrap();
     }
     let options = json!({"schema": schema});
-    let dry = run_job(
-        &conn,
-        &format!("cloud_sync_export('prod', 1, {})", quoted(&options)),
-    );
-    let mut confirmed = options.clone();
-    confirmed["confirm"] = dry["id"].clone();
-    let exported = run_job(
-        &conn,
-        &format!("cloud_sync_export('prod', 0, {})", quoted(&confirmed)),
-    );
-    assert_eq!(exported["status"], "succeeded", "{exported}");
+    exported(&conn, &options);
     let original = dump(&conn, "edge");
 
     // Into an empty database with the same schema: identical values and storage classes.
-    let (_dir2, path2) = temp_db("roundtrip-empty");
-    let fresh = open(&path2);
-    fresh
-        .query_row(
-            "SELECT cloud_sync_save('prod', ?1)",
-            [pg.verified_url()],
-            |r| r.get::<_, i64>(0),
-        )
-        .unwrap();
+    let (_dir2, fresh, _) = with_saved_connection("roundtrip-empty", false);
     fresh.execute_batch(create).unwrap();
     let imported = import(&fresh, 0, "skip", &options);
     assert_eq!(imported["status"], "succeeded", "{imported}");
     assert_eq!(dump(&fresh, "edge"), original);
-    let signs: Vec<bool> = fresh
-        .prepare("SELECT u FROM edge ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get::<_, f64>(0))
-        .unwrap()
-        .map(|v| v.unwrap().is_sign_negative())
-        .collect();
-    assert!(signs[1], "-0.0 lost its sign in the untyped column");
+    let untyped: Vec<f64> = column_of(&fresh, "SELECT u FROM edge ORDER BY id");
+    assert!(
+        untyped[1].is_sign_negative(),
+        "-0.0 lost its sign in the untyped column"
+    );
 
     // Edited remotely, merged back: only the edited row changes, NULLs keep local values.
     admin(&pg)
@@ -261,21 +191,18 @@ fn export_edit_remotely_import_gives_back_every_value_and_storage_class() {
         ))
         .unwrap();
     let merged = import(&conn, 0, "merge", &options);
-    assert_eq!(counts(&merged, "edge")["updates"], 1, "{merged}");
-    let (t, i): (String, i64) = conn
-        .query_row("SELECT t, i FROM edge WHERE id = 3", [], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })
-        .unwrap();
+    assert_eq!(
+        counts_of(&merged, "edge"),
+        counts!(source_rows: 8, updates: 1, unchanged: 7),
+        "{merged}"
+    );
+    let (t, i): (String, i64) = row_of(&conn, "SELECT t, i FROM edge WHERE id = 3");
     assert_eq!((t.as_str(), i), ("edited remotely", 0));
 }
 
 #[test]
 fn remote_types_without_a_sqlite_form_arrive_as_canonical_text() {
-    let (_dir, conn, pg) = with_saved_connection("canonical", false);
-    let schema = remote_schema(
-        &pg,
-        "canonical",
+    let (_dir, conn, pg, schema) = with_remote_schema("canonical",
         "CREATE TABLE rich (id integer PRIMARY KEY, at timestamptz, u uuid, doc jsonb,
                             big numeric(30,10), span interval, tags text[], f4 real, ok boolean);
          INSERT INTO rich VALUES (1, '2024-05-06 09:08:09.5+02', '123E4567-E89B-12D3-A456-426614174000',
@@ -287,21 +214,18 @@ fn remote_types_without_a_sqlite_form_arrive_as_canonical_text() {
     let options = json!({"schema": schema, "create_tables": true});
     let preview = import(&conn, 1, "skip", &json!({"schema": schema}));
     assert_eq!(
-        preview["summary"]["remote_only_tables"],
+        summary_of(&preview)["remote_only_tables"],
         json!(["precise", "rich"]),
         "{preview}"
     );
     let job = import(&conn, 0, "skip", &options);
     assert_eq!(job["status"], "succeeded", "{job}");
-    let row: Vec<String> = conn
-        .query_row(
-            "SELECT at, u, doc, big, span, tags, typeof(f4) || ':' || f4, typeof(ok) || ':' || ok FROM rich",
-            [],
-            |r| (0..8).map(|i| r.get::<_, String>(i)).collect(),
-        )
-        .unwrap();
+    let row: (String, String, String, String, String, String, String, String) = row_of(
+        &conn,
+        "SELECT at, u, doc, big, span, tags, typeof(f4) || ':' || f4, typeof(ok) || ':' || ok FROM rich",
+    );
     assert_eq!(
-        row,
+        [row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7],
         [
             "2024-05-06 07:08:09.5+00",
             "123e4567-e89b-12d3-a456-426614174000",
@@ -313,13 +237,10 @@ fn remote_types_without_a_sqlite_form_arrive_as_canonical_text() {
             "integer:1",
         ]
     );
-    let declared: Vec<String> = conn
-        .prepare("SELECT type FROM pragma_table_info('rich') ORDER BY cid")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let declared: Vec<String> = column_of(
+        &conn,
+        "SELECT type FROM pragma_table_info('rich') ORDER BY cid",
+    );
     assert_eq!(
         declared,
         ["INTEGER", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "REAL", "BOOLEAN"]
@@ -330,40 +251,38 @@ fn remote_types_without_a_sqlite_form_arrive_as_canonical_text() {
         "DELETE FROM precise; CREATE TABLE precise_real (id INTEGER PRIMARY KEY, amount REAL);",
     )
     .unwrap();
-    admin(&pg)
-        .batch_execute(&format!(
-            "CREATE TABLE {schema}.precise_real AS SELECT * FROM {schema}.precise;
-             ALTER TABLE {schema}.precise_real OWNER TO {};
-             ALTER TABLE {schema}.precise_real ADD PRIMARY KEY (id);",
-            pg.user
-        ))
-        .unwrap();
+    as_test_user(
+        &pg,
+        &schema,
+        "CREATE TABLE precise_real AS SELECT * FROM precise;
+         ALTER TABLE precise_real ADD PRIMARY KEY (id);",
+    );
     let dry = import(
         &conn,
         1,
         "skip",
         &json!({"schema": schema, "tables": ["precise_real"]}),
     );
-    let problems = dry["summary"]["problems"].to_string();
+    let problems = listed_problems(&dry).join("\n");
     assert!(
         dry["status"] == "succeeded"
             && problems.contains("more digits than a REAL column keeps")
             && problems.contains("{\"id\":2}"),
         "{problems}"
     );
-    assert_eq!(counts(&dry, "precise_real")["inserts"], 1);
+    assert_eq!(
+        counts_of(&dry, "precise_real"),
+        counts!(source_rows: 2, inserts: 1, skipped: 1, problems: 1),
+        "{dry}"
+    );
 }
 
 #[test]
 fn an_error_on_the_last_table_leaves_the_first_untouched() {
-    let (_dir, conn, pg) = with_saved_connection("atomic", false);
-    let schema = remote_schema(
-        &pg,
-        "atomic",
+    let (_dir, conn, pg, schema) = with_remote_schema("atomic",
         "CREATE TABLE a (id bigint PRIMARY KEY, v text); INSERT INTO a VALUES (1, 'new'), (2, 'also new');
          CREATE TABLE b (id bigint PRIMARY KEY, qty bigint); INSERT INTO b VALUES (1, 5), (2, -1);",
-    )
-    ;
+    );
     conn.execute_batch(
         "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO a VALUES (1, 'old');
          CREATE TABLE b (id INTEGER PRIMARY KEY, qty INTEGER CHECK (qty >= 0));
@@ -373,16 +292,14 @@ fn an_error_on_the_last_table_leaves_the_first_untouched() {
     .unwrap();
     let options = json!({"schema": schema});
     let dry = import(&conn, 1, "overwrite", &options);
-    let problems = dry["summary"]["problems"].to_string();
+    let problems = listed_problems(&dry).join("\n");
     assert!(
         problems.contains("CHECK constraint failed") && problems.contains("{\"id\":2}"),
         "{problems}"
     );
-    let audit: i64 = conn
-        .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
-        .unwrap();
     assert_eq!(
-        audit, 0,
+        int_of(&conn, "SELECT count(*) FROM audit"),
+        0,
         "the dry run's trigger writes were not rolled back"
     );
 
@@ -394,10 +311,7 @@ fn an_error_on_the_last_table_leaves_the_first_untouched() {
         "{error}"
     );
     assert_eq!(dump(&conn, "a"), ["Integer(1)|Text(\"old\")"]);
-    let audit: i64 = conn
-        .query_row("SELECT count(*) FROM audit", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(audit, 0);
+    assert_eq!(int_of(&conn, "SELECT count(*) FROM audit"), 0);
 
     // Fixed remotely, the import lands whole, and the local trigger fired for the update.
     admin(&pg)
@@ -405,21 +319,15 @@ fn an_error_on_the_last_table_leaves_the_first_untouched() {
         .unwrap();
     let job = import(&conn, 0, "overwrite", &options);
     assert_eq!(job["status"], "succeeded", "{job}");
-    let audit: Vec<String> = conn
-        .prepare("SELECT what FROM audit")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(audit, ["a 1"]);
+    assert_eq!(
+        column_of::<String>(&conn, "SELECT what FROM audit"),
+        ["a 1"]
+    );
 }
 
 #[test]
 fn constraints_of_the_local_schema_are_respected() {
-    let (_dir, conn, pg) = with_saved_connection("constraints", false);
-    let schema = remote_schema(
-        &pg,
+    let (_dir, conn, _pg, schema) = with_remote_schema(
         "constraints",
         "CREATE TABLE parent (id bigint PRIMARY KEY);
          INSERT INTO parent VALUES (1);
@@ -434,12 +342,7 @@ fn constraints_of_the_local_schema_are_respected() {
     )
     .unwrap();
     let dry = import(&conn, 1, "skip", &json!({"schema": schema}));
-    let problems: Vec<String> = dry["summary"]["problems"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| format!("{} {} {}", p["table"], p["key"], p["problem"]))
-        .collect();
+    let problems = listed_problems(&dry);
     assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(
         problems[0].contains("{\"id\":2}") && problems[0].contains("FOREIGN KEY constraint failed"),
@@ -450,17 +353,12 @@ fn constraints_of_the_local_schema_are_respected() {
             && problems[1].contains("NOT NULL constraint failed: child.label"),
         "{problems:?}"
     );
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM child", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 0);
+    assert_eq!(int_of(&conn, "SELECT count(*) FROM child"), 0);
 }
 
 #[test]
 fn mismatched_keys_and_missing_required_columns_are_refused_before_any_change() {
-    let (_dir, conn, pg) = with_saved_connection("mismatch", false);
-    let schema = remote_schema(
-        &pg,
+    let (_dir, conn, _pg, schema) = with_remote_schema(
         "mismatch",
         "CREATE TABLE k (id bigint, code text PRIMARY KEY); INSERT INTO k VALUES (1, 'a');
          CREATE TABLE r (id bigint PRIMARY KEY); INSERT INTO r VALUES (1);",
@@ -486,42 +384,25 @@ fn mismatched_keys_and_missing_required_columns_are_refused_before_any_change() 
 
 #[test]
 fn a_locked_database_is_refused_after_the_busy_timeout() {
-    let (dir, conn, pg) = with_saved_connection("busy", false);
-    let schema = remote_schema(
-        &pg,
+    let (dir, conn, _pg, schema) = with_remote_schema(
         "busy",
         "CREATE TABLE t (id bigint PRIMARY KEY); INSERT INTO t VALUES (1);",
     );
     conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY); PRAGMA busy_timeout = 200;")
         .unwrap();
-    let options = quoted(&json!({"schema": schema}));
-    let job: i64 = conn
-        .query_row(
-            &format!("SELECT cloud_sync_import('prod', 0, 'skip', {options})"),
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let other = Connection::open(dir.path().join("app.db")).unwrap();
+    let queue = format!(
+        "SELECT cloud_sync_import('prod', 0, 'skip', {})",
+        quoted(&json!({"schema": schema}))
+    );
+    let job = int_of(&conn, &queue);
+    let other = Connection::open(dir.db()).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let refused = conn
-        .query_row(&format!("SELECT cloud_sync_run({job})"), [], |r| {
-            r.get::<_, String>(0)
-        })
-        .unwrap_err()
-        .to_string();
+    let refused = error_of(&conn, &format!("SELECT cloud_sync_run({job})"));
     assert!(
         refused.contains("locked by another connection"),
         "{refused}"
     );
-    let queueing = conn
-        .query_row(
-            &format!("SELECT cloud_sync_import('prod', 0, 'skip', {options})"),
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .unwrap_err()
-        .to_string();
+    let queueing = error_of(&conn, &queue);
     assert!(
         queueing.contains("locked by another connection"),
         "{queueing}"
@@ -548,17 +429,12 @@ fn imports_work_through_pgbouncer_in_transaction_mode() {
         let job = import(&conn, 0, "overwrite", &json!({"schema": schema}));
         assert_eq!(job["status"], "succeeded", "round {round}: {job}");
     }
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 2000);
+    assert_eq!(int_of(&conn, "SELECT count(*) FROM t"), 2000);
 }
 
 #[test]
 fn a_connection_lost_mid_stream_changes_nothing_locally() {
-    let (_dir, conn, pg) = with_saved_connection("lost", false);
-    let schema = remote_schema(
-        &pg,
+    let (_dir, conn, pg, schema) = with_remote_schema(
         "lost",
         "CREATE TABLE a (id bigint PRIMARY KEY); INSERT INTO a VALUES (1);
          CREATE TABLE b (id bigint PRIMARY KEY, v text);
@@ -570,12 +446,11 @@ fn a_connection_lost_mid_stream_changes_nothing_locally() {
     .unwrap();
     // Another session cuts the import's connection while b's rows are streaming.
     let killer = {
-        let pg_admin = pg.admin.clone();
+        let mut cutter = admin(&pg);
         std::thread::spawn(move || {
-            let mut admin = postgres::Client::connect(&pg_admin, postgres::NoTls).unwrap();
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
             while std::time::Instant::now() < deadline {
-                let killed: i64 = admin
+                let killed: i64 = cutter
                     .query_one(
                         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
                          WHERE application_name = 'cloud_sync' AND query LIKE 'COPY (SELECT%\"b\"%'",

@@ -3,106 +3,22 @@
 
 mod common;
 
-use std::net::TcpListener;
-
-use common::{open, open_with, percent_encode, pg, temp_db};
-use rusqlite::{Connection, OpenFlags};
+use common::jobs::{
+    assert_each_refused, assert_failed_at_closed_port, assert_freshly_queued,
+    assert_logged_success, job_count, job_row, log_messages, run_refused,
+};
+use common::local::{
+    all_stored_text, connection_id, direct_only_forms, error_of, int_of, json_of, row_of, rows_of,
+    save_dead, with_dead_connections, with_dead_server, with_saved_connection,
+};
+use common::summary::{counts, job_tables, summary_of};
+use common::{open, open_in_memory, open_with, sql_str, temp_db};
+use rusqlite::OpenFlags;
 use serde_json::{json, Value};
-
-fn count(conn: &Connection, sql: &str) -> i64 {
-    conn.query_row(sql, [], |r| r.get(0))
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-fn jobs(conn: &Connection) -> i64 {
-    count(conn, "SELECT count(*) FROM cloud_sync_jobs")
-}
-
-/// Runs `sql` (one value) and returns its error message; panics if it succeeds.
-fn error(conn: &Connection, sql: &str) -> String {
-    match conn.query_row(sql, [], |r| r.get::<_, rusqlite::types::Value>(0)) {
-        Ok(v) => panic!("{sql} should fail, gave {v:?}"),
-        Err(e) => e.to_string(),
-    }
-}
-
-fn json_of(conn: &Connection, sql: &str) -> Value {
-    let text: String = conn
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
-/// A port on which nothing listens.
-fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// Saves `name` pointing at a closed port (no server needed: saving does not connect).
-fn save_dead(conn: &Connection, name: &str) -> i64 {
-    let url = format!(
-        "postgresql://someone:pw@127.0.0.1:{}/db?sslmode=disable&connect_timeout=5",
-        closed_port()
-    );
-    conn.query_row("SELECT cloud_sync_save(?1, ?2)", [name, &url], |r| r.get(0))
-        .unwrap()
-}
-
-/// A database with local tables `items` and `notes` and saved connections `prod` and `other`,
-/// both pointing at closed ports.
-fn setup(name: &str) -> (common::tempdir::Dir, Connection) {
-    let (dir, path) = temp_db(name);
-    let conn = open(&path);
-    conn.execute_batch(
-        "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT);
-         INSERT INTO items (name) VALUES ('a'), ('b');
-         CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);",
-    )
-    .unwrap();
-    save_dead(&conn, "prod");
-    save_dead(&conn, "other");
-    (dir, conn)
-}
-
-/// The columns of job `id` as a JSON object.
-fn job(conn: &Connection, id: i64) -> Value {
-    json_of(
-        conn,
-        &format!(
-            "SELECT json_object('connection_id', connection_id, 'connection_name', connection_name,
-               'kind', kind, 'dry_run', dry_run, 'options', options, 'status', status,
-               'attempts', attempts, 'max_attempts', max_attempts, 'created_at', created_at,
-               'next_attempt_at', next_attempt_at, 'started_at', started_at,
-               'finished_at', finished_at, 'claimed_by', claimed_by, 'rows_total', rows_total,
-               'rows_done', rows_done, 'summary', summary, 'error', error)
-             FROM cloud_sync_jobs WHERE id = {id}"
-        ),
-    )
-}
-
-fn connection_id(conn: &Connection, name: &str) -> i64 {
-    conn.query_row(
-        "SELECT id FROM cloud_sync_connections WHERE name = ?1",
-        [name],
-        |r| r.get(0),
-    )
-    .unwrap()
-}
-
-/// Every message of job `id`'s log, in order.
-fn log_messages(conn: &Connection, id: i64) -> Vec<String> {
-    conn.prepare(&format!("SELECT message FROM cloud_sync_job_log({id})"))
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-}
 
 #[test]
 fn every_refused_import_queues_nothing() {
-    let (_dir, conn) = setup("import_refused");
+    let (_dir, conn) = with_dead_connections("import_refused");
     const DRY_RUN: &str = "argument 2 (dry_run) must be the integer 0 (full import) or 1 (dry run)";
     const STRATEGY: &str = "unknown strategy \"replace\": use skip (keep local rows), overwrite \
                             (take the remote rows) or merge (take the remote values that are not \
@@ -258,15 +174,7 @@ fn every_refused_import_queues_nothing() {
             "unknown table \"cloud_sync_jobs\" in option tables",
         ),
     ];
-    for (sql, expected) in cases {
-        let message = error(&conn, sql);
-        assert!(message.contains(expected), "{sql}: {message}");
-        assert!(
-            message.starts_with("cloud_sync_import: "),
-            "{sql}: {message}"
-        );
-        assert_eq!(jobs(&conn), 0, "{sql} queued a job");
-    }
+    assert_each_refused(&conn, "cloud_sync_import", &cases);
 }
 
 #[test]
@@ -285,7 +193,7 @@ fn a_read_only_database_queues_no_import() {
         // The database is checked before the connection, the strategy and the options.
         "SELECT cloud_sync_import('nope', 1, 'replace', '{')",
     ] {
-        let message = error(&conn, sql);
+        let message = error_of(&conn, sql);
         assert_eq!(
             message,
             "cloud_sync_import: the database is read-only, so cloud_sync cannot queue a job: \
@@ -293,53 +201,29 @@ fn a_read_only_database_queues_no_import() {
             "{sql}"
         );
     }
-    assert_eq!(jobs(&conn), 0);
+    assert_eq!(job_count(&conn), 0);
 }
 
 #[test]
 fn a_queued_import_stores_what_the_runner_needs() {
-    let (_dir, conn) = setup("import_queued");
+    let (_dir, conn) = with_dead_connections("import_queued");
     let stored = |sql: &str| {
-        let id = count(&conn, sql);
-        (id, job(&conn, id))
+        let id = int_of(&conn, sql);
+        (id, job_row(&conn, id))
     };
 
     // The defaults: a dry run, strategy skip, written into the stored options.
     let (first, row) = stored("SELECT cloud_sync_import('prod')");
+    assert_freshly_queued(&row);
     assert_eq!(row["connection_id"], connection_id(&conn, "prod"));
     assert_eq!(
         (&row["connection_name"], &row["kind"], &row["dry_run"]),
         (&json!("prod"), &json!("import"), &json!(1))
     );
     assert_eq!(
-        (
-            &row["options"],
-            &row["status"],
-            &row["attempts"],
-            &row["max_attempts"]
-        ),
-        (
-            &json!(r#"{"strategy":"skip"}"#),
-            &json!("queued"),
-            &json!(0),
-            &json!(5)
-        )
+        (&row["options"], &row["max_attempts"]),
+        (&json!(r#"{"strategy":"skip"}"#), &json!(5))
     );
-    let created = row["created_at"].as_str().unwrap();
-    assert!(created.ends_with('Z') && created.contains('T'), "{created}");
-    assert_eq!(
-        row["next_attempt_at"], created,
-        "next_attempt_at = created_at"
-    );
-    for column in [
-        "started_at",
-        "finished_at",
-        "claimed_by",
-        "summary",
-        "error",
-    ] {
-        assert_eq!(row[column], Value::Null, "{column}");
-    }
 
     // A full import needs no confirmation: it is queued as it is.
     let (full, row) = stored("SELECT cloud_sync_import('prod', 0)");
@@ -397,53 +281,26 @@ fn a_queued_import_stores_what_the_runner_needs() {
     assert_eq!(row["status"], "queued");
 
     // The history view shows them as imports.
-    let kinds: Vec<(String, i64)> = conn
-        .prepare("SELECT kind, dry_run FROM cloud_sync_jobs_vtab ORDER BY id LIMIT 2")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let kinds: Vec<(String, i64)> = rows_of(
+        &conn,
+        "SELECT kind, dry_run FROM cloud_sync_jobs_vtab ORDER BY id LIMIT 2",
+    );
     assert_eq!(
         kinds,
         [("import".to_string(), 1), ("import".to_string(), 0)]
     );
-    assert_eq!(
-        count(
-            &conn,
-            &format!("SELECT count(*) FROM cloud_sync_job_tables({first})")
-        ),
-        0,
-        "no summary yet"
-    );
+    assert_eq!(job_tables(&conn, first), [], "no summary yet");
 }
 
 #[test]
 fn the_import_function_is_registered_direct_only() {
-    let conn = open(std::path::Path::new(":memory:"));
-    let functions: Vec<(i64, i64)> = conn
-        .prepare(
-            "SELECT narg, flags FROM pragma_function_list WHERE name = 'cloud_sync_import'
-             ORDER BY narg",
-        )
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(
-        functions.iter().map(|f| f.0).collect::<Vec<_>>(),
-        [1, 2, 3, 4]
-    );
-    const DIRECTONLY: i64 = 0x80000;
-    const DETERMINISTIC: i64 = 0x800;
-    for (narg, flags) in &functions {
-        assert!(
-            flags & DIRECTONLY != 0 && flags & DETERMINISTIC == 0,
-            "{narg}: {flags:#x}"
-        );
-    }
-    let message = error(
+    let conn = open_in_memory();
+    let arities: Vec<i64> = direct_only_forms(&conn, &["cloud_sync_import"])
+        .into_iter()
+        .map(|(_, narg)| narg)
+        .collect();
+    assert_eq!(arities, [1, 2, 3, 4]);
+    let message = error_of(
         &conn,
         "SELECT cloud_sync_import('prod', 1, 'skip', '{}', 5)",
     );
@@ -456,7 +313,7 @@ fn the_import_function_is_registered_direct_only() {
         "CREATE VIEW sneaky_import AS SELECT cloud_sync_import('prod', 0, 'overwrite');",
     )
     .unwrap();
-    let message = error(&conn, "SELECT * FROM sneaky_import");
+    let message = error_of(&conn, "SELECT * FROM sneaky_import");
     assert!(
         message.contains("unsafe use of cloud_sync_import()"),
         "{message}"
@@ -465,8 +322,8 @@ fn the_import_function_is_registered_direct_only() {
 
 #[test]
 fn an_import_job_reads_its_strategy_from_the_stored_options() {
-    let (_dir, conn) = setup("import_stored_options");
-    let id = count(&conn, "SELECT cloud_sync_import('prod', 1, 'merge')");
+    let (_dir, conn) = with_dead_connections("import_stored_options");
+    let id = int_of(&conn, "SELECT cloud_sync_import('prod', 1, 'merge')");
     // Damaged after queueing: the runner parses what is stored, and says what is wrong.
     conn.execute(
         "UPDATE cloud_sync_jobs SET options = '{\"strategy\":\"bogus\"}' WHERE id = ?1",
@@ -475,10 +332,10 @@ fn an_import_job_reads_its_strategy_from_the_stored_options() {
     .unwrap();
     let outcome = json_of(&conn, &format!("SELECT cloud_sync_run({id})"));
     assert_eq!(outcome["status"], "failed", "{outcome}");
-    assert_eq!(outcome["summary"], Value::Null);
+    assert_eq!(summary_of(&outcome), &Value::Null);
     let reason = outcome["error"].as_str().unwrap();
     assert!(reason.starts_with("unknown strategy \"bogus\""), "{reason}");
-    let row = job(&conn, id);
+    let row = job_row(&conn, id);
     assert_eq!(
         (&row["status"], &row["attempts"], &row["error"]),
         (&json!("failed"), &json!(1), &json!(reason))
@@ -495,39 +352,16 @@ fn an_import_job_reads_its_strategy_from_the_stored_options() {
 
 #[test]
 fn an_import_job_against_a_closed_port_fails_with_its_reason_and_leaks_no_password() {
-    let pg = pg();
-    let (_dir, path) = temp_db("import_closed");
-    let conn = open(&path);
-    conn.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
-        .unwrap();
-    let port = closed_port();
-    let url = format!(
-        "postgresql://{}:{}@127.0.0.1:{port}/{}?sslmode=disable&connect_timeout=5",
-        pg.user,
-        percent_encode(&pg.password),
-        pg.db
-    );
-    conn.query_row("SELECT cloud_sync_save('dead', ?1)", [&url], |r| {
-        r.get::<_, i64>(0)
-    })
-    .unwrap();
+    let (_dir, conn, pg, port) = with_dead_server("import_closed");
 
     // One through cloud_sync_run, one (a full import) through cloud_sync_run_jobs.
-    let id = count(
+    let id = int_of(
         &conn,
         "SELECT cloud_sync_import('dead', 1, 'skip', '{\"max_attempts\": 1}')",
     );
-    let outcome = json_of(&conn, &format!("SELECT cloud_sync_run({id})"));
-    assert_eq!(outcome["id"], id);
-    assert_eq!(outcome["status"], "failed", "{outcome}");
-    assert_eq!(outcome["summary"], Value::Null);
-    let reason = outcome["error"].as_str().unwrap().to_string();
-    assert!(
-        reason.contains(&format!("connection refused by 127.0.0.1:{port}")),
-        "{reason}"
-    );
+    let (outcome, reason) = run_refused(&conn, id, port);
 
-    let full = count(
+    let full = int_of(
         &conn,
         "SELECT cloud_sync_import('dead', 0, 'overwrite', '{\"max_attempts\": 1}')",
     );
@@ -545,60 +379,13 @@ fn an_import_job_against_a_closed_port_fails_with_its_reason_and_leaks_no_passwo
     );
 
     for (id, reason) in [(id, &reason), (full, &full_reason)] {
-        let row = job(&conn, id);
-        assert_eq!(
-            (&row["kind"], &row["status"], &row["attempts"]),
-            (&json!("import"), &json!("failed"), &json!(1))
-        );
-        assert_eq!(&row["error"], reason);
-        let (started, finished) = (
-            row["started_at"].as_str().unwrap(),
-            row["finished_at"].as_str().unwrap(),
-        );
-        assert!(started <= finished, "{row}");
-        assert_eq!(row["next_attempt_at"], Value::Null);
-        assert_eq!(row["claimed_by"], format!("pid:{}", std::process::id()));
-        assert_eq!(row["rows_done"], 0);
-        assert_eq!(row["rows_total"], Value::Null, "it never got to its rows");
-        assert_eq!(row["summary"], Value::Null);
-
-        let (attempt, outcome, error): (i64, String, String) = conn
-            .query_row(
-                "SELECT attempt, outcome, error FROM cloud_sync_job_attempts WHERE job_id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .unwrap();
-        assert_eq!((attempt, outcome.as_str()), (1, "failed"));
-        assert_eq!(&error, reason);
-
-        let log = log_messages(&conn, id);
-        assert_eq!(
-            log.first().map(String::as_str),
-            Some("claimed (attempt 1 of 1)")
-        );
-        assert!(
-            log.iter()
-                .any(|m| m.starts_with("connecting to postgresql://")
-                    && m.contains(&format!(":***@127.0.0.1:{port}/"))),
-            "{log:?}"
-        );
-        assert_eq!(log.last(), Some(&format!("attempt 1 failed: {reason}")));
-        assert_eq!(
-            count(
-                &conn,
-                &format!("SELECT count(*) FROM cloud_sync_job_tables({id})")
-            ),
-            0
-        );
+        assert_eq!(job_row(&conn, id)["kind"], "import");
+        assert_failed_at_closed_port(&conn, id, port, reason);
     }
-    let kinds: Vec<(String, String)> = conn
-        .prepare("SELECT kind, status FROM cloud_sync_jobs_vtab ORDER BY id")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let kinds: Vec<(String, String)> = rows_of(
+        &conn,
+        "SELECT kind, status FROM cloud_sync_jobs_vtab ORDER BY id",
+    );
     assert_eq!(
         kinds,
         [
@@ -607,30 +394,18 @@ fn an_import_job_against_a_closed_port_fails_with_its_reason_and_leaks_no_passwo
         ]
     );
     // Nothing local changed.
-    assert_eq!(count(&conn, "SELECT count(*) FROM items"), 0);
+    assert_eq!(int_of(&conn, "SELECT count(*) FROM items"), 0);
 
     // No password, plain or percent-encoded, anywhere cloud_sync keeps text.
-    let mut stored = common::all_stored_text(&conn);
+    let mut stored = all_stored_text(&conn);
     stored.push_str(&outcome.to_string());
     stored.push_str(&report.to_string());
-    for secret in [pg.password.clone(), percent_encode(&pg.password)] {
-        assert!(
-            !stored.contains(&secret),
-            "the password ({secret}) is stored: {stored}"
-        );
-    }
-
-    // A job that is not queued cannot run again.
-    let message = error(&conn, &format!("SELECT cloud_sync_run({id})"));
-    assert!(
-        message.contains(&format!("cloud_sync_run: job {id} is failed, not queued")),
-        "{message}"
-    );
+    pg.assert_no_password(&stored, "what cloud_sync keeps");
 }
 
 #[test]
 fn an_import_dry_run_and_a_full_import_run_through_the_jobs_surface() {
-    let pg = pg();
+    let (_dir, conn, pg) = with_saved_connection("import_e2e", false);
     let schema = "t_import_surface_e2e";
     pg.psql(&format!(
         "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema} AUTHORIZATION {user};
@@ -639,90 +414,56 @@ fn an_import_dry_run_and_a_full_import_run_through_the_jobs_surface() {
          ALTER TABLE {schema}.gadgets OWNER TO {user};",
         user = pg.user
     ));
-    let (_dir, path) = temp_db("import_e2e");
-    let conn = open(&path);
-    conn.query_row(
-        "SELECT cloud_sync_save('prod', ?1)",
-        [pg.verified_url()],
-        |r| r.get::<_, i64>(0),
-    )
-    .unwrap();
     conn.execute_batch(
         "CREATE TABLE gadgets (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
          INSERT INTO gadgets VALUES (1, 'one local');",
     )
     .unwrap();
-    let local = |conn: &Connection| -> Vec<(i64, String)> {
-        conn.prepare("SELECT id, name FROM gadgets ORDER BY id")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    };
-    let before = local(&conn);
-    let options = json!({"schema": schema}).to_string();
-    let counts = |id: i64| -> Vec<(String, i64, i64, i64)> {
-        conn.prepare(&format!(
-            "SELECT table_name, source_rows, inserts, updates FROM cloud_sync_job_tables({id})"
-        ))
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
-    };
+    let local =
+        || -> Vec<(i64, String)> { rows_of(&conn, "SELECT id, name FROM gadgets ORDER BY id") };
+    let before = local();
+    let options = sql_str(&json!({"schema": schema}).to_string());
 
     let dry = json_of(
         &conn,
-        &format!(
-            "SELECT cloud_sync_run(cloud_sync_import('prod', 1, 'overwrite', {}))",
-            common::sql_str(&options)
-        ),
+        &format!("SELECT cloud_sync_run(cloud_sync_import('prod', 1, 'overwrite', {options}))"),
     );
     assert_eq!(dry["status"], "succeeded", "{dry}");
     assert_eq!(
-        (&dry["summary"]["kind"], &dry["summary"]["strategy"]),
+        (&summary_of(&dry)["kind"], &summary_of(&dry)["strategy"]),
         (&json!("import"), &json!("overwrite")),
         "{dry}"
     );
     let dry_id = dry["id"].as_i64().unwrap();
-    assert_eq!(counts(dry_id), [("gadgets".to_string(), 3, 2, 1)]);
-    assert_eq!(local(&conn), before, "a dry run changes nothing locally");
-    let log = log_messages(&conn, dry_id);
     assert_eq!(
-        log.first().map(String::as_str),
-        Some("claimed (attempt 1 of 5)")
+        job_tables(&conn, dry_id),
+        [(
+            "gadgets".to_string(),
+            counts!(source_rows: 3, inserts: 2, updates: 1)
+        )]
     );
-    assert_eq!(log.last().map(String::as_str), Some("job succeeded"));
-    assert!(
-        log.iter()
-            .any(|m| m.starts_with("connecting to postgresql://") && m.contains(":***@")),
-        "{log:?}"
+    assert_eq!(local(), before, "a dry run changes nothing locally");
+    assert_logged_success(&conn, dry_id);
+    let (kind, status, rows_total): (String, String, Option<i64>) = row_of(
+        &conn,
+        &format!("SELECT kind, status, rows_total FROM cloud_sync_jobs_vtab WHERE id = {dry_id}"),
     );
-    let (kind, status, rows_total): (String, String, Option<i64>) = conn
-        .query_row(
-            "SELECT kind, status, rows_total FROM cloud_sync_jobs_vtab WHERE id = ?1",
-            [dry_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .unwrap();
     assert_eq!((kind.as_str(), status.as_str()), ("import", "succeeded"));
     assert!(rows_total.is_some(), "rows_total is recorded");
 
     // A full import needs no confirmation, and lands the counts its dry run showed.
     let full = json_of(
         &conn,
-        &format!(
-            "SELECT cloud_sync_run(cloud_sync_import('prod', 0, 'overwrite', {}))",
-            common::sql_str(&options)
-        ),
+        &format!("SELECT cloud_sync_run(cloud_sync_import('prod', 0, 'overwrite', {options}))"),
     );
     assert_eq!(full["status"], "succeeded", "{full}");
-    assert_eq!(full["summary"].get("differences_from_dry_run"), None);
-    assert_eq!(counts(full["id"].as_i64().unwrap()), counts(dry_id));
+    assert_eq!(summary_of(&full).get("differences_from_dry_run"), None);
     assert_eq!(
-        local(&conn),
+        job_tables(&conn, full["id"].as_i64().unwrap()),
+        job_tables(&conn, dry_id)
+    );
+    assert_eq!(
+        local(),
         [
             (1, "one remote".to_string()),
             (2, "two".to_string()),

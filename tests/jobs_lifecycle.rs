@@ -9,29 +9,25 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{admin, lib_path, open, pg, quoted, run_job, temp_db, with_saved_connection, KEY};
+use common::jobs::{
+    attempt_outcomes, job_row, job_status, queue_confirmed_export, queue_dry_run, run_job,
+};
+use common::local::{
+    column_of, error_of, json_of, save, value_of, with_fresh_schema, with_saved_connection,
+};
+use common::remote::{fresh_schema, remote_table_exists};
+use common::{closed_port, lib_path, open, open_temp, pg, KEY};
 use rusqlite::Connection;
-use serde_json::{json, Value};
+use serde_json::json;
 
-fn job_row(conn: &Connection, id: i64) -> Value {
-    conn.query_row(
-        "SELECT json_object('status', status, 'attempts', attempts, 'next_attempt_at',
-                            next_attempt_at, 'error', error, 'finished_at', finished_at)
-         FROM cloud_sync_jobs WHERE id = ?1",
-        [id],
-        |r| r.get::<_, String>(0),
-    )
-    .map(|text| serde_json::from_str(&text).unwrap())
-    .unwrap()
-}
-
-fn attempt_outcomes(conn: &Connection, id: i64) -> Vec<String> {
-    conn.prepare("SELECT outcome FROM cloud_sync_job_attempts WHERE job_id = ?1 ORDER BY attempt")
-        .unwrap()
-        .query_map([id], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+/// Runs due jobs every `every` until job `id` has succeeded; fails after `limit`.
+fn run_jobs_until_succeeded(conn: &Connection, id: i64, limit: Duration, every: Duration) {
+    let started = Instant::now();
+    while job_status(conn, id) != "succeeded" {
+        assert!(started.elapsed() < limit, "{}", job_row(conn, id));
+        json_of(conn, "SELECT cloud_sync_run_jobs()");
+        std::thread::sleep(every);
+    }
 }
 
 /// Seconds from now until an ISO timestamp written by cloud_sync.
@@ -69,49 +65,24 @@ fn forward_to_server(listener: TcpListener, server_port: u16) {
 #[test]
 fn a_job_against_a_stopped_server_is_retried_with_growing_delays_until_it_is_back() {
     let pg = pg();
-    let schema = common::fresh_schema(&pg, "l_retry");
+    let schema = fresh_schema(&pg, "l_retry");
     // A port where nothing listens yet: the server is "down".
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let (_dir, path) = temp_db("retry");
-    let conn = open(&path);
-    let url = format!(
-        "postgresql://{}:{}@127.0.0.1:{port}/{}?sslmode=disable",
-        pg.user,
-        common::percent_encode(&pg.password),
-        pg.db
-    );
-    conn.query_row("SELECT cloud_sync_save('prod', ?1)", [url], |r| {
-        r.get::<_, i64>(0)
-    })
-    .unwrap();
+    let port = closed_port();
+    let (_dir, conn) = open_temp("retry");
+    save(&conn, "prod", &pg.url("127.0.0.1", port, "sslmode=disable"));
     conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);")
         .unwrap();
-    let options = json!({"schema": schema, "retry_base_s": 1, "retry_cap_s": 2, "max_attempts": 5});
-    let id: i64 = conn
-        .query_row(
-            &format!("SELECT cloud_sync_export('prod', 1, {})", quoted(&options)),
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let id = queue_dry_run(
+        &conn,
+        &json!({"schema": schema, "retry_base_s": 1, "retry_cap_s": 2, "max_attempts": 5}),
+    );
 
     // Attempts 1 and 2 find nothing listening; each is queued again within its ceiling
     // (1 s, then 2 s: base 1 s, factor 2, cap 2 s).
     for (attempt, ceiling) in [(1, 1.0), (2, 2.0)] {
         let started = Instant::now();
         let outcome = loop {
-            let ran: Value = serde_json::from_str(
-                &conn
-                    .query_row("SELECT cloud_sync_run_jobs()", [], |r| {
-                        r.get::<_, String>(0)
-                    })
-                    .unwrap(),
-            )
-            .unwrap();
+            let ran = json_of(&conn, "SELECT cloud_sync_run_jobs()");
             if ran["ran"] == 1 {
                 break ran["jobs"][0].clone();
             }
@@ -139,51 +110,37 @@ fn a_job_against_a_stopped_server_is_retried_with_growing_delays_until_it_is_bac
         );
         // Not due yet means not run.
         if wait > 0.2 {
-            let ran: String = conn
-                .query_row("SELECT cloud_sync_run_jobs()", [], |r| r.get(0))
-                .unwrap();
-            assert!(ran.contains("\"ran\":0"), "{ran}");
+            let ran = json_of(&conn, "SELECT cloud_sync_run_jobs()");
+            assert_eq!(ran["ran"], 0, "{ran}");
         }
     }
 
     // The server is back.
     let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
     forward_to_server(listener, pg.port);
-    let started = Instant::now();
-    while job_row(&conn, id)["status"] != "succeeded" {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{}",
-            job_row(&conn, id)
-        );
-        conn.query_row("SELECT cloud_sync_run_jobs()", [], |r| {
-            r.get::<_, String>(0)
-        })
-        .unwrap();
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    run_jobs_until_succeeded(
+        &conn,
+        id,
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+    );
     assert_eq!(job_row(&conn, id)["attempts"], 3);
     assert_eq!(
         attempt_outcomes(&conn, id),
         ["failed", "failed", "succeeded"]
     );
-    let log: Vec<String> = conn
-        .prepare("SELECT message FROM cloud_sync_job_log(?1) WHERE level = 'warn'")
-        .unwrap()
-        .query_map([id], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert!(
-        log.iter()
-            .any(|m| m.starts_with("transient failure: attempt 2 of 5")),
-        "{log:?}"
+    let warnings: Vec<String> = column_of(
+        &conn,
+        &format!("SELECT message FROM cloud_sync_job_log({id}) WHERE level = 'warn'"),
     );
-    assert!(
-        log.iter()
-            .any(|m| m.starts_with("transient failure: attempt 3 of 5")),
-        "{log:?}"
-    );
+    for attempt in [2, 3] {
+        assert!(
+            warnings
+                .iter()
+                .any(|m| m.starts_with(&format!("transient failure: attempt {attempt} of 5"))),
+            "{warnings:?}"
+        );
+    }
 }
 
 #[test]
@@ -199,29 +156,28 @@ fn a_wrong_password_through_pgbouncer_fails_at_once_after_one_attempt() {
 
 fn assert_wrong_password_fails_at_once(name: &str, port: u16) {
     let pg = pg();
-    let (_dir, path) = temp_db(name);
-    let conn = open(&path);
+    let (_dir, conn) = open_temp(name);
     let url = format!(
         "postgresql://{}:not-it@localhost:{port}/{}?sslmode=require",
         pg.user, pg.db
     );
-    conn.query_row("SELECT cloud_sync_save('prod', ?1)", [url], |r| {
-        r.get::<_, i64>(0)
-    })
-    .unwrap();
+    save(&conn, "prod", &url);
     conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY);")
         .unwrap();
     let job = run_job(&conn, "cloud_sync_export('prod')");
     assert_eq!(job["status"], "failed", "{job}");
     let row = job_row(&conn, job["id"].as_i64().unwrap());
     assert_eq!(
-        (row["attempts"].clone(), row["next_attempt_at"].clone()),
-        (json!(1), Value::Null)
+        (&row["attempts"], &row["next_attempt_at"]),
+        (&json!(1), &json!(null))
     );
-    assert!(row["error"]
-        .as_str()
-        .unwrap()
-        .contains("password authentication failed"));
+    assert!(
+        row["error"]
+            .as_str()
+            .unwrap()
+            .contains("password authentication failed"),
+        "{row}"
+    );
     assert_eq!(
         attempt_outcomes(&conn, job["id"].as_i64().unwrap()),
         ["failed"]
@@ -230,62 +186,31 @@ fn assert_wrong_password_fails_at_once(name: &str, port: u16) {
 
 #[test]
 fn cancel_a_queued_job_and_retry_a_cancelled_one() {
-    let (_dir, conn, _pg) = with_saved_connection("cancelqueued", false);
-    let schema = common::fresh_schema(&pg(), "l_cancelqueued");
+    let (_dir, conn, _pg, schema) = with_fresh_schema("cancelqueued", "l_cancelqueued");
     conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);")
         .unwrap();
-    let id: i64 = conn
-        .query_row(
-            &format!(
-                "SELECT cloud_sync_export('prod', 1, {})",
-                quoted(&json!({"schema": schema}))
-            ),
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let cancelled: String = conn
-        .query_row("SELECT cloud_sync_cancel(?1)", [id], |r| r.get(0))
-        .unwrap();
+    let id = queue_dry_run(&conn, &json!({"schema": schema}));
+    let cancelled: String = value_of(&conn, &format!("SELECT cloud_sync_cancel({id})"));
     assert!(
         cancelled.contains("\"status\":\"cancelled\""),
         "{cancelled}"
     );
-    let ran: String = conn
-        .query_row("SELECT cloud_sync_run_jobs()", [], |r| r.get(0))
-        .unwrap();
-    assert!(ran.contains("\"ran\":0"), "a cancelled job ran: {ran}");
-    let again = conn
-        .query_row("SELECT cloud_sync_cancel(?1)", [id], |r| {
-            r.get::<_, String>(0)
-        })
-        .unwrap_err()
-        .to_string();
+    let ran = json_of(&conn, "SELECT cloud_sync_run_jobs()");
+    assert_eq!(ran["ran"], 0, "a cancelled job ran: {ran}");
+    let again = error_of(&conn, &format!("SELECT cloud_sync_cancel({id})"));
     assert!(again.contains("already cancelled"), "{again}");
 
-    let retried: String = conn
-        .query_row("SELECT cloud_sync_retry(?1)", [id], |r| r.get(0))
-        .unwrap();
+    let retried: String = value_of(&conn, &format!("SELECT cloud_sync_retry({id})"));
     assert!(retried.contains("\"status\":\"queued\""), "{retried}");
     let job = run_job(&conn, &id.to_string());
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(attempt_outcomes(&conn, id), ["succeeded"]);
-    let refused = conn
-        .query_row("SELECT cloud_sync_retry(?1)", [id], |r| {
-            r.get::<_, String>(0)
-        })
-        .unwrap_err()
-        .to_string();
+    let refused = error_of(&conn, &format!("SELECT cloud_sync_retry({id})"));
     assert!(
         refused.contains("only a failed or cancelled job can be retried"),
         "{refused}"
     );
-    let unknown = conn
-        .query_row("SELECT cloud_sync_cancel(999999)", [], |r| {
-            r.get::<_, String>(0)
-        })
-        .unwrap_err()
-        .to_string();
+    let unknown = error_of(&conn, "SELECT cloud_sync_cancel(999999)");
     assert!(unknown.contains("unknown job 999999"), "{unknown}");
 }
 
@@ -301,14 +226,13 @@ fn big_table(conn: &Connection, rows: i64) {
 
 #[test]
 fn cancel_a_running_job_rolls_it_back_remotely_and_locally() {
-    let (dir, conn, pg) = with_saved_connection("cancelrunning", false);
-    let schema = common::fresh_schema(&pg, "l_cancelrunning");
+    let (dir, conn, pg, schema) = with_fresh_schema("cancelrunning", "l_cancelrunning");
     conn.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
     big_table(&conn, 1_000_000);
-    let id = common::queue_confirmed_export(&conn, &json!({"schema": schema}));
+    let id = queue_confirmed_export(&conn, &json!({"schema": schema}));
 
     // Another connection of the same process watches the live progress and cancels.
-    let path = dir.path().join("app.db");
+    let path = dir.db();
     let canceller = std::thread::spawn(move || {
         let watcher = open(&path);
         watcher.busy_timeout(Duration::from_secs(10)).unwrap();
@@ -326,11 +250,7 @@ fn cancel_a_running_job_rolls_it_back_remotely_and_locally() {
             );
             std::thread::sleep(Duration::from_millis(5));
         }
-        watcher
-            .query_row("SELECT cloud_sync_cancel(?1)", [id], |r| {
-                r.get::<_, String>(0)
-            })
-            .unwrap()
+        value_of::<String>(&watcher, &format!("SELECT cloud_sync_cancel({id})"))
     });
     let job = run_job(&conn, &id.to_string());
     let answer = canceller.join().unwrap();
@@ -344,14 +264,10 @@ fn cancel_a_running_job_rolls_it_back_remotely_and_locally() {
         "{job}"
     );
     assert_eq!(attempt_outcomes(&conn, id), ["cancelled"]);
-    let exists: bool = admin(&pg)
-        .query_one(
-            &format!("SELECT to_regclass('{schema}.big') IS NOT NULL"),
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    assert!(!exists, "a cancelled export left its table behind");
+    assert!(
+        !remote_table_exists(&pg, &format!("{schema}.big")),
+        "a cancelled export left its table behind"
+    );
 }
 
 /// Runs SQL in a separate sqlite3 shell process with the extension loaded.
@@ -376,24 +292,16 @@ fn shell_process(db: &Path, sql: &str) -> std::process::Child {
 
 #[test]
 fn a_job_left_running_by_a_killed_process_is_recovered_and_run_again() {
-    let (dir, conn, _pg) = with_saved_connection("killed", false);
-    let schema = common::fresh_schema(&pg(), "l_killed");
+    let (dir, conn, _pg, schema) = with_fresh_schema("killed", "l_killed");
     conn.execute_batch("PRAGMA journal_mode = WAL;").unwrap();
     big_table(&conn, 1_000_000);
-    let options = json!({"schema": schema, "retry_base_s": 1, "retry_cap_s": 1});
-    let id: i64 = conn
-        .query_row(
-            &format!("SELECT cloud_sync_export('prod', 1, {})", quoted(&options)),
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let mut runner = shell_process(
-        &dir.path().join("app.db"),
-        &format!("SELECT cloud_sync_run({id});"),
+    let id = queue_dry_run(
+        &conn,
+        &json!({"schema": schema, "retry_base_s": 1, "retry_cap_s": 1}),
     );
+    let mut runner = shell_process(&dir.db(), &format!("SELECT cloud_sync_run({id});"));
     let started = Instant::now();
-    while job_row(&conn, id)["status"] != "running" {
+    while job_status(&conn, id) != "running" {
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "{}",
@@ -405,33 +313,23 @@ fn a_job_left_running_by_a_killed_process_is_recovered_and_run_again() {
     runner.kill().unwrap();
     runner.wait().unwrap();
     assert_eq!(
-        job_row(&conn, id)["status"],
+        job_status(&conn, id),
         "running",
         "the job should look running after the kill"
     );
 
     // The next runner finds it, records the lost attempt, and runs it again when due.
-    let started = Instant::now();
-    while job_row(&conn, id)["status"] != "succeeded" {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "{}",
-            job_row(&conn, id)
-        );
-        conn.query_row("SELECT cloud_sync_run_jobs()", [], |r| {
-            r.get::<_, String>(0)
-        })
-        .unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    run_jobs_until_succeeded(
+        &conn,
+        id,
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+    );
     assert_eq!(attempt_outcomes(&conn, id), ["failed", "succeeded"]);
-    let reason: String = conn
-        .query_row(
-            "SELECT error FROM cloud_sync_job_attempts WHERE job_id = ?1 AND attempt = 1",
-            [id],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let reason: String = value_of(
+        &conn,
+        &format!("SELECT error FROM cloud_sync_job_attempts WHERE job_id = {id} AND attempt = 1"),
+    );
     assert!(reason.contains("stopped before it finished"), "{reason}");
 }
 
@@ -445,24 +343,15 @@ fn two_processes_with_workers_on_one_file_run_each_job_exactly_once() {
     // One schema per job, so no job waits for another's lock: each must run exactly once.
     let ids: Vec<i64> = (0..8)
         .map(|i| {
-            let schema = common::fresh_schema(&pg, &format!("l_twoprocs_{i}"));
-            let options = quoted(&json!({"schema": schema}));
-            conn.query_row(
-                &format!("SELECT cloud_sync_export('prod', 1, {options})"),
-                [],
-                |r| r.get(0),
-            )
-            .unwrap()
+            let schema = fresh_schema(&pg, &format!("l_twoprocs_{i}"));
+            queue_dry_run(&conn, &json!({"schema": schema}))
         })
         .collect();
-    let path = dir.path().join("app.db");
+    let path = dir.db();
     let worker = "SELECT json_extract(cloud_sync_worker_start('{\"poll_interval_ms\": 50}'), '$.running');\n.shell sleep 4";
     let processes = [shell_process(&path, worker), shell_process(&path, worker)];
     let started = Instant::now();
-    while ids
-        .iter()
-        .any(|id| job_row(&conn, *id)["status"] != "succeeded")
-    {
+    while ids.iter().any(|id| job_status(&conn, *id) != "succeeded") {
         assert!(
             started.elapsed() < Duration::from_secs(30),
             "jobs did not finish"
@@ -488,13 +377,7 @@ fn two_processes_with_workers_on_one_file_run_each_job_exactly_once() {
         assert_eq!(attempt_outcomes(&conn, *id), ["succeeded"]);
     }
     // The jobs were run by the two workers' processes, not by this one.
-    let runners: Vec<String> = conn
-        .prepare("SELECT DISTINCT claimed_by FROM cloud_sync_jobs")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let runners: Vec<String> = column_of(&conn, "SELECT DISTINCT claimed_by FROM cloud_sync_jobs");
     for runner in &runners {
         let pid: u32 = runner.strip_prefix("pid:").unwrap().parse().unwrap();
         assert!(

@@ -4,28 +4,20 @@
 
 mod common;
 
-use std::net::TcpListener;
-
-use common::{open, percent_encode, pg, temp_db};
+use common::jobs::{
+    assert_each_refused, assert_failed_at_closed_port, assert_freshly_queued,
+    assert_logged_success, confirmed_export, dry_run, job_count, job_row, job_status,
+    queue_dry_run, quoted, run_refused,
+};
+use common::local::{
+    all_stored_text, column_names, column_of, connection_id, direct_only_forms, error_of, int_of,
+    json_of, row_of, rows_of, save_dead, value_of, with_dead_connections, with_dead_server,
+    with_fresh_schema,
+};
+use common::summary::{counts, job_tables, problems_total_of, Counts};
+use common::{open, open_in_memory, open_temp};
 use rusqlite::Connection;
 use serde_json::{json, Value};
-
-fn count(conn: &Connection, sql: &str) -> i64 {
-    conn.query_row(sql, [], |r| r.get(0))
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-fn jobs(conn: &Connection) -> i64 {
-    count(conn, "SELECT count(*) FROM cloud_sync_jobs")
-}
-
-/// Runs `sql` (one value) and returns its error message; panics if it succeeds.
-fn error(conn: &Connection, sql: &str) -> String {
-    match conn.query_row(sql, [], |r| r.get::<_, rusqlite::types::Value>(0)) {
-        Ok(v) => panic!("{sql} should fail, gave {v:?}"),
-        Err(e) => e.to_string(),
-    }
-}
 
 /// Runs `sql` over a table function or view and returns its error message.
 fn scan_error(conn: &Connection, sql: &str) -> String {
@@ -37,75 +29,6 @@ fn scan_error(conn: &Connection, sql: &str) -> String {
         Ok(rows) => panic!("{sql} should fail, gave {} rows", rows.len()),
         Err(e) => e.to_string(),
     }
-}
-
-fn json_of(conn: &Connection, sql: &str) -> Value {
-    let text: String = conn
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn quoted(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-/// A port on which nothing listens.
-fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
-/// Saves `name` pointing at a closed port (no server needed: saving does not connect).
-fn save_dead(conn: &Connection, name: &str, password: &str) -> i64 {
-    let url = format!(
-        "postgresql://someone:{}@127.0.0.1:{}/db?sslmode=disable&connect_timeout=5",
-        percent_encode(password),
-        closed_port()
-    );
-    conn.query_row("SELECT cloud_sync_save(?1, ?2)", [name, &url], |r| r.get(0))
-        .unwrap()
-}
-
-/// A database with a local table `items` and saved connections `prod` and `other`, both
-/// pointing at closed ports.
-fn setup(name: &str) -> (common::tempdir::Dir, Connection) {
-    let (dir, path) = temp_db(name);
-    let conn = open(&path);
-    conn.execute_batch(
-        "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT);
-         INSERT INTO items (name) VALUES ('a'), ('b');
-         CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);",
-    )
-    .unwrap();
-    save_dead(&conn, "prod", "pw");
-    save_dead(&conn, "other", "pw");
-    (dir, conn)
-}
-
-/// Every column of job `id` as a JSON object.
-fn job(conn: &Connection, id: i64) -> Value {
-    json_of(
-        conn,
-        &format!(
-            "SELECT json_object('connection_id', connection_id, 'connection_name', connection_name,
-               'kind', kind, 'dry_run', dry_run, 'options', options, 'status', status,
-               'attempts', attempts, 'max_attempts', max_attempts, 'created_at', created_at,
-               'next_attempt_at', next_attempt_at, 'started_at', started_at,
-               'finished_at', finished_at, 'claimed_by', claimed_by, 'rows_total', rows_total,
-               'rows_done', rows_done, 'summary', summary, 'error', error)
-             FROM cloud_sync_jobs WHERE id = {id}"
-        ),
-    )
-}
-
-fn connection_id(conn: &Connection, name: &str) -> i64 {
-    conn.query_row(
-        "SELECT id FROM cloud_sync_connections WHERE name = ?1",
-        [name],
-        |r| r.get(0),
-    )
-    .unwrap()
 }
 
 /// Inserts a finished job directly (to test the rules that read it) and returns its id.
@@ -140,21 +63,23 @@ fn insert_job(
     .unwrap()
 }
 
-/// A clean dry-run summary over `tables`.
-fn summary(tables: &[&str], problems: i64) -> Value {
+/// A dry-run summary over `tables`, each with `counts`.
+fn summary(tables: &[(&str, Counts)]) -> Value {
     json!({
         "kind": "export", "dry_run": true, "schema": "public",
-        "tables": tables.iter().map(|t| json!({
-            "table": t, "source_rows": 2, "inserts": 2, "updates": 0, "unchanged": 0,
-            "skipped": 0, "deletes": 0, "remote_only": 0, "problems": problems,
-        })).collect::<Vec<_>>(),
-        "problems_total": problems,
+        "tables": tables.iter().map(|(t, counts)| counts.to_json(t)).collect::<Vec<_>>(),
+        "problems_total": tables.iter().map(|(_, counts)| counts.problems).sum::<i64>(),
     })
+}
+
+/// What a dry run of two new rows reports for a table, with `found` problems.
+fn two_new_rows(found: i64) -> Counts {
+    counts!(source_rows: 2, inserts: 2, problems: found)
 }
 
 #[test]
 fn every_refused_export_queues_nothing() {
-    let (_dir, conn) = setup("refused");
+    let (_dir, conn) = with_dead_connections("refused");
     let cases = [
         (
             "SELECT cloud_sync_export('nope')",
@@ -225,17 +150,9 @@ fn every_refused_export_queues_nothing() {
             "job 12345 does not exist",
         ),
     ];
-    for (sql, expected) in cases {
-        let message = error(&conn, sql);
-        assert!(message.contains(expected), "{sql}: {message}");
-        assert!(
-            message.starts_with("cloud_sync_export: "),
-            "{sql}: {message}"
-        );
-        assert_eq!(jobs(&conn), 0, "{sql} queued a job");
-    }
+    assert_each_refused(&conn, "cloud_sync_export", &cases);
     // The confirmation message says exactly how to confirm.
-    let message = error(&conn, "SELECT cloud_sync_export('prod', 0)");
+    let message = error_of(&conn, "SELECT cloud_sync_export('prod', 0)");
     assert!(
         message.contains("SELECT cloud_sync_run(cloud_sync_export('prod'))")
             && message
@@ -246,36 +163,25 @@ fn every_refused_export_queues_nothing() {
 
 #[test]
 fn a_queued_export_stores_what_the_runner_needs() {
-    let (_dir, conn) = setup("queued");
-    let id: i64 = count(&conn, "SELECT cloud_sync_export('prod')");
-    let id2: i64 = count(
+    let (_dir, conn) = with_dead_connections("queued");
+    let id: i64 = int_of(&conn, "SELECT cloud_sync_export('prod')");
+    let id2: i64 = int_of(
         &conn,
         "SELECT cloud_sync_export('other', 1, ' { \"tables\" : [\"items\"], \"max_attempts\": 2 } ')",
     );
     assert!(id2 > id);
-    let first = job(&conn, id);
+    let first = job_row(&conn, id);
+    assert_freshly_queued(&first);
     assert_eq!(first["connection_id"], connection_id(&conn, "prod"));
     assert_eq!(
         (&first["connection_name"], &first["kind"], &first["dry_run"]),
         (&json!("prod"), &json!("export"), &json!(1))
     );
     assert_eq!(
-        (
-            &first["options"],
-            &first["status"],
-            &first["attempts"],
-            &first["max_attempts"]
-        ),
-        (&json!("{}"), &json!("queued"), &json!(0), &json!(5))
+        (&first["options"], &first["max_attempts"]),
+        (&json!("{}"), &json!(5))
     );
-    let created = first["created_at"].as_str().unwrap();
-    assert_eq!(
-        first["next_attempt_at"], created,
-        "next_attempt_at = created_at"
-    );
-    assert!(created.ends_with('Z') && created.contains('T'), "{created}");
-    assert_eq!(first["started_at"], Value::Null);
-    let second = job(&conn, id2);
+    let second = job_row(&conn, id2);
     assert_eq!(second["connection_id"], connection_id(&conn, "other"));
     assert_eq!(second["connection_name"], "other");
     assert_eq!(
@@ -287,38 +193,34 @@ fn a_queued_export_stores_what_the_runner_needs() {
 
 #[test]
 fn export_with_only_dry_run_needs_exactly_one_saved_connection() {
-    let (_dir, path) = temp_db("only");
-    let conn = open(&path);
+    let (_dir, conn) = open_temp("only");
     conn.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY)")
         .unwrap();
 
-    let message = error(&conn, "SELECT cloud_sync_export(1)");
+    let message = error_of(&conn, "SELECT cloud_sync_export(1)");
     assert!(message.contains("no connection is saved yet"), "{message}");
     assert!(
         message.contains("cloud_sync_save(name, connection_string)"),
         "{message}"
     );
-    assert_eq!(jobs(&conn), 0);
+    assert_eq!(job_count(&conn), 0);
 
-    save_dead(&conn, "solo", "pw");
-    let id = count(&conn, "SELECT cloud_sync_export(1)");
-    let (name, dry_run): (String, i64) = conn
-        .query_row(
-            "SELECT connection_name, dry_run FROM cloud_sync_jobs WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    save_dead(&conn, "solo");
+    let id = int_of(&conn, "SELECT cloud_sync_export(1)");
+    let (name, dry_run): (String, i64) = row_of(
+        &conn,
+        &format!("SELECT connection_name, dry_run FROM cloud_sync_jobs WHERE id = {id}"),
+    );
     assert_eq!((name.as_str(), dry_run), ("solo", 1));
     // dry_run = 0 with a single connection still goes through the confirmation rules.
-    let message = error(&conn, "SELECT cloud_sync_export(0)");
+    let message = error_of(&conn, "SELECT cloud_sync_export(0)");
     assert!(
         message.contains("cloud_sync_export('solo', 0, '{\"confirm\""),
         "{message}"
     );
 
-    save_dead(&conn, "second", "pw");
-    let message = error(&conn, "SELECT cloud_sync_export(1)");
+    save_dead(&conn, "second");
+    let message = error_of(&conn, "SELECT cloud_sync_export(1)");
     assert!(
         message.contains("2 connections are saved (second, solo)"),
         "{message}"
@@ -327,138 +229,116 @@ fn export_with_only_dry_run_needs_exactly_one_saved_connection() {
         message.contains("cloud_sync_export('second', 1)"),
         "{message}"
     );
-    assert_eq!(jobs(&conn), 1);
+    assert_eq!(job_count(&conn), 1);
 }
 
 #[test]
 fn a_full_export_must_confirm_a_recent_clean_succeeded_dry_run_of_the_same_export() {
-    let (_dir, conn) = setup("confirm");
-    let items = summary(&["items"], 0);
-    let good = insert_job(&conn, "prod", 1, "succeeded", Some(&items), 10);
-    let full = |options: Value| {
-        format!(
-            "SELECT cloud_sync_export('prod', 0, {})",
-            quoted(&options.to_string())
-        )
+    let (_dir, conn) = with_dead_connections("confirm");
+    let items = summary(&[("items", two_new_rows(0))]);
+    // A dry run of `prod` with `status` and `summary`, finished `ago_s` seconds ago.
+    let dry = |status: &str, summary: Option<&Value>, ago_s: i64| {
+        insert_job(&conn, "prod", 1, status, summary, ago_s)
     };
-    let tables = json!(["items"]);
+    let good = dry("succeeded", Some(&items), 10);
+    let full =
+        |options: Value| format!("SELECT cloud_sync_export('prod', 0, {})", quoted(&options));
+    let confirming = |job: i64| json!({"tables": ["items"], "confirm": job});
 
-    let mut refused = vec![(
-        json!({"tables": tables, "confirm": 999}),
-        "confirm: job 999 does not exist".to_string(),
-    )];
     let not_dry = insert_job(&conn, "prod", 0, "succeeded", Some(&items), 10);
-    refused.push((
-        json!({"tables": tables, "confirm": not_dry}),
-        format!("job {not_dry} is not a dry run"),
-    ));
-    let import = insert_job(&conn, "prod", 1, "succeeded", Some(&items), 10);
+    let import = dry("succeeded", Some(&items), 10);
     conn.execute(
         "UPDATE cloud_sync_jobs SET kind = 'import' WHERE id = ?1",
         [import],
     )
     .unwrap();
-    refused.push((
-        json!({"tables": tables, "confirm": import}),
-        format!("job {import} is an import job"),
-    ));
+    let other = insert_job(&conn, "other", 1, "succeeded", Some(&items), 10);
+    let both = summary(&[("items", two_new_rows(0)), ("notes", two_new_rows(0))]);
+    let both = dry("succeeded", Some(&both), 10);
+    let mut elsewhere = items.clone();
+    elsewhere["schema"] = json!("staging");
+    let schema = dry("succeeded", Some(&elsewhere), 10);
+    let stale = dry("succeeded", Some(&items), 7200);
+    let dirty = dry(
+        "succeeded",
+        Some(&summary(&[("items", two_new_rows(3))])),
+        10,
+    );
+    let no_summary = dry("succeeded", None, 10);
+    let mut refused = vec![
+        (confirming(999), "confirm: job 999 does not exist".to_string()),
+        (confirming(not_dry), format!("job {not_dry} is not a dry run")),
+        (confirming(import), format!("job {import} is an import job")),
+        (
+            confirming(other),
+            format!("dry run {other} was for connection 'other', not 'prod'"),
+        ),
+        (
+            confirming(both),
+            format!(
+                "dry run {both} covered different tables than this export (in the dry run only: notes)"
+            ),
+        ),
+        (
+            json!({"confirm": good}),
+            format!(
+                "dry run {good} covered different tables than this export (not in the dry run: notes)"
+            ),
+        ),
+        (
+            confirming(schema),
+            format!("dry run {schema} was for schema 'staging', this export is for schema 'public'"),
+        ),
+        (
+            confirming(stale),
+            format!("dry run {stale} is stale: it finished 7200 seconds ago, more than confirm_max_age_s (3600 seconds)"),
+        ),
+        (
+            json!({"tables": ["items"], "confirm": good, "confirm_max_age_s": 5}),
+            format!("dry run {good} is stale"),
+        ),
+        (confirming(dirty), format!("dry run {dirty} found 3 problems")),
+        (
+            confirming(no_summary),
+            format!("dry run {no_summary} has no readable summary"),
+        ),
+    ];
     for status in ["failed", "queued", "running", "cancelled"] {
-        let job = insert_job(&conn, "prod", 1, status, Some(&items), 10);
+        let job = dry(status, Some(&items), 10);
         refused.push((
-            json!({"tables": tables, "confirm": job}),
+            confirming(job),
             format!("dry run {job} has not succeeded (its status is {status})"),
         ));
     }
-    let other = insert_job(&conn, "other", 1, "succeeded", Some(&items), 10);
-    refused.push((
-        json!({"tables": tables, "confirm": other}),
-        format!("dry run {other} was for connection 'other', not 'prod'"),
-    ));
-    let both = insert_job(
-        &conn,
-        "prod",
-        1,
-        "succeeded",
-        Some(&summary(&["items", "notes"], 0)),
-        10,
-    );
-    refused.push((
-        json!({"tables": tables, "confirm": both}),
-        format!(
-            "dry run {both} covered different tables than this export (in the dry run only: notes)"
-        ),
-    ));
-    refused.push((
-        json!({"confirm": good}),
-        format!(
-            "dry run {good} covered different tables than this export (not in the dry run: notes)"
-        ),
-    ));
-    let mut elsewhere = items.clone();
-    elsewhere["schema"] = json!("staging");
-    let schema = insert_job(&conn, "prod", 1, "succeeded", Some(&elsewhere), 10);
-    refused.push((
-        json!({"tables": tables, "confirm": schema}),
-        format!("dry run {schema} was for schema 'staging', this export is for schema 'public'"),
-    ));
-    let stale = insert_job(&conn, "prod", 1, "succeeded", Some(&items), 7200);
-    refused.push((
-        json!({"tables": tables, "confirm": stale}),
-        format!("dry run {stale} is stale: it finished 7200 seconds ago, more than confirm_max_age_s (3600 seconds)"),
-    ));
-    refused.push((
-        json!({"tables": tables, "confirm": good, "confirm_max_age_s": 5}),
-        format!("dry run {good} is stale"),
-    ));
-    let dirty = insert_job(
-        &conn,
-        "prod",
-        1,
-        "succeeded",
-        Some(&summary(&["items"], 3)),
-        10,
-    );
-    refused.push((
-        json!({"tables": tables, "confirm": dirty}),
-        format!("dry run {dirty} found 3 problems"),
-    ));
-    let no_summary = insert_job(&conn, "prod", 1, "succeeded", None, 10);
-    refused.push((
-        json!({"tables": tables, "confirm": no_summary}),
-        format!("dry run {no_summary} has no readable summary"),
-    ));
 
-    let before = jobs(&conn);
+    let before = job_count(&conn);
     for (options, expected) in &refused {
-        let message = error(&conn, &full(options.clone()));
+        let message = error_of(&conn, &full(options.clone()));
         assert!(message.contains(expected.as_str()), "{options}: {message}");
-        assert_eq!(jobs(&conn), before, "{options} queued a job");
+        assert_eq!(job_count(&conn), before, "{options} queued a job");
     }
 
-    // The connection deleted and saved again under the same name is another connection.
     // Every rule satisfied: the full export is queued.
-    let id = count(&conn, &full(json!({"tables": tables, "confirm": good})));
-    let (dry_run, options): (i64, String) = conn
-        .query_row(
-            "SELECT dry_run, options FROM cloud_sync_jobs WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    let id = int_of(&conn, &full(confirming(good)));
+    let (dry_run, options): (i64, String) = row_of(
+        &conn,
+        &format!("SELECT dry_run, options FROM cloud_sync_jobs WHERE id = {id}"),
+    );
     assert_eq!(dry_run, 0);
     assert_eq!(
         options,
         format!(r#"{{"confirm":{good},"tables":["items"]}}"#)
     );
     // A stale dry run is fine within a larger confirm_max_age_s.
-    count(
+    int_of(
         &conn,
-        &full(json!({"tables": tables, "confirm": stale, "confirm_max_age_s": 86400})),
+        &full(json!({"tables": ["items"], "confirm": stale, "confirm_max_age_s": 86400})),
     );
 
-    count(&conn, "SELECT cloud_sync_delete('prod')");
-    save_dead(&conn, "prod", "pw");
-    let message = error(&conn, &full(json!({"tables": tables, "confirm": good})));
+    // The connection deleted and saved again under the same name is another connection.
+    int_of(&conn, "SELECT cloud_sync_delete('prod')");
+    save_dead(&conn, "prod");
+    let message = error_of(&conn, &full(confirming(good)));
     assert!(
         message.contains("was for an earlier connection named 'prod'"),
         "{message}"
@@ -467,151 +347,54 @@ fn a_full_export_must_confirm_a_recent_clean_succeeded_dry_run_of_the_same_expor
 
 #[test]
 fn a_job_against_a_closed_port_fails_with_its_reason_and_leaks_no_password() {
-    let pg = pg();
-    let (_dir, path) = temp_db("closed");
-    let conn = open(&path);
-    conn.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT)")
-        .unwrap();
-    let port = closed_port();
-    let url = format!(
-        "postgresql://{}:{}@127.0.0.1:{port}/{}?sslmode=disable&connect_timeout=5",
-        pg.user,
-        percent_encode(&pg.password),
-        pg.db
-    );
-    conn.query_row("SELECT cloud_sync_save('dead', ?1)", [&url], |r| {
-        r.get::<_, i64>(0)
-    })
-    .unwrap();
-
-    let id = count(
+    let (_dir, conn, pg, port) = with_dead_server("closed");
+    let id = int_of(
         &conn,
         "SELECT cloud_sync_export('dead', 1, '{\"max_attempts\": 1}')",
     );
-    let outcome = json_of(&conn, &format!("SELECT cloud_sync_run({id})"));
-    assert_eq!(outcome["id"], id);
-    assert_eq!(outcome["status"], "failed", "{outcome}");
-    assert_eq!(outcome["summary"], Value::Null);
-    let reason = outcome["error"].as_str().unwrap();
-    assert!(
-        reason.contains(&format!("connection refused by 127.0.0.1:{port}")),
-        "{reason}"
-    );
-
-    let row = job(&conn, id);
-    assert_eq!(
-        (&row["status"], &row["attempts"]),
-        (&json!("failed"), &json!(1))
-    );
-    assert_eq!(row["error"], reason);
-    let (started, finished) = (
-        row["started_at"].as_str().unwrap(),
-        row["finished_at"].as_str().unwrap(),
-    );
-    assert!(started <= finished, "{row}");
-    assert_eq!(row["next_attempt_at"], Value::Null);
-    assert_eq!(row["claimed_by"], format!("pid:{}", std::process::id()));
-    assert_eq!(row["rows_done"], 0);
-    assert_eq!(row["rows_total"], Value::Null, "it never got to its rows");
-
-    let (attempt, outcome_text, attempt_error, attempt_finished): (i64, String, String, Option<String>) = conn
-        .query_row(
-            "SELECT attempt, outcome, error, finished_at FROM cloud_sync_job_attempts WHERE job_id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .unwrap();
-    assert_eq!((attempt, outcome_text.as_str()), (1, "failed"));
-    assert_eq!(attempt_error, reason);
-    assert_eq!(attempt_finished.as_deref(), Some(finished));
-
-    // The log, in order, through the view.
-    let log: Vec<(String, String, Option<String>, String, i64)> = conn
-        .prepare(&format!(
-            "SELECT time, level, table_name, message, attempt FROM cloud_sync_job_log({id})"
-        ))
-        .unwrap()
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let messages: Vec<&str> = log.iter().map(|l| l.3.as_str()).collect();
-    assert_eq!(
-        messages.first(),
-        Some(&"claimed (attempt 1 of 1)"),
-        "{messages:?}"
-    );
-    assert!(
-        messages
-            .iter()
-            .any(|m| m.starts_with("connecting to postgresql://")
-                && m.contains(&format!(":***@127.0.0.1:{port}/"))),
-        "{messages:?}"
-    );
-    assert_eq!(
-        messages.last().copied(),
-        Some(format!("attempt 1 failed: {reason}").as_str())
-    );
-    assert_eq!(log.last().unwrap().1, "error");
-    assert!(log.iter().all(|l| l.4 == 1));
-    assert!(log.windows(2).all(|w| w[0].0 <= w[1].0), "{log:?}");
+    let (outcome, reason) = run_refused(&conn, id, port);
+    assert_failed_at_closed_port(&conn, id, port, &reason);
 
     // No password, plain or percent-encoded, anywhere cloud_sync keeps text.
-    let mut stored = common::all_stored_text(&conn);
+    let mut stored = all_stored_text(&conn);
     stored.push_str(&outcome.to_string());
-    for secret in [pg.password.clone(), percent_encode(&pg.password)] {
-        assert!(
-            !stored.contains(&secret),
-            "the password ({secret}) is stored: {stored}"
-        );
-    }
-
-    // A job that is not queued cannot run again.
-    let message = error(&conn, &format!("SELECT cloud_sync_run({id})"));
-    assert!(
-        message.contains(&format!("cloud_sync_run: job {id} is failed, not queued")),
-        "{message}"
-    );
+    pg.assert_no_password(&stored, "what cloud_sync keeps");
 }
 
 #[test]
 fn run_refuses_unknown_and_unqueued_jobs() {
-    let (_dir, conn) = setup("run_refuses");
-    let done = insert_job(
-        &conn,
-        "prod",
-        1,
-        "succeeded",
-        Some(&summary(&["items"], 0)),
-        10,
-    );
-    let message = error(&conn, &format!("SELECT cloud_sync_run({done})"));
-    assert!(
-        message.contains(&format!("job {done} is succeeded, not queued")),
-        "{message}"
-    );
+    let (_dir, conn) = with_dead_connections("run_refuses");
+    let items = summary(&[("items", two_new_rows(0))]);
+    let done = insert_job(&conn, "prod", 1, "succeeded", Some(&items), 10);
     let running = insert_job(&conn, "prod", 1, "running", None, 10);
-    let message = error(&conn, &format!("SELECT cloud_sync_run({running})"));
-    assert!(message.contains("is running, not queued"), "{message}");
-    let message = error(&conn, "SELECT cloud_sync_run(424242)");
-    assert!(
-        message.contains("cloud_sync_run: unknown job 424242"),
-        "{message}"
-    );
-    let message = error(&conn, "SELECT cloud_sync_run('one')");
-    assert!(
-        message.contains("argument 1 (job id) must be an integer, not 'one'"),
-        "{message}"
-    );
+    for (sql, expected) in [
+        (
+            format!("SELECT cloud_sync_run({done})"),
+            format!("cloud_sync_run: job {done} is succeeded, not queued"),
+        ),
+        (
+            format!("SELECT cloud_sync_run({running})"),
+            format!("cloud_sync_run: job {running} is running, not queued"),
+        ),
+        (
+            "SELECT cloud_sync_run(424242)".to_string(),
+            "cloud_sync_run: unknown job 424242".to_string(),
+        ),
+        (
+            "SELECT cloud_sync_run('one')".to_string(),
+            "argument 1 (job id) must be an integer, not 'one'".to_string(),
+        ),
+    ] {
+        let message = error_of(&conn, &sql);
+        assert!(message.contains(&expected), "{sql}: {message}");
+    }
     // Nothing changed.
     assert_eq!(
-        count(&conn, "SELECT count(*) FROM cloud_sync_job_attempts"),
+        int_of(&conn, "SELECT count(*) FROM cloud_sync_job_attempts"),
         0
     );
     assert_eq!(
-        count(
+        int_of(
             &conn,
             &format!("SELECT attempts FROM cloud_sync_jobs WHERE id = {done}")
         ),
@@ -621,34 +404,32 @@ fn run_refuses_unknown_and_unqueued_jobs() {
 
 #[test]
 fn run_jobs_runs_due_jobs_oldest_first_up_to_max() {
-    let (_dir, conn) = setup("run_jobs");
+    let (_dir, conn) = with_dead_connections("run_jobs");
     let empty = json_of(&conn, "SELECT cloud_sync_run_jobs()");
     assert_eq!(
         empty,
         json!({"ran": 0, "succeeded": 0, "failed": 0, "jobs": []})
     );
 
-    let first = count(&conn, "SELECT cloud_sync_export('prod')");
-    let second = count(
+    let first = int_of(&conn, "SELECT cloud_sync_export('prod')");
+    let second = int_of(
         &conn,
         "SELECT cloud_sync_export('other', 1, '{\"max_attempts\": 1}')",
     );
-    let later = count(&conn, "SELECT cloud_sync_export('prod')");
-    conn.execute(
-        "UPDATE cloud_sync_jobs SET next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+1 hour')
-         WHERE id = ?1",
-        [later],
-    )
-    .unwrap();
+    let later = int_of(&conn, "SELECT cloud_sync_export('prod')");
+    let due_in = |id: i64, from_now: &str| {
+        conn.execute(
+            "UPDATE cloud_sync_jobs SET next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?2)
+             WHERE id = ?1",
+            rusqlite::params![id, from_now],
+        )
+        .unwrap();
+    };
+    due_in(later, "+1 hour");
     // The oldest due job goes first.
-    conn.execute(
-        "UPDATE cloud_sync_jobs SET next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 minute')
-         WHERE id = ?1",
-        [second],
-    )
-    .unwrap();
+    due_in(second, "-1 minute");
 
-    let message = error(&conn, "SELECT cloud_sync_run_jobs(-1)");
+    let message = error_of(&conn, "SELECT cloud_sync_run_jobs(-1)");
     assert!(
         message.contains("argument 1 (max) must be 0 or more"),
         "{message}"
@@ -672,20 +453,14 @@ fn run_jobs_runs_due_jobs_oldest_first_up_to_max() {
     let rest = json_of(&conn, "SELECT cloud_sync_run_jobs()");
     assert_eq!(rest["ran"], 1, "{rest}");
     assert_eq!(rest["jobs"][0]["id"], first, "{rest}");
-    let status: String = conn
-        .query_row(
-            "SELECT status FROM cloud_sync_jobs WHERE id = ?1",
-            [later],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let status = job_status(&conn, later);
     assert_eq!(status, "queued", "a job that is not due yet waits");
     assert_eq!(json_of(&conn, "SELECT cloud_sync_run_jobs()")["ran"], 0);
 }
 
 #[test]
 fn the_jobs_view_decodes_every_column_and_the_duration() {
-    let (_dir, conn) = setup("jobs_view");
+    let (_dir, conn) = with_dead_connections("jobs_view");
     conn.execute_batch(
         "INSERT INTO cloud_sync_jobs
            (id, connection_name, kind, dry_run, options, status, attempts, max_attempts,
@@ -744,31 +519,24 @@ fn the_jobs_view_decodes_every_column_and_the_duration() {
     assert!((2000..60_000).contains(&running), "{running}");
 
     // Column names, types, WHERE and rowid behave like a table.
-    let names: Vec<String> = conn
-        .prepare("SELECT name FROM pragma_table_info('cloud_sync_jobs_vtab')")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
     assert_eq!(
-        names.join(","),
+        column_names(&conn, "cloud_sync_jobs_vtab").join(","),
         "id,connection_name,kind,dry_run,status,attempts,max_attempts,created_at,started_at,\
          finished_at,duration_ms,rows_total,rows_done,summary,error"
     );
     assert_eq!(
-        count(
+        int_of(
             &conn,
             "SELECT count(*) FROM cloud_sync_jobs_vtab WHERE status = 'queued'"
         ),
         1
     );
     assert_eq!(
-        count(&conn, "SELECT rowid FROM cloud_sync_jobs_vtab WHERE id = 3"),
+        int_of(&conn, "SELECT rowid FROM cloud_sync_jobs_vtab WHERE id = 3"),
         3
     );
     assert_eq!(
-        count(
+        int_of(
             &conn,
             "SELECT typeof(duration_ms) = 'integer' FROM cloud_sync_jobs_vtab WHERE id = 1"
         ),
@@ -776,14 +544,14 @@ fn the_jobs_view_decodes_every_column_and_the_duration() {
     );
     // Declared types give the columns a table's affinities: text finds an integer id.
     assert_eq!(
-        count(
+        int_of(
             &conn,
             "SELECT count(*) FROM cloud_sync_jobs_vtab WHERE id = '1'"
         ),
         1
     );
     assert_eq!(
-        count(&conn, "SELECT count(*) FROM cloud_sync_jobs WHERE id = '1'"),
+        int_of(&conn, "SELECT count(*) FROM cloud_sync_jobs WHERE id = '1'"),
         1
     );
     let types: Vec<String> = conn
@@ -821,66 +589,34 @@ fn the_jobs_view_decodes_every_column_and_the_duration() {
         err.contains("no such module") || err.contains("cloud_sync_jobs_vtab"),
         "{err}"
     );
-    assert_eq!(jobs(&conn), 4);
+    assert_eq!(job_count(&conn), 4);
 }
 
 #[test]
 fn job_tables_lists_the_summary_tables_and_names_unknown_jobs() {
-    let (_dir, conn) = setup("job_tables");
-    let mut s = summary(&["items", "notes"], 0);
-    s["tables"][1]["problems"] = json!(2);
-    s["tables"][1]["updates"] = json!(7);
-    s["tables"][1]["remote_only"] = json!(null);
-    let id = insert_job(&conn, "prod", 1, "succeeded", Some(&s), 1);
+    let (_dir, conn) = with_dead_connections("job_tables");
+    let tables = [
+        ("items".to_string(), two_new_rows(0)),
+        (
+            "notes".to_string(),
+            counts!(source_rows: 2, inserts: 2, updates: 7, remote_only: None, problems: 2),
+        ),
+    ];
+    let summary = summary(&[("items", tables[0].1), ("notes", tables[1].1)]);
+    let id = insert_job(&conn, "prod", 1, "succeeded", Some(&summary), 1);
     let empty = insert_job(&conn, "prod", 1, "queued", None, 1);
-
-    type T = (String, i64, i64, i64, i64, i64, i64, Option<i64>, i64);
-    let rows: Vec<T> = conn
-        .prepare(&format!(
-            "SELECT table_name, source_rows, inserts, updates, unchanged, skipped, deletes,
-                    remote_only, problems FROM cloud_sync_job_tables({id})"
-        ))
-        .unwrap()
-        .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-                r.get(8)?,
-            ))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    assert_eq!(job_tables(&conn, id), tables);
     assert_eq!(
-        rows,
-        vec![
-            ("items".into(), 2, 2, 0, 0, 0, 0, Some(0), 0),
-            ("notes".into(), 2, 2, 7, 0, 0, 0, None, 2),
-        ]
-    );
-    assert_eq!(
-        count(
+        int_of(
             &conn,
             &format!("SELECT count(*) FROM cloud_sync_job_tables WHERE job_id = {id}")
         ),
         2
     );
-    assert_eq!(
-        count(
-            &conn,
-            &format!("SELECT count(*) FROM cloud_sync_job_tables({empty})")
-        ),
-        0
-    );
+    assert_eq!(job_tables(&conn, empty), []);
     // As the right side of a join, with the argument from the left.
     assert_eq!(
-        count(
+        int_of(
             &conn,
             "SELECT count(*) FROM cloud_sync_jobs j, cloud_sync_job_tables(j.id) t
              WHERE t.problems > 0"
@@ -888,7 +624,7 @@ fn job_tables_lists_the_summary_tables_and_names_unknown_jobs() {
         1
     );
     assert_eq!(
-        count(
+        int_of(
             &conn,
             &format!("SELECT job_id FROM cloud_sync_job_tables({id}) LIMIT 1")
         ),
@@ -927,7 +663,7 @@ fn job_tables_lists_the_summary_tables_and_names_unknown_jobs() {
 
 #[test]
 fn job_log_is_in_write_order_and_names_unknown_jobs() {
-    let (_dir, conn) = setup("job_log");
+    let (_dir, conn) = with_dead_connections("job_log");
     let id = insert_job(&conn, "prod", 1, "failed", None, 1);
     let other = insert_job(&conn, "prod", 1, "failed", None, 1);
     conn.execute_batch(&format!(
@@ -938,15 +674,8 @@ fn job_log_is_in_write_order_and_names_unknown_jobs() {
            ({id}, 2, '2024-01-01T00:00:03.000Z', 'error', NULL, 'third 100% sure');"
     ))
     .unwrap();
-    let log: Vec<(String, String, Option<String>, String, i64)> = conn
-        .prepare(&format!("SELECT * FROM cloud_sync_job_log({id})"))
-        .unwrap()
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let log: Vec<(String, String, Option<String>, String, i64)> =
+        rows_of(&conn, &format!("SELECT * FROM cloud_sync_job_log({id})"));
     assert_eq!(
         log,
         vec![
@@ -973,14 +702,10 @@ fn job_log_is_in_write_order_and_names_unknown_jobs() {
             ),
         ]
     );
-    let names: Vec<String> = conn
-        .prepare("SELECT name FROM pragma_table_info('cloud_sync_job_log')")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(names.join(","), "time,level,table_name,message,attempt");
+    assert_eq!(
+        column_names(&conn, "cloud_sync_job_log").join(","),
+        "time,level,table_name,message,attempt"
+    );
     let message = scan_error(&conn, "SELECT * FROM cloud_sync_job_log(77)");
     assert_eq!(message, "cloud_sync_job_log: unknown job 77");
     let message = scan_error(&conn, "SELECT * FROM cloud_sync_job_log");
@@ -995,14 +720,11 @@ fn job_log_is_in_write_order_and_names_unknown_jobs() {
 
 #[test]
 fn the_views_are_registered_and_the_functions_are_direct_only() {
-    let conn = open(std::path::Path::new(":memory:"));
-    let modules: Vec<String> = conn
-        .prepare("SELECT name FROM pragma_module_list WHERE name LIKE 'cloud_sync%' ORDER BY name")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let conn = open_in_memory();
+    let modules: Vec<String> = column_of(
+        &conn,
+        "SELECT name FROM pragma_module_list WHERE name LIKE 'cloud_sync%' ORDER BY name",
+    );
     assert_eq!(
         modules,
         [
@@ -1011,18 +733,11 @@ fn the_views_are_registered_and_the_functions_are_direct_only() {
             "cloud_sync_jobs_vtab"
         ]
     );
-    let functions: Vec<(String, i64, i64)> = conn
-        .prepare(
-            "SELECT name, narg, flags FROM pragma_function_list
-             WHERE name IN ('cloud_sync_export', 'cloud_sync_run', 'cloud_sync_run_jobs')
-             ORDER BY name, narg",
-        )
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let arities: Vec<(&str, i64)> = functions.iter().map(|(n, a, _)| (n.as_str(), *a)).collect();
+    let arities = direct_only_forms(
+        &conn,
+        &["cloud_sync_export", "cloud_sync_run", "cloud_sync_run_jobs"],
+    );
+    let arities: Vec<(&str, i64)> = arities.iter().map(|(n, a)| (n.as_str(), *a)).collect();
     assert_eq!(
         arities,
         [
@@ -1034,14 +749,6 @@ fn the_views_are_registered_and_the_functions_are_direct_only() {
             ("cloud_sync_run_jobs", 1),
         ]
     );
-    const DIRECTONLY: i64 = 0x80000;
-    const DETERMINISTIC: i64 = 0x800;
-    for (name, _, flags) in &functions {
-        assert!(
-            flags & DIRECTONLY != 0 && flags & DETERMINISTIC == 0,
-            "{name}: {flags:#x}"
-        );
-    }
 
     // A view or trigger inside the database file cannot queue or run jobs.
     conn.execute_batch(
@@ -1050,54 +757,35 @@ fn the_views_are_registered_and_the_functions_are_direct_only() {
     )
     .unwrap();
     for view in ["sneaky_export", "sneaky_run"] {
-        let message = error(&conn, &format!("SELECT * FROM {view}"));
+        let message = error_of(&conn, &format!("SELECT * FROM {view}"));
         assert!(message.contains("unsafe use of cloud_sync_"), "{message}");
     }
     // Loading twice keeps the views working.
     common::load(&conn).unwrap();
-    assert_eq!(count(&conn, "SELECT count(*) FROM cloud_sync_jobs_vtab"), 0);
+    assert_eq!(
+        int_of(&conn, "SELECT count(*) FROM cloud_sync_jobs_vtab"),
+        0
+    );
 }
 
 #[test]
 fn a_dry_run_and_its_confirmed_export_run_end_to_end() {
-    let pg = pg();
-    let schema = common::fresh_schema(&pg, "t_jobs_e2e");
-    let (_dir, path) = temp_db("e2e");
-    let conn = open(&path);
-    conn.query_row(
-        "SELECT cloud_sync_save('prod', ?1)",
-        [pg.verified_url()],
-        |r| r.get::<_, i64>(0),
-    )
-    .unwrap();
+    let (_dir, conn, pg, schema) = with_fresh_schema("e2e", "t_jobs_e2e");
     conn.execute_batch(
         "CREATE TABLE gadgets (id INTEGER PRIMARY KEY, name TEXT NOT NULL);
          INSERT INTO gadgets (name) VALUES ('one'), ('two'), ('three');",
     )
     .unwrap();
-    let options = json!({"schema": schema}).to_string();
+    let options = json!({"schema": schema});
 
-    let dry = json_of(
-        &conn,
-        &format!(
-            "SELECT cloud_sync_run(cloud_sync_export('prod', 1, {}))",
-            quoted(&options)
-        ),
-    );
-    assert_eq!(dry["status"], "succeeded", "{dry}");
+    let dry = dry_run(&conn, &options);
     assert_eq!(dry["error"], Value::Null);
     let dry_id = dry["id"].as_i64().unwrap();
-    assert_eq!(dry["summary"]["problems_total"], 0, "{dry}");
-    let tables: Vec<(String, i64, i64)> = conn
-        .prepare(&format!(
-            "SELECT table_name, source_rows, inserts FROM cloud_sync_job_tables({dry_id})"
-        ))
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(tables, [("gadgets".to_string(), 3, 3)]);
+    assert_eq!(problems_total_of(&dry), 0, "{dry}");
+    assert_eq!(
+        job_tables(&conn, dry_id),
+        [("gadgets".to_string(), counts!(source_rows: 3, inserts: 3))]
+    );
     assert_eq!(
         pg.psql(&format!(
             "SELECT count(*) FROM pg_tables WHERE schemaname = '{schema}'"
@@ -1105,41 +793,19 @@ fn a_dry_run_and_its_confirmed_export_run_end_to_end() {
         "0",
         "a dry run writes nothing"
     );
-    let (status, rows_total, rows_done, duration): (String, Option<i64>, i64, Option<i64>) = conn
-        .query_row(
-            "SELECT status, rows_total, rows_done, duration_ms FROM cloud_sync_jobs_vtab WHERE id = ?1",
-            [dry_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
-        .unwrap();
+    let (status, rows_total, rows_done, duration): (String, Option<i64>, i64, Option<i64>) = row_of(
+        &conn,
+        &format!(
+            "SELECT status, rows_total, rows_done, duration_ms FROM cloud_sync_jobs_vtab
+                 WHERE id = {dry_id}"
+        ),
+    );
     assert_eq!(status, "succeeded");
     assert!(rows_total.is_some(), "rows_total is recorded");
     assert!(rows_done >= 0 && duration.unwrap() >= 0);
-    let log: Vec<String> = conn
-        .prepare(&format!("SELECT message FROM cloud_sync_job_log({dry_id})"))
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert_eq!(
-        log.first().map(String::as_str),
-        Some("claimed (attempt 1 of 5)")
-    );
-    assert_eq!(log.last().map(String::as_str), Some("job succeeded"));
-    assert!(
-        log.iter()
-            .any(|m| m.starts_with("connecting to postgresql://") && m.contains(":***@")),
-        "{log:?}"
-    );
+    assert_logged_success(&conn, dry_id);
 
-    let full = json_of(
-        &conn,
-        &format!(
-            "SELECT cloud_sync_run(cloud_sync_export('prod', 0, {}))",
-            quoted(&json!({"schema": schema, "confirm": dry_id}).to_string())
-        ),
-    );
+    let full = confirmed_export(&conn, &options, &dry);
     assert_eq!(full["status"], "succeeded", "{full}");
     assert_eq!(
         pg.psql(&format!(
@@ -1152,18 +818,9 @@ fn a_dry_run_and_its_confirmed_export_run_end_to_end() {
 
 #[test]
 fn the_jobs_view_shows_live_progress_of_a_job_running_in_this_process() {
-    let pg = pg();
-    let schema = common::fresh_schema(&pg, "t_jobs_live");
-    let (_dir, path) = temp_db("live");
-    let conn = open(&path);
-    conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
-        .unwrap();
-    conn.query_row(
-        "SELECT cloud_sync_save('prod', ?1)",
-        [pg.verified_url()],
-        |r| r.get::<_, i64>(0),
-    )
-    .unwrap();
+    let (dir, conn, pg, schema) = with_fresh_schema("live", "t_jobs_live");
+    let mode: String = value_of(&conn, "PRAGMA journal_mode = WAL");
+    assert_eq!(mode, "wal");
     const ROWS: i64 = 300_000;
     conn.execute_batch(&format!(
         "CREATE TABLE bulk (id INTEGER PRIMARY KEY, body TEXT);
@@ -1171,34 +828,27 @@ fn the_jobs_view_shows_live_progress_of_a_job_running_in_this_process() {
          INSERT INTO bulk SELECT i, printf('%0100d', i) FROM n;"
     ))
     .unwrap();
-    let options = json!({"schema": schema}).to_string();
-    let id = count(
-        &conn,
-        &format!("SELECT cloud_sync_export('prod', 1, {})", quoted(&options)),
-    );
+    let id = queue_dry_run(&conn, &json!({"schema": schema}));
 
     // Another connection of this process watches the view while the job runs.
     let watcher = {
-        let path = path.clone();
+        let path = dir.db();
         std::thread::spawn(move || {
             let conn = open(&path);
             let mut seen = Vec::new();
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
             while std::time::Instant::now() < deadline {
-                let (status, total, done): (String, Option<i64>, i64) = conn
-                    .query_row(
-                        "SELECT status, rows_total, rows_done FROM cloud_sync_jobs_vtab WHERE id = ?1",
-                        [id],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .unwrap();
-                let stored_total: Option<i64> = conn
-                    .query_row(
-                        "SELECT rows_total FROM cloud_sync_jobs WHERE id = ?1",
-                        [id],
-                        |r| r.get(0),
-                    )
-                    .unwrap();
+                let (status, total, done): (String, Option<i64>, i64) = row_of(
+                    &conn,
+                    &format!(
+                        "SELECT status, rows_total, rows_done FROM cloud_sync_jobs_vtab
+                         WHERE id = {id}"
+                    ),
+                );
+                let stored_total: Option<i64> = value_of(
+                    &conn,
+                    &format!("SELECT rows_total FROM cloud_sync_jobs WHERE id = {id}"),
+                );
                 let finished = status != "queued" && status != "running";
                 seen.push((status, total, done, stored_total));
                 if finished {
@@ -1253,13 +903,13 @@ fn status(conn: &Connection, id: i64) -> String {
 
 #[test]
 fn integer_arguments_take_whole_reals_and_integer_text_and_refuse_the_rest() {
-    let (_dir, conn) = setup("integers");
+    let (_dir, conn) = with_dead_connections("integers");
     let done = insert_job(
         &conn,
         "prod",
         1,
         "succeeded",
-        Some(&summary(&["items"], 0)),
+        Some(&summary(&[("items", two_new_rows(0))])),
         10,
     );
     conn.execute(
@@ -1300,12 +950,12 @@ fn integer_arguments_take_whole_reals_and_integer_text_and_refuse_the_rest() {
 
     // run, cancel, retry: each form acts on the job it names.
     for i in 0..forms(0).len() {
-        let queued = count(&conn, "SELECT cloud_sync_export('prod')");
+        let queued = int_of(&conn, "SELECT cloud_sync_export('prod')");
         let form = &forms(queued)[i];
         let ran = json_of(&conn, &format!("SELECT cloud_sync_run({form})"));
         assert_eq!(ran["id"], queued, "{form}: {ran}");
 
-        let queued = count(&conn, "SELECT cloud_sync_export('prod')");
+        let queued = int_of(&conn, "SELECT cloud_sync_export('prod')");
         let form = &forms(queued)[i];
         let cancelled = json_of(&conn, &format!("SELECT cloud_sync_cancel({form})"));
         assert_eq!(cancelled["status"], "cancelled", "{form}: {cancelled}");
@@ -1319,7 +969,7 @@ fn integer_arguments_take_whole_reals_and_integer_text_and_refuse_the_rest() {
     }
 
     // dry_run flags: 1.0 and '1' are a dry run, 0.0 and '0' the full job.
-    let before = jobs(&conn);
+    let before = job_count(&conn);
     for sql in [
         "SELECT cloud_sync_export('prod', 1.0)",
         "SELECT cloud_sync_export('prod', '1')",
@@ -1327,9 +977,9 @@ fn integer_arguments_take_whole_reals_and_integer_text_and_refuse_the_rest() {
         "SELECT cloud_sync_import('prod', ' 1')",
         "SELECT cloud_sync_import('prod', '1', 'skip', '{}')",
     ] {
-        let id = count(&conn, sql);
+        let id = int_of(&conn, sql);
         assert_eq!(
-            count(
+            int_of(
                 &conn,
                 &format!("SELECT dry_run FROM cloud_sync_jobs WHERE id = {id}")
             ),
@@ -1337,18 +987,18 @@ fn integer_arguments_take_whole_reals_and_integer_text_and_refuse_the_rest() {
             "{sql}"
         );
     }
-    assert_eq!(jobs(&conn), before + 5);
+    assert_eq!(job_count(&conn), before + 5);
     for sql in [
         "SELECT cloud_sync_export('prod', 0.0)",
         "SELECT cloud_sync_export('prod', '0')",
     ] {
         assert!(
-            error(&conn, sql).contains("a full export needs confirm"),
+            error_of(&conn, sql).contains("a full export needs confirm"),
             "{sql}"
         );
     }
     // A number alone is the flag (text would be a connection name).
-    let message = error(&conn, "SELECT cloud_sync_export(1.0)");
+    let message = error_of(&conn, "SELECT cloud_sync_export(1.0)");
     assert!(message.contains("2 connections are saved"), "{message}");
 
     // Anything else is refused, showing what was given.
@@ -1370,7 +1020,7 @@ fn integer_arguments_take_whole_reals_and_integer_text_and_refuse_the_rest() {
             "cloud_sync_retry",
             "cloud_sync_run_jobs",
         ] {
-            let message = error(&conn, &format!("SELECT {function}({given})"));
+            let message = error_of(&conn, &format!("SELECT {function}({given})"));
             assert!(
                 message.contains(&format!("must be an integer, not {shown}")),
                 "{function}({given}): {message}"
@@ -1394,7 +1044,7 @@ fn integer_arguments_take_whole_reals_and_integer_text_and_refuse_the_rest() {
                 "import",
             ),
         ] {
-            let message = error(&conn, &sql);
+            let message = error_of(&conn, &sql);
             assert!(
                 message.contains(&format!(
                     "argument 2 (dry_run) must be the integer 0 (full {job}) or 1 (dry run), \
@@ -1404,7 +1054,7 @@ fn integer_arguments_take_whole_reals_and_integer_text_and_refuse_the_rest() {
             );
         }
     }
-    let message = error(&conn, &format!("SELECT cloud_sync_run('{long}')"));
+    let message = error_of(&conn, &format!("SELECT cloud_sync_run('{long}')"));
     assert!(
         message.ends_with(&format!(
             "must be an integer, not '{}'... (150 characters)",
@@ -1425,5 +1075,5 @@ fn integer_arguments_take_whole_reals_and_integer_text_and_refuse_the_rest() {
             "{given}: {message}"
         );
     }
-    assert_eq!(jobs(&conn), before + 5, "nothing refused was queued");
+    assert_eq!(job_count(&conn), before + 5, "nothing refused was queued");
 }

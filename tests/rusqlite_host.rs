@@ -7,24 +7,25 @@ use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::{open, open_with, pg, temp_db, Pg, KEY};
+use common::local::{all_stored_text, column_names, error_of, int_of, json_of, save, value_of};
+use common::{closed_port, open, open_in_memory, open_temp, open_with, pg, sql_str, temp_db, KEY};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::Value;
 
+/// `cloud_sync_test(target)`, parsed: what the extension found on connecting.
 fn test_json(conn: &Connection, target: &str) -> Value {
-    let text: String = conn
-        .query_row("SELECT cloud_sync_test(?1)", [target], |r| r.get(0))
-        .unwrap_or_else(|e| panic!("cloud_sync_test failed: {e}"));
-    serde_json::from_str(&text).unwrap()
+    json_of(
+        conn,
+        &format!("SELECT cloud_sync_test({})", sql_str(target)),
+    )
 }
 
+/// The error of `cloud_sync_test(target)`, which must fail.
 fn test_error(conn: &Connection, target: &str) -> String {
-    let err = conn
-        .query_row("SELECT cloud_sync_test(?1)", [target], |r| {
-            r.get::<_, String>(0)
-        })
-        .expect_err("cloud_sync_test should fail");
-    err.to_string()
+    error_of(
+        conn,
+        &format!("SELECT cloud_sync_test({})", sql_str(target)),
+    )
 }
 
 #[test]
@@ -71,14 +72,10 @@ fn every_function_has_a_test_a_reference_entry_and_safe_flags() {
 
 #[test]
 fn version_and_debug_describe_the_build_without_the_key() {
-    let conn = open(std::path::Path::new(":memory:"));
-    let version: String = conn
-        .query_row("SELECT cloud_sync_version()", [], |r| r.get(0))
-        .unwrap();
+    let conn = open_in_memory();
+    let version: String = value_of(&conn, "SELECT cloud_sync_version()");
     assert_eq!(version, env!("CARGO_PKG_VERSION"));
-    let debug: String = conn
-        .query_row("SELECT cloud_sync_debug()", [], |r| r.get(0))
-        .unwrap();
+    let debug: String = value_of(&conn, "SELECT cloud_sync_debug()");
     assert!(!debug.contains(KEY), "{debug}");
     let debug: Value = serde_json::from_str(&debug).unwrap();
     assert_eq!(debug["encryption_key"]["configured"], true);
@@ -94,8 +91,7 @@ fn version_and_debug_describe_the_build_without_the_key() {
 
 #[test]
 fn loading_twice_and_into_many_connections_is_safe() {
-    let (_dir, path) = temp_db("many");
-    let conn = open(&path);
+    let (dir, conn) = open_temp("many");
     conn.execute_batch("PRAGMA user_version = 7; PRAGMA journal_mode = WAL;")
         .unwrap();
     common::load(&conn).unwrap();
@@ -103,17 +99,12 @@ fn loading_twice_and_into_many_connections_is_safe() {
     let pg = pg();
     let handles: Vec<_> = (0..4)
         .map(|i| {
-            let path = path.clone();
+            let path = dir.db();
             let url = pg.verified_url();
             std::thread::spawn(move || {
                 let conn = open(&path);
                 conn.busy_timeout(Duration::from_secs(10)).unwrap();
-                conn.query_row(
-                    "SELECT cloud_sync_save(?1, ?2)",
-                    [format!("c{i}"), url],
-                    |r| r.get::<_, i64>(0),
-                )
-                .unwrap();
+                save(&conn, &format!("c{i}"), &url);
                 common::load(&conn).unwrap();
             })
         })
@@ -121,17 +112,13 @@ fn loading_twice_and_into_many_connections_is_safe() {
     for h in handles {
         h.join().unwrap();
     }
-    let count: i64 = conn
-        .query_row("SELECT count(*) FROM cloud_sync_connections", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(count, 4);
-    let user_version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
     assert_eq!(
-        user_version, 7,
+        int_of(&conn, "SELECT count(*) FROM cloud_sync_connections"),
+        4
+    );
+    assert_eq!(
+        int_of(&conn, "PRAGMA user_version"),
+        7,
         "the extension must never touch user_version"
     );
     assert_eq!(test_json(&conn, "c3")["ok"], true);
@@ -139,16 +126,9 @@ fn loading_twice_and_into_many_connections_is_safe() {
 
 #[test]
 fn the_schema_is_created_idempotently_with_the_job_columns_later_issues_need() {
-    let (_dir, path) = temp_db("schema");
-    let conn = open(&path);
+    let (_dir, conn) = open_temp("schema");
     common::load(&conn).unwrap();
-    let columns: Vec<String> = conn
-        .prepare("SELECT name FROM pragma_table_info('cloud_sync_jobs')")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let columns = column_names(&conn, "cloud_sync_jobs");
     for needed in [
         "id",
         "connection_name",
@@ -174,13 +154,12 @@ fn the_schema_is_created_idempotently_with_the_job_columns_later_issues_need() {
         "cloud_sync_job_logs",
         "cloud_sync_meta",
     ] {
-        let n: i64 = conn
-            .query_row(
-                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = ?1",
-                [table],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let n = int_of(
+            &conn,
+            &format!(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '{table}'"
+            ),
+        );
         assert_eq!(n, 1, "{table}");
     }
     conn.execute(
@@ -219,56 +198,36 @@ fn a_version_1_database_gets_the_change_tracking_tables_on_load() {
         .unwrap();
     }
     let conn = open(&path);
-    let version: String = conn
-        .query_row(
-            "SELECT value FROM cloud_sync_meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let version: String = value_of(
+        &conn,
+        "SELECT value FROM cloud_sync_meta WHERE key = 'schema_version'",
+    );
     assert_eq!(version, "2");
     conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
         .unwrap();
-    let tracked: String = conn
-        .query_row("SELECT cloud_sync_track('t')", [], |r| r.get(0))
-        .unwrap();
+    let tracked: String = value_of(&conn, "SELECT cloud_sync_track('t')");
     assert!(tracked.contains("\"status\":\"tracked\""), "{tracked}");
     conn.execute("INSERT INTO t VALUES (1, 'a')", []).unwrap();
-    let pending: i64 = conn
-        .query_row(
-            "SELECT pending_changes FROM cloud_sync_tracked WHERE table_name = 't'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(pending, 1);
+    assert_eq!(
+        int_of(
+            &conn,
+            "SELECT pending_changes FROM cloud_sync_tracked WHERE table_name = 't'"
+        ),
+        1
+    );
 }
 
 #[test]
 fn a_read_only_database_gets_the_functions_and_clear_refusals() {
     let (_dir, path) = temp_db("readonly");
-    {
-        let conn = open(&path);
-        conn.query_row(
-            "SELECT cloud_sync_save('prod', ?1)",
-            [pg().verified_url()],
-            |r| r.get::<_, i64>(0),
-        )
-        .unwrap();
-    }
+    save(&open(&path), "prod", &pg().verified_url());
     let conn = open_with(&path, OpenFlags::SQLITE_OPEN_READ_ONLY);
-    let version: String = conn
-        .query_row("SELECT cloud_sync_version()", [], |r| r.get(0))
-        .unwrap();
+    let version: String = value_of(&conn, "SELECT cloud_sync_version()");
     assert!(!version.is_empty());
-    let err = conn
-        .query_row(
-            "SELECT cloud_sync_save('other', 'postgresql://u@h/d')",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .unwrap_err()
-        .to_string();
+    let err = error_of(
+        &conn,
+        "SELECT cloud_sync_save('other', 'postgresql://u@h/d')",
+    );
     assert!(err.contains("read-only"), "{err}");
     // Reading a saved connection still works.
     assert_eq!(test_json(&conn, "prod")["verified"], true);
@@ -334,58 +293,42 @@ fn a_query_only_connection_loads_like_a_read_only_one() {
 
 #[test]
 fn functions_with_effects_cannot_run_from_views_or_triggers() {
-    let (_dir, path) = temp_db("directonly");
-    let conn = open(&path);
+    let (_dir, conn) = open_temp("directonly");
     conn.execute_batch(
         "CREATE VIEW sneaky AS SELECT cloud_sync_save('stolen', 'postgresql://u@evil.example/d');
          CREATE TABLE t(x);
          CREATE TRIGGER sneaky_t AFTER INSERT ON t BEGIN SELECT cloud_sync_delete('prod'); END;",
     )
     .unwrap();
-    let err = conn
-        .query_row("SELECT * FROM sneaky", [], |r| r.get::<_, i64>(0))
-        .unwrap_err()
-        .to_string();
+    let err = error_of(&conn, "SELECT * FROM sneaky");
     assert!(err.contains("unsafe use of cloud_sync_save"), "{err}");
     let err = conn
         .execute("INSERT INTO t VALUES (1)", [])
         .unwrap_err()
         .to_string();
     assert!(err.contains("unsafe use of cloud_sync_delete"), "{err}");
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM cloud_sync_connections", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
-    assert_eq!(n, 0);
+    assert_eq!(
+        int_of(&conn, "SELECT count(*) FROM cloud_sync_connections"),
+        0
+    );
 }
 
 #[test]
 fn save_encrypts_replaces_by_name_and_never_stores_or_shows_the_password() {
     let pg = pg();
-    let (_dir, path) = temp_db("save");
-    let conn = open(&path);
+    let (_dir, conn) = open_temp("save");
     let url = pg.verified_url();
-    let id1: i64 = conn
-        .query_row("SELECT cloud_sync_save('prod', ?1)", [&url], |r| r.get(0))
-        .unwrap();
-    let first: String = conn
-        .query_row(
+    let stored_ciphertext = || -> String {
+        value_of(
+            &conn,
             "SELECT connection_string_encrypted FROM cloud_sync_connections",
-            [],
-            |r| r.get(0),
         )
-        .unwrap();
-    let id2: i64 = conn
-        .query_row("SELECT cloud_sync_save('prod', ?1)", [&url], |r| r.get(0))
-        .unwrap();
-    let (second, display): (String, String) = conn
-        .query_row(
-            "SELECT connection_string_encrypted, display FROM cloud_sync_connections",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
+    };
+    let id1 = save(&conn, "prod", &url);
+    let first = stored_ciphertext();
+    let id2 = save(&conn, "prod", &url);
+    let second = stored_ciphertext();
+    let display: String = value_of(&conn, "SELECT display FROM cloud_sync_connections");
     assert_eq!(id1, id2, "saving an existing name replaces it");
     assert_ne!(first, second, "every save uses a fresh nonce");
     assert!(second.starts_with("cs1:"), "{second}");
@@ -396,17 +339,10 @@ fn save_encrypts_replaces_by_name_and_never_stores_or_shows_the_password() {
             pg.user, pg.host, pg.port, pg.db
         )
     );
-    let stored = common::all_stored_text(&conn);
-    assert!(
-        !stored.contains(&pg.password),
-        "the plaintext password is stored"
-    );
-    assert!(!stored.contains(&common::percent_encode(&pg.password)));
+    pg.assert_no_password(&all_stored_text(&conn), "what cloud_sync keeps");
 
     let report = test_json(&conn, "prod");
-    assert!(!report
-        .to_string()
-        .contains(&common::percent_encode(&pg.password)));
+    pg.assert_no_password(&report.to_string(), "cloud_sync_test");
     assert_eq!(report["target"], display);
 
     // Bad input changes nothing.
@@ -420,120 +356,125 @@ fn save_encrypts_replaces_by_name_and_never_stores_or_shows_the_password() {
         });
         assert!(result.is_err(), "{name} {conn_str}");
     }
-    let after: String = conn
-        .query_row(
-            "SELECT connection_string_encrypted FROM cloud_sync_connections",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(after, second);
+    assert_eq!(stored_ciphertext(), second);
 }
 
 #[test]
 fn delete_removes_a_connection_and_names_unknown_ones() {
-    let (_dir, path) = temp_db("delete");
-    let conn = open(&path);
-    conn.query_row(
-        "SELECT cloud_sync_save('gone', ?1)",
-        [pg().verified_url()],
-        |r| r.get::<_, i64>(0),
-    )
-    .unwrap();
-    let deleted: i64 = conn
-        .query_row("SELECT cloud_sync_delete('gone')", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(deleted, 1);
-    let err = conn
-        .query_row("SELECT cloud_sync_delete('gone')", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .unwrap_err()
-        .to_string();
+    let (_dir, conn) = open_temp("delete");
+    save(&conn, "gone", &pg().verified_url());
+    assert_eq!(int_of(&conn, "SELECT cloud_sync_delete('gone')"), 1);
+    let err = error_of(&conn, "SELECT cloud_sync_delete('gone')");
     assert!(err.contains("unknown connection 'gone'"), "{err}");
     let err = test_error(&conn, "gone");
     assert!(err.contains("unknown connection 'gone'"), "{err}");
 }
 
-fn assert_tls(report: &Value, tls: bool, verified: bool) {
-    assert_eq!(report["ok"], true, "{report}");
-    assert_eq!(report["tls"], tls, "{report}");
-    assert_eq!(report["verified"], verified, "{report}");
-    assert!(report["server_version"]
-        .as_str()
-        .unwrap()
-        .starts_with(char::is_numeric));
-    assert!(report["rtt_ms"].as_f64().unwrap() >= 0.0);
+/// Checks what cloud_sync_test found for `case`: connected, with or without TLS, verified or not.
+fn assert_tls(case: &str, report: &Value, tls: bool, verified: bool) {
+    assert_eq!(report["ok"], true, "{case}: {report}");
+    assert_eq!(report["tls"], tls, "{case}: {report}");
+    assert_eq!(report["verified"], verified, "{case}: {report}");
+    assert!(
+        report["server_version"]
+            .as_str()
+            .unwrap()
+            .starts_with(char::is_numeric),
+        "{case}: {report}"
+    );
+    assert!(
+        report["rtt_ms"].as_f64().unwrap() >= 0.0,
+        "{case}: {report}"
+    );
 }
 
 #[test]
 fn tls_follows_libpq_semantics_against_the_local_server() {
     let pg = pg();
-    let conn = open(std::path::Path::new(":memory:"));
+    let conn = open_in_memory();
     let ca = format!("sslrootcert={}", pg.ca);
     let other_ca = format!("sslrootcert={}", pg.other_ca);
 
-    let full = test_json(
-        &conn,
-        &pg.url("localhost", pg.port, &format!("sslmode=verify-full&{ca}")),
-    );
-    assert_tls(&full, true, true);
-    let ca_only = test_json(
-        &conn,
-        &pg.url("127.0.0.1", pg.port, &format!("sslmode=verify-ca&{ca}")),
-    );
-    assert_tls(&ca_only, true, true);
-    let require = test_json(&conn, &pg.url("localhost", pg.port, "sslmode=require"));
-    assert_tls(&require, true, false);
-    // libpq: `require` with a root file checks the chain (not the host name).
-    let require_with_ca = test_json(
-        &conn,
-        &pg.url("127.0.0.1", pg.port, &format!("sslmode=require&{ca}")),
-    );
-    assert_tls(&require_with_ca, true, true);
-    let disable = test_json(&conn, &pg.url("localhost", pg.port, "sslmode=disable"));
-    assert_tls(&disable, false, false);
-    let prefer = test_json(
-        &conn,
-        &pg.url(
+    // (case, host, query, TLS, verified)
+    for (case, host, query, tls, verified) in [
+        (
+            "verify-full",
             "localhost",
-            pg.port,
-            "sslmode=prefer&channel_binding=require",
+            format!("sslmode=verify-full&{ca}"),
+            true,
+            true,
         ),
-    );
-    assert_tls(&prefer, true, false);
+        (
+            "verify-ca",
+            "127.0.0.1",
+            format!("sslmode=verify-ca&{ca}"),
+            true,
+            true,
+        ),
+        (
+            "require",
+            "localhost",
+            "sslmode=require".into(),
+            true,
+            false,
+        ),
+        // libpq: `require` with a root file checks the chain (not the host name).
+        (
+            "require with a root file",
+            "127.0.0.1",
+            format!("sslmode=require&{ca}"),
+            true,
+            true,
+        ),
+        (
+            "disable",
+            "localhost",
+            "sslmode=disable".into(),
+            false,
+            false,
+        ),
+        (
+            "prefer",
+            "localhost",
+            "sslmode=prefer&channel_binding=require".into(),
+            true,
+            false,
+        ),
+    ] {
+        let report = test_json(&conn, &pg.url(host, pg.port, &query));
+        assert_tls(case, &report, tls, verified);
+    }
 
-    let wrong_ca = test_error(
-        &conn,
-        &pg.url(
+    for (case, host, query, expected) in [
+        (
+            "wrong CA",
             "localhost",
-            pg.port,
-            &format!("sslmode=verify-full&{other_ca}"),
+            format!("sslmode=verify-full&{other_ca}"),
+            "not signed by a trusted CA",
         ),
-    );
-    assert!(
-        wrong_ca.contains("not signed by a trusted CA"),
-        "{wrong_ca}"
-    );
-    let wrong_host = test_error(
-        &conn,
-        &pg.url("127.0.0.1", pg.port, &format!("sslmode=verify-full&{ca}")),
-    );
-    assert!(
-        wrong_host.contains("does not name host \"127.0.0.1\""),
-        "{wrong_host}"
-    );
-    let no_ca = test_error(&conn, &pg.url("localhost", pg.port, "sslmode=verify-full"));
-    assert!(no_ca.contains("needs a CA"), "{no_ca}");
-    for message in [&wrong_ca, &wrong_host, &no_ca] {
-        assert!(!message.contains(&common::percent_encode(&pg.password)));
+        (
+            "wrong host",
+            "127.0.0.1",
+            format!("sslmode=verify-full&{ca}"),
+            "does not name host \"127.0.0.1\"",
+        ),
+        (
+            "no CA",
+            "localhost",
+            "sslmode=verify-full".into(),
+            "needs a CA",
+        ),
+    ] {
+        let message = test_error(&conn, &pg.url(host, pg.port, &query));
+        assert!(message.contains(expected), "{case}: {message}");
+        pg.assert_no_password(&message, case);
     }
 }
 
 #[test]
 fn keyword_value_strings_and_the_pooler_in_transaction_mode() {
     let pg = pg();
-    let conn = open(std::path::Path::new(":memory:"));
+    let conn = open_in_memory();
     let keywords = format!(
         "host=localhost port={} user={} password='{}' dbname={} sslmode=disable pgbouncer=true",
         pg.bouncer_port,
@@ -541,22 +482,14 @@ fn keyword_value_strings_and_the_pooler_in_transaction_mode() {
         pg.password.replace('\'', "\\'"),
         pg.db
     );
-    assert_tls(&test_json(&conn, &keywords), false, false);
-    let pooled_tls = test_json(
-        &conn,
-        &pg.url("localhost", pg.bouncer_port, "sslmode=require"),
-    );
-    assert_tls(&pooled_tls, true, false);
+    assert_tls("keywords", &test_json(&conn, &keywords), false, false);
+    assert_tls("pooled", &test_json(&conn, &pg.pooled_url()), true, false);
 }
 
 #[test]
 fn each_connection_failure_has_its_own_clear_message_without_the_password() {
-    let pg: Pg = pg();
-    let conn = open(std::path::Path::new(":memory:"));
-    let closed_port = {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let pg = pg();
+    let conn = open_in_memory();
     let wrong_password = format!(
         "postgresql://{}:{}@localhost:{}/{}?sslmode=require",
         pg.user, "not-the-password-xyz", pg.port, pg.db
@@ -573,7 +506,7 @@ fn each_connection_failure_has_its_own_clear_message_without_the_password() {
             "database \"no_such_db\" does not exist",
         ),
         (
-            pg.url("127.0.0.1", closed_port, "sslmode=disable"),
+            pg.url("127.0.0.1", closed_port(), "sslmode=disable"),
             "connection refused by 127.0.0.1",
         ),
         (
@@ -599,14 +532,10 @@ fn each_connection_failure_has_its_own_clear_message_without_the_password() {
             message.contains(expected),
             "expected {expected:?} in {message:?}"
         );
-        assert!(
-            !message.contains(&pg.password)
-                && !message.contains(&common::percent_encode(&pg.password))
-        );
+        pg.assert_no_password(&message, expected);
         assert!(!message.contains("not-the-password-xyz"), "{message}");
     }
 }
-
 #[test]
 fn a_server_that_never_answers_ends_in_a_timeout_at_the_deadline() {
     // Accepts TCP connections and then says nothing, like a host whose start-up hangs.
@@ -617,7 +546,7 @@ fn a_server_that_never_answers_ends_in_a_timeout_at_the_deadline() {
         std::thread::sleep(Duration::from_secs(10));
         drop(held);
     });
-    let conn = open(std::path::Path::new(":memory:"));
+    let conn = open_in_memory();
     let started = Instant::now();
     let message = test_error(
         &conn,
@@ -666,7 +595,7 @@ fn sni_carries_the_host_name_as_neon_requires() {
         let name = seen.lock().unwrap().clone();
         name
     });
-    let conn = open(std::path::Path::new(":memory:"));
+    let conn = open_in_memory();
     let _ = test_error(
         &conn,
         &format!("postgresql://u:pw@localhost:{port}/d?sslmode=require&connect_timeout=5"),
@@ -678,7 +607,7 @@ fn sni_carries_the_host_name_as_neon_requires() {
 fn an_async_host_can_call_network_functions_from_inside_a_tokio_runtime() {
     // An async application that calls SQL straight from a task: rust-postgres must not refuse
     // to block inside the runtime (TRAPS.md warns it panics in some setups).
-    let conn = open(std::path::Path::new(":memory:"));
+    let conn = open_in_memory();
     let url = pg().verified_url();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()

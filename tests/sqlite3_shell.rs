@@ -12,6 +12,7 @@ use base64::Engine;
 use common::{lib_path, pg, shell, sql_str, temp_db, KEY, OTHER_KEY};
 
 const KEY_VAR: &str = "CLOUD_SYNC_ENCRYPTION_KEY";
+const FILE_VAR: &str = "CLOUD_SYNC_ENCRYPTION_KEY_FILE";
 const PREVIOUS_VAR: &str = "CLOUD_SYNC_ENCRYPTION_KEY_PREVIOUS";
 
 fn save_sql(name: &str) -> String {
@@ -48,13 +49,8 @@ fn the_shell_loads_the_extension_and_runs_the_walkthrough_calls() {
 #[test]
 fn without_a_key_save_refuses_and_stores_nothing() {
     let (_dir, db) = temp_db("nokey");
-    let run = shell(&db, &[], &save_sql("prod"));
-    assert!(!run.ok);
-    assert!(
-        run.stderr.contains("no encryption key is configured"),
-        "{}",
-        run.stderr
-    );
+    shell(&db, &[], &save_sql("prod"))
+        .assert_failed_with("no key", "no encryption key is configured");
     assert_eq!(count_connections(&db), "0");
 }
 
@@ -72,12 +68,7 @@ fn every_malformed_key_form_is_refused_with_the_accepted_forms() {
     ];
     for (what, key) in &cases {
         let run = shell(&db, &[(KEY_VAR, key.as_str())], &save_sql("prod"));
-        assert!(!run.ok, "{what} was accepted");
-        assert!(
-            run.stderr.contains("accepted forms are 64 hex digits"),
-            "{what}: {}",
-            run.stderr
-        );
+        run.assert_failed_with(what, "accepted forms are 64 hex digits");
         assert!(
             !run.stderr.contains(key.as_str()),
             "{what}: the key was echoed"
@@ -85,31 +76,21 @@ fn every_malformed_key_form_is_refused_with_the_accepted_forms() {
     }
     let empty_file = dir.path().join("empty.key");
     std::fs::write(&empty_file, "\n").unwrap();
-    let run = shell(
-        &db,
-        &[(
-            "CLOUD_SYNC_ENCRYPTION_KEY_FILE",
-            empty_file.to_str().unwrap(),
-        )],
-        &save_sql("prod"),
-    );
-    assert!(run.stderr.contains("it is empty"), "{}", run.stderr);
-    let run = shell(
-        &db,
-        &[
-            (KEY_VAR, KEY),
-            (
-                "CLOUD_SYNC_ENCRYPTION_KEY_FILE",
-                empty_file.to_str().unwrap(),
-            ),
-        ],
-        &save_sql("prod"),
-    );
-    assert!(
-        run.stderr.contains("set only one of them"),
-        "{}",
-        run.stderr
-    );
+    let empty_file = empty_file.to_str().unwrap();
+    for (case, env, expected) in [
+        (
+            "an empty key file",
+            &[(FILE_VAR, empty_file)][..],
+            "it is empty",
+        ),
+        (
+            "a key and a key file",
+            &[(KEY_VAR, KEY), (FILE_VAR, empty_file)],
+            "set only one of them",
+        ),
+    ] {
+        shell(&db, env, &save_sql("prod")).assert_failed_with(case, expected);
+    }
     assert_eq!(count_connections(&db), "0");
 }
 
@@ -135,7 +116,7 @@ fn key_files_hold_hex_base64_or_raw_bytes() {
         let file = file.to_str().unwrap();
         let run = shell(
             &db,
-            &[("CLOUD_SYNC_ENCRYPTION_KEY_FILE", file)],
+            &[(FILE_VAR, file)],
             &format!(
                 "{}\nSELECT json_extract(cloud_sync_test('{form}'), '$.ok');",
                 save_sql(form)
@@ -156,50 +137,44 @@ fn wrong_missing_tampered_and_swapped_ciphertexts_fail_clearly() {
     );
     assert!(saved.ok, "{}", saved.stderr);
 
-    let wrong = shell(&db, &[(KEY_VAR, OTHER_KEY)], "SELECT cloud_sync_test('a');");
-    assert!(
-        wrong.stderr.contains("was encrypted with key id"),
-        "{}",
-        wrong.stderr
-    );
-    let missing = shell(&db, &[], "SELECT cloud_sync_test('a');");
-    assert!(
-        missing.stderr.contains("no encryption key is configured"),
-        "{}",
-        missing.stderr
-    );
-
-    // One flipped character inside the base64 body.
-    let tamper = shell(
-        &db,
-        &[(KEY_VAR, KEY)],
-        "UPDATE cloud_sync_connections SET connection_string_encrypted =
-           substr(connection_string_encrypted, 1, 30)
-           || CASE substr(connection_string_encrypted, 31, 1) WHEN 'A' THEN 'B' ELSE 'A' END
-           || substr(connection_string_encrypted, 32)
-         WHERE name = 'a';
-         SELECT cloud_sync_test('a');",
-    );
-    assert!(
-        tamper.stderr.contains("failed its integrity check"),
-        "{}",
-        tamper.stderr
-    );
-
-    // b's ciphertext copied into another row does not open there.
-    let swap = shell(
-        &db,
-        &[(KEY_VAR, KEY)],
-        "UPDATE cloud_sync_connections SET connection_string_encrypted =
-           (SELECT connection_string_encrypted FROM cloud_sync_connections WHERE name = 'b')
-         WHERE name = 'a';
-         SELECT cloud_sync_test('a');",
-    );
-    assert!(
-        swap.stderr.contains("failed its integrity check"),
-        "{}",
-        swap.stderr
-    );
+    for (case, env, sql, expected) in [
+        (
+            "the wrong key",
+            &[(KEY_VAR, OTHER_KEY)][..],
+            "SELECT cloud_sync_test('a');",
+            "was encrypted with key id",
+        ),
+        (
+            "no key",
+            &[],
+            "SELECT cloud_sync_test('a');",
+            "no encryption key is configured",
+        ),
+        // One flipped character inside the base64 body.
+        (
+            "a flipped character",
+            &[(KEY_VAR, KEY)],
+            "UPDATE cloud_sync_connections SET connection_string_encrypted =
+               substr(connection_string_encrypted, 1, 30)
+               || CASE substr(connection_string_encrypted, 31, 1) WHEN 'A' THEN 'B' ELSE 'A' END
+               || substr(connection_string_encrypted, 32)
+             WHERE name = 'a';
+             SELECT cloud_sync_test('a');",
+            "failed its integrity check",
+        ),
+        // b's ciphertext copied into another row does not open there.
+        (
+            "b's ciphertext in a's row",
+            &[(KEY_VAR, KEY)],
+            "UPDATE cloud_sync_connections SET connection_string_encrypted =
+               (SELECT connection_string_encrypted FROM cloud_sync_connections WHERE name = 'b')
+             WHERE name = 'a';
+             SELECT cloud_sync_test('a');",
+            "failed its integrity check",
+        ),
+    ] {
+        shell(&db, env, sql).assert_failed_with(case, expected);
+    }
     let intact = shell(
         &db,
         &[(KEY_VAR, KEY)],
@@ -230,12 +205,8 @@ fn rekey_moves_every_connection_to_the_new_key_or_changes_nothing() {
     let before = ciphertexts();
 
     // Without the previous key nothing opens: an error naming the connection, nothing changed.
-    let failed = shell(&db, &[(KEY_VAR, OTHER_KEY)], "SELECT cloud_sync_rekey();");
-    assert!(
-        failed.stderr.contains("saved connection 'a'"),
-        "{}",
-        failed.stderr
-    );
+    shell(&db, &[(KEY_VAR, OTHER_KEY)], "SELECT cloud_sync_rekey();")
+        .assert_failed_with("rekey without the previous key", "saved connection 'a'");
     assert_eq!(before, ciphertexts());
 
     let rotated = shell(
@@ -250,12 +221,8 @@ fn rekey_moves_every_connection_to_the_new_key_or_changes_nothing() {
         "SELECT json_extract(cloud_sync_test('b'), '$.ok');",
     );
     assert_eq!(works.stdout, "1", "{}", works.stderr);
-    let old_key = shell(&db, &[(KEY_VAR, KEY)], "SELECT cloud_sync_test('b');");
-    assert!(
-        old_key.stderr.contains("was encrypted with key id"),
-        "{}",
-        old_key.stderr
-    );
+    shell(&db, &[(KEY_VAR, KEY)], "SELECT cloud_sync_test('b');")
+        .assert_failed_with("the old key", "was encrypted with key id");
 }
 
 /// Starts the sqlite3 shell on `db` with `.load` and then `SELECT cloud_sync_version()` as

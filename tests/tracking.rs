@@ -11,125 +11,33 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{admin, quoted, run_job, sql_str, with_saved_connection, Pg};
+use common::jobs::{
+    confirmed_export, dry_run, export_on, exported, exported_on, job_count, job_status,
+    queue_confirmed_export, quoted, run_dry_run, run_job,
+};
+use common::local::{
+    column_of, error_of, int_of, json_of, rows_of, save, value_of, with_fresh_schema,
+    with_saved_connection,
+};
+use common::remote::{admin, fresh_schema, locked, remote_rows, remote_table_exists, remote_value};
+use common::summary::{
+    assert_shipped, counts, full, incremental, shipped, summary_of, watermark_of, Shipped,
+};
+use common::{open, open_with, sql_str, tempdir, Pg};
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::{json, Value};
 
-/// A dry run through the saved connection `connection`, which must succeed.
-fn dry_run_on(conn: &Connection, connection: &str, options: &Value) -> Value {
-    let job = run_job(
-        conn,
-        &format!(
-            "cloud_sync_export({}, 1, {})",
-            sql_str(connection),
-            quoted(options)
-        ),
-    );
-    assert_eq!(job["status"], "succeeded", "{job}");
-    job
-}
-
-fn dry_run(conn: &Connection, options: &Value) -> Value {
-    dry_run_on(conn, "prod", options)
-}
-
-/// A dry run, then the export it confirms; returns the export's JSON, whatever its status.
-fn export_on(conn: &Connection, connection: &str, options: &Value) -> Value {
-    let dry = dry_run_on(conn, connection, options);
-    let mut confirmed = options.clone();
-    confirmed["confirm"] = dry["id"].clone();
-    run_job(
-        conn,
-        &format!(
-            "cloud_sync_export({}, 0, {})",
-            sql_str(connection),
-            quoted(&confirmed)
-        ),
-    )
-}
-
-/// A dry run and the export it confirms, which must succeed.
-fn exported_on(conn: &Connection, connection: &str, options: &Value) -> Value {
-    let job = export_on(conn, connection, options);
-    assert_eq!(job["status"], "succeeded", "{job}");
-    job
-}
-
-fn exported(conn: &Connection, options: &Value) -> Value {
-    exported_on(conn, "prod", options)
-}
-
-fn table<'a>(job: &'a Value, name: &str) -> &'a Value {
-    job["summary"]["tables"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no tables in {job}"))
-        .iter()
-        .find(|t| t["table"] == name)
-        .unwrap_or_else(|| panic!("no table {name} in {job}"))
-}
-
-/// The counts of one table of a job that say what was shipped.
-fn counts(job: &Value, name: &str) -> Value {
-    let t = table(job, name);
-    json!({
-        "mode": t["mode"], "changes": t["changes"], "source_rows": t["source_rows"],
-        "inserts": t["inserts"], "updates": t["updates"], "unchanged": t["unchanged"],
-        "deletes": t["deletes"],
-    })
-}
-
-/// The counts an incremental export of one table should report.
-fn incremental(changes: i64, source_rows: i64, i: i64, u: i64, same: i64, d: i64) -> Value {
-    json!({
-        "mode": "incremental", "changes": changes, "source_rows": source_rows,
-        "inserts": i, "updates": u, "unchanged": same, "deletes": d,
-    })
-}
-
-fn count(conn: &Connection, sql: &str) -> i64 {
-    conn.query_row(sql, [], |r| r.get(0))
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-}
-
-/// Runs `sql` (one value) and returns its error message; panics if it succeeds.
-fn error(conn: &Connection, sql: &str) -> String {
-    match conn.query_row(sql, [], |r| r.get::<_, rusqlite::types::Value>(0)) {
-        Ok(v) => panic!("{sql} should fail, gave {v:?}"),
-        Err(e) => e.to_string(),
-    }
-}
-
 /// `cloud_sync_track(table)`, parsed.
 fn track(conn: &Connection, name: &str) -> Value {
-    let text: String = conn
-        .query_row(
-            &format!("SELECT cloud_sync_track({})", sql_str(name)),
-            [],
-            |r| r.get(0),
-        )
-        .unwrap_or_else(|e| panic!("cloud_sync_track({name}): {e}"));
-    serde_json::from_str(&text).unwrap()
+    json_of(conn, &format!("SELECT cloud_sync_track({})", sql_str(name)))
 }
 
 /// `cloud_sync_untrack(table)`, parsed.
 fn untrack(conn: &Connection, name: &str) -> Value {
-    let text: String = conn
-        .query_row(
-            &format!("SELECT cloud_sync_untrack({})", sql_str(name)),
-            [],
-            |r| r.get(0),
-        )
-        .unwrap_or_else(|e| panic!("cloud_sync_untrack({name}): {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
-fn save(conn: &Connection, name: &str, url: &str) {
-    conn.query_row(
-        &format!("SELECT cloud_sync_save({}, ?1)", sql_str(name)),
-        [url],
-        |r| r.get::<_, i64>(0),
+    json_of(
+        conn,
+        &format!("SELECT cloud_sync_untrack({})", sql_str(name)),
     )
-    .unwrap();
 }
 
 /// The watermark of `table` for the saved connection `connection` and the remote `schema`.
@@ -148,38 +56,48 @@ fn watermark(conn: &Connection, name: &str, connection: &str, schema: &str) -> O
 
 /// Every watermark row (any table, connection and schema).
 fn watermarks(conn: &Connection) -> i64 {
-    count(conn, "SELECT count(*) FROM cloud_sync_watermarks")
+    int_of(conn, "SELECT count(*) FROM cloud_sync_watermarks")
 }
 
 /// The changes recorded for `table`, oldest first: (key, kind).
 fn changes(conn: &Connection, name: &str) -> Vec<(String, String)> {
-    conn.prepare(
-        "SELECT c.key, c.kind FROM cloud_sync_changes c
-         JOIN cloud_sync_tracked_tables t ON t.id = c.tracking_id
-         WHERE t.table_name = ?1 ORDER BY c.seq",
+    rows_of(
+        conn,
+        &format!(
+            "SELECT c.key, c.kind FROM cloud_sync_changes c
+             JOIN cloud_sync_tracked_tables t ON t.id = c.tracking_id
+             WHERE t.table_name = {} ORDER BY c.seq",
+            sql_str(name)
+        ),
     )
-    .unwrap()
-    .query_map([name], |r| Ok((r.get(0)?, r.get(1)?)))
-    .unwrap()
-    .collect::<Result<_, _>>()
-    .unwrap()
 }
 
+/// `changes` as written in a test: (key, kind) pairs.
 fn change_list(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(k, c)| (k.to_string(), c.to_string()))
         .collect()
 }
 
+/// How many changes are recorded for `table`.
 fn pending(conn: &Connection, name: &str) -> i64 {
     changes(conn, name).len() as i64
 }
 
 /// The last change seq ever handed out (pruning does not lower it).
 fn last_seq(conn: &Connection) -> i64 {
-    count(
+    int_of(
         conn,
         "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'cloud_sync_changes'), 0)",
+    )
+}
+
+/// How many triggers the database holds, those on `table` only if one is named.
+fn triggers(conn: &Connection, table: Option<&str>) -> i64 {
+    let on = table.map_or(String::new(), |t| format!(" AND tbl_name = {}", sql_str(t)));
+    int_of(
+        conn,
+        &format!("SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'{on}"),
     )
 }
 
@@ -195,46 +113,54 @@ fn items(conn: &Connection, n: i64) {
 
 type Rows = Vec<(i64, Option<String>)>;
 
+/// The (id, v) rows of the local `table`.
 fn local_rows(conn: &Connection, name: &str) -> Rows {
-    conn.prepare(&format!("SELECT id, v FROM {name} ORDER BY id"))
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap()
+    rows_of(conn, &format!("SELECT id, v FROM {name} ORDER BY id"))
 }
 
-fn remote_rows(pg: &Pg, schema: &str, name: &str) -> Rows {
-    admin(pg)
-        .query(
-            &format!("SELECT id, v FROM {schema}.{name} ORDER BY id"),
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect()
+/// The (id, v) rows of the remote `schema.table`.
+fn remote_id_rows(pg: &Pg, schema: &str, name: &str) -> Rows {
+    remote_rows(
+        pg,
+        &format!("SELECT id, v FROM {schema}.{name} ORDER BY id"),
+        |r| (r.get(0), r.get(1)),
+    )
 }
 
 /// The remote table holds exactly the local rows.
 fn assert_same_rows(pg: &Pg, schema: &str, conn: &Connection, name: &str) {
     assert_eq!(
-        remote_rows(pg, schema, name),
+        remote_id_rows(pg, schema, name),
         local_rows(conn, name),
         "remote {schema}.{name} against the local table"
     );
 }
 
-/// The row version (xmin) of every remote row, by id.
-fn xmins(pg: &Pg, schema: &str, name: &str) -> BTreeMap<i64, String> {
-    admin(pg)
-        .query(&format!("SELECT id, xmin::text FROM {schema}.{name}"), &[])
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect()
+/// The options of a full export into `schema` that deletes the remote rows gone locally.
+fn full_with_deletes(schema: &str) -> Value {
+    json!({"schema": schema, "mode": "full", "propagate_deletes": true})
 }
 
+/// Exports to `prod` into `schema` (a dry run, then the export it confirms) and checks that it
+/// shipped `expected` of `items` and left the remote `items` equal to the local one.
+fn exported_items(conn: &Connection, pg: &Pg, schema: &str, expected: Shipped) {
+    let job = exported(conn, &json!({"schema": schema}));
+    assert_shipped(&job, "items", expected);
+    assert_same_rows(pg, schema, conn, "items");
+}
+
+/// The row version (xmin) of every remote row, by id.
+fn xmins(pg: &Pg, schema: &str, name: &str) -> BTreeMap<i64, String> {
+    remote_rows(
+        pg,
+        &format!("SELECT id, xmin::text FROM {schema}.{name}"),
+        |r| (r.get(0), r.get(1)),
+    )
+    .into_iter()
+    .collect()
+}
+
+/// `map` without the rows `ids`.
 fn without(mut map: BTreeMap<i64, String>, ids: &[i64]) -> BTreeMap<i64, String> {
     for id in ids {
         map.remove(id);
@@ -247,16 +173,13 @@ fn tracked_and_exported(
     name: &str,
     schema: &str,
     n: i64,
-) -> (common::tempdir::Dir, Connection, Pg, Value) {
-    let (dir, conn, pg) = with_saved_connection(name, false);
-    let schema = common::fresh_schema(&pg, schema);
+) -> (tempdir::Dir, Connection, Pg, String) {
+    let (dir, conn, pg, schema) = with_fresh_schema(name, schema);
     items(&conn, n);
     assert_eq!(track(&conn, "items")["status"], "tracked");
-    let options = json!({"schema": schema});
-    let first = exported(&conn, &options);
-    assert_eq!(table(&first, "items")["mode"], "full", "{first}");
-    assert_eq!(table(&first, "items")["inserts"], n, "{first}");
-    (dir, conn, pg, options)
+    let first = exported(&conn, &json!({"schema": schema}));
+    assert_shipped(&first, "items", full(counts!(source_rows: n, inserts: n)));
+    (dir, conn, pg, schema)
 }
 
 /// The error of the next export covering the tables of `options`: refused when queued, or its
@@ -277,20 +200,17 @@ fn export_error(conn: &Connection, options: &Value) -> String {
     }
 }
 
-fn remote_table_exists(pg: &Pg, schema: &str, name: &str) -> bool {
-    admin(pg)
-        .query_one(
-            &format!("SELECT to_regclass('{schema}.{name}') IS NOT NULL"),
-            &[],
-        )
-        .unwrap()
-        .get(0)
+/// The error of `cloud_sync_export('prod', 1, options)`, which must refuse to queue it.
+fn refusal_of(conn: &Connection, options: &Value) -> String {
+    error_of(
+        conn,
+        &format!("SELECT cloud_sync_export('prod', 1, {})", quoted(options)),
+    )
 }
 
 #[test]
 fn inserts_updates_and_deletes_after_a_full_export_ship_incrementally_and_nothing_else() {
-    let (_dir, conn, pg) = with_saved_connection("trk_basic", false);
-    let schema = common::fresh_schema(&pg, "t_trk_basic");
+    let (_dir, conn, pg, schema) = with_fresh_schema("trk_basic", "t_trk_basic");
     items(&conn, 100);
     let tracked = track(&conn, "items");
     assert_eq!(
@@ -313,7 +233,7 @@ fn inserts_updates_and_deletes_after_a_full_export_ship_incrementally_and_nothin
         "{tracked}"
     );
     assert_eq!(
-        count(
+        int_of(
             &conn,
             "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'items'
              AND name IN ('cloud_sync_insert_items', 'cloud_sync_update_items', 'cloud_sync_delete_items')"
@@ -327,14 +247,13 @@ fn inserts_updates_and_deletes_after_a_full_export_ship_incrementally_and_nothin
 
     let options = json!({"schema": schema});
     let first = exported(&conn, &options);
-    assert_eq!(
-        counts(&first, "items"),
-        json!({"mode": "full", "changes": 0, "source_rows": 101, "inserts": 101,
-               "updates": 0, "unchanged": 0, "deletes": 0}),
-        "{first}"
+    assert_shipped(
+        &first,
+        "items",
+        full(counts!(source_rows: 101, inserts: 101)),
     );
     let seq = last_seq(&conn);
-    assert_eq!(first["summary"]["watermark"], seq, "{first}");
+    assert_eq!(watermark_of(&first), Some(seq), "{first}");
     assert_eq!(watermark(&conn, "items", "prod", &schema), Some(seq));
     assert_eq!(
         pending(&conn, "items"),
@@ -363,13 +282,15 @@ fn inserts_updates_and_deletes_after_a_full_export_ship_incrementally_and_nothin
     );
     let second = exported(&conn, &options);
     // Four distinct keys: 102 new, 5 changed, 7 gone, 9 touched but equal.
-    assert_eq!(
-        counts(&second, "items"),
-        incremental(5, 4, 1, 1, 1, 1),
-        "{second}"
+    assert_shipped(
+        &second,
+        "items",
+        incremental(
+            5,
+            counts!(source_rows: 4, inserts: 1, updates: 1, unchanged: 1, deletes: 1),
+        ),
     );
-    assert_eq!(table(&second, "items")["remote_only"], Value::Null);
-    assert_eq!(second["summary"]["watermark"], last_seq(&conn));
+    assert_eq!(watermark_of(&second), Some(last_seq(&conn)));
     assert_eq!(
         watermark(&conn, "items", "prod", &schema),
         Some(last_seq(&conn))
@@ -385,31 +306,26 @@ fn inserts_updates_and_deletes_after_a_full_export_ship_incrementally_and_nothin
 
     // Nothing changed: nothing is shipped or rewritten.
     let third = exported(&conn, &options);
-    assert_eq!(
-        counts(&third, "items"),
-        incremental(0, 0, 0, 0, 0, 0),
-        "{third}"
-    );
+    assert_shipped(&third, "items", incremental(0, counts!()));
     assert_eq!(after, xmins(&pg, &schema, "items"));
 }
 
 #[test]
 fn a_key_change_deletes_the_old_key_remotely_and_inserts_the_new_one() {
-    let (_dir, conn, pg, options) = tracked_and_exported("trk_keys", "t_trk_keys", 5);
-    let schema = options["schema"].as_str().unwrap().to_string();
+    let (_dir, conn, pg, schema) = tracked_and_exported("trk_keys", "t_trk_keys", 5);
+    let options = json!({"schema": schema});
     conn.execute("UPDATE items SET id = 50 WHERE id = 5", [])
         .unwrap();
     assert_eq!(
         changes(&conn, "items"),
         change_list(&[("5", "delete"), ("50", "insert")])
     );
-    let job = exported(&conn, &options);
-    assert_eq!(
-        counts(&job, "items"),
-        incremental(2, 2, 1, 0, 0, 1),
-        "{job}"
+    exported_items(
+        &conn,
+        &pg,
+        &schema,
+        incremental(2, counts!(source_rows: 2, inserts: 1, deletes: 1)),
     );
-    assert_same_rows(&pg, &schema, &conn, "items");
 
     // A composite key, WITHOUT ROWID, with text that needs quoting in the change records.
     conn.execute_batch(
@@ -420,7 +336,7 @@ fn a_key_change_deletes_the_old_key_remotely_and_inserts_the_new_one() {
     .unwrap();
     assert_eq!(track(&conn, "pairs")["key"], json!(["a", "b"]));
     let first = exported(&conn, &options);
-    assert_eq!(table(&first, "pairs")["mode"], "full", "{first}");
+    assert_eq!(shipped(&first, "pairs").mode, "full", "{first}");
     conn.execute_batch(
         "UPDATE pairs SET b = 3 WHERE a = 'x' AND b = 1;
          DELETE FROM pairs WHERE a = 'y' AND b = 1;
@@ -443,27 +359,21 @@ fn a_key_change_deletes_the_old_key_remotely_and_inserts_the_new_one() {
     let job = exported(&conn, &options);
     // Keys: x,1 gone; x,3 new; y,1 now holds y2's row (an update); y,2 gone; odd,1 gone;
     // odd,2 new.
-    assert_eq!(
-        counts(&job, "pairs"),
-        incremental(7, 6, 2, 1, 0, 3),
-        "{job}"
+    assert_shipped(
+        &job,
+        "pairs",
+        incremental(
+            7,
+            counts!(source_rows: 6, inserts: 2, updates: 1, deletes: 3),
+        ),
     );
-    let remote: Vec<(String, i64, String)> = admin(&pg)
-        .query(
-            &format!("SELECT a, b, v FROM {schema}.pairs ORDER BY a, b"),
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
-        .collect();
-    let local: Vec<(String, i64, String)> = conn
-        .prepare("SELECT a, b, v FROM pairs ORDER BY a, b")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let remote: Vec<(String, i64, String)> = remote_rows(
+        &pg,
+        &format!("SELECT a, b, v FROM {schema}.pairs ORDER BY a, b"),
+        |r| (r.get(0), r.get(1), r.get(2)),
+    );
+    let local: Vec<(String, i64, String)> =
+        rows_of(&conn, "SELECT a, b, v FROM pairs ORDER BY a, b");
     assert_eq!(remote, local);
     assert_eq!(
         local,
@@ -478,8 +388,8 @@ fn a_key_change_deletes_the_old_key_remotely_and_inserts_the_new_one() {
 
 #[test]
 fn insert_then_delete_is_a_no_op_and_update_then_delete_deletes_remotely() {
-    let (_dir, conn, pg, options) = tracked_and_exported("trk_deleted", "t_trk_deleted", 10);
-    let schema = options["schema"].as_str().unwrap().to_string();
+    let (_dir, conn, pg, schema) = tracked_and_exported("trk_deleted", "t_trk_deleted", 10);
+    let options = json!({"schema": schema});
     let before = xmins(&pg, &schema, "items");
 
     conn.execute_batch(
@@ -487,34 +397,31 @@ fn insert_then_delete_is_a_no_op_and_update_then_delete_deletes_remotely() {
     )
     .unwrap();
     let job = exported(&conn, &options);
-    assert_eq!(
-        counts(&job, "items"),
-        incremental(2, 1, 0, 0, 0, 0),
-        "{job}"
-    );
+    assert_shipped(&job, "items", incremental(2, counts!(source_rows: 1)));
     assert_eq!(before, xmins(&pg, &schema, "items"), "the remote changed");
 
     conn.execute_batch(
         "UPDATE items SET v = 'doomed' WHERE id = 3; DELETE FROM items WHERE id = 3;",
     )
     .unwrap();
-    let job = exported(&conn, &options);
-    assert_eq!(
-        counts(&job, "items"),
-        incremental(2, 1, 0, 0, 0, 1),
-        "{job}"
+    exported_items(
+        &conn,
+        &pg,
+        &schema,
+        incremental(2, counts!(source_rows: 1, deletes: 1)),
     );
-    assert_same_rows(&pg, &schema, &conn, "items");
-    assert!(!remote_rows(&pg, &schema, "items").iter().any(|r| r.0 == 3));
+    assert!(!remote_id_rows(&pg, &schema, "items")
+        .iter()
+        .any(|r| r.0 == 3));
 
     // Deleted and inserted again with the same values: the remote row is left alone.
     conn.execute_batch("DELETE FROM items WHERE id = 4; INSERT INTO items VALUES (4, 'v4');")
         .unwrap();
     let job = exported(&conn, &options);
-    assert_eq!(
-        counts(&job, "items"),
-        incremental(2, 1, 0, 0, 1, 0),
-        "{job}"
+    assert_shipped(
+        &job,
+        "items",
+        incremental(2, counts!(source_rows: 1, unchanged: 1)),
     );
     assert_eq!(
         without(before, &[3]),
@@ -553,12 +460,11 @@ fn wait_for_lock_wait<T>(pg: &Pg, runner: &JoinHandle<T>) {
 
 #[test]
 fn changes_made_while_an_export_runs_are_shipped_by_the_next_one_never_lost() {
-    let (dir, conn, pg) = with_saved_connection("trk_during", false);
-    let schema = common::fresh_schema(&pg, "t_trk_during");
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(mode, "wal");
+    let (dir, conn, pg, schema) = with_fresh_schema("trk_during", "t_trk_during");
+    assert_eq!(
+        value_of::<String>(&conn, "PRAGMA journal_mode = WAL"),
+        "wal"
+    );
     conn.busy_timeout(Duration::from_secs(10)).unwrap();
     items(&conn, 10);
     track(&conn, "items");
@@ -569,55 +475,42 @@ fn changes_made_while_an_export_runs_are_shipped_by_the_next_one_never_lost() {
         .unwrap();
     let before_seq = last_seq(&conn);
     let dry = dry_run(&conn, &options);
-    let mut confirmed = options.clone();
-    confirmed["confirm"] = dry["id"].clone();
 
-    let mut locker = admin(&pg);
-    locker
-        .batch_execute(&format!(
-            "BEGIN; LOCK TABLE {schema}.items IN ACCESS EXCLUSIVE MODE;"
-        ))
-        .unwrap();
-    let path = dir.path().join("app.db");
-    let runner = std::thread::spawn(move || {
-        let other = common::open(&path);
-        other.busy_timeout(Duration::from_secs(30)).unwrap();
-        run_job(
-            &other,
-            &format!("cloud_sync_export('prod', 0, {})", quoted(&confirmed)),
-        )
-    });
+    let mut locker = locked(&pg, &format!("{schema}.items"));
+    let runner = {
+        let (path, options) = (dir.db(), options.clone());
+        std::thread::spawn(move || {
+            let other = open(&path);
+            other.busy_timeout(Duration::from_secs(30)).unwrap();
+            confirmed_export(&other, &options, &dry)
+        })
+    };
     wait_for_lock_wait(&pg, &runner);
     // The export is under way (waiting on the remote table): write locally meanwhile.
     conn.execute_batch(
         "UPDATE items SET v = 'during' WHERE id = 2; INSERT INTO items VALUES (11, 'during');",
     )
     .unwrap();
-    let during: Vec<i64> = conn
-        .prepare("SELECT seq FROM cloud_sync_changes WHERE seq > ?1 ORDER BY seq")
-        .unwrap()
-        .query_map([before_seq], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let during: Vec<i64> = column_of(
+        &conn,
+        &format!("SELECT seq FROM cloud_sync_changes WHERE seq > {before_seq} ORDER BY seq"),
+    );
     assert_eq!(during.len(), 2, "{during:?}");
     locker.batch_execute("COMMIT").unwrap();
     let job = runner.join().unwrap();
     assert_eq!(job["status"], "succeeded", "{job}");
-    assert_eq!(
-        counts(&job, "items"),
-        incremental(1, 1, 0, 1, 0, 0),
-        "{job}"
+    assert_shipped(
+        &job,
+        "items",
+        incremental(1, counts!(source_rows: 1, updates: 1)),
     );
-    let mark = job["summary"]["watermark"]
-        .as_i64()
-        .unwrap_or_else(|| panic!("no watermark in {job}"));
+    let mark = watermark_of(&job).unwrap_or_else(|| panic!("no watermark in {job}"));
     assert!(
         mark >= before_seq && mark < during[0],
         "watermark {mark}: the snapshot held changes through {before_seq}, the concurrent ones are {during:?}"
     );
     assert_eq!(watermark(&conn, "items", "prod", &schema), Some(mark));
-    let remote = remote_rows(&pg, &schema, "items");
+    let remote = remote_id_rows(&pg, &schema, "items");
     assert_eq!(remote[0], (1, Some("before".into())));
     assert_eq!(remote[1], (2, Some("v2".into())), "{remote:?}");
     assert_eq!(remote.len(), 10, "{remote:?}");
@@ -627,13 +520,12 @@ fn changes_made_while_an_export_runs_are_shipped_by_the_next_one_never_lost() {
         "the concurrent changes were pruned"
     );
 
-    let next = exported(&conn, &options);
-    assert_eq!(
-        counts(&next, "items"),
-        incremental(2, 2, 1, 1, 0, 0),
-        "{next}"
+    exported_items(
+        &conn,
+        &pg,
+        &schema,
+        incremental(2, counts!(source_rows: 2, inserts: 1, updates: 1)),
     );
-    assert_same_rows(&pg, &schema, &conn, "items");
     assert_eq!(
         watermark(&conn, "items", "prod", &schema),
         Some(last_seq(&conn))
@@ -647,8 +539,7 @@ fn changes_made_while_an_export_runs_are_shipped_by_the_next_one_never_lost() {
 /// made between or during the exports was lost.
 #[test]
 fn exports_interleaved_with_a_busy_writer_lose_no_change() {
-    let (dir, conn, pg) = with_saved_connection("trk_busy", false);
-    let schema = common::fresh_schema(&pg, "t_trk_busy");
+    let (dir, conn, pg, schema) = with_fresh_schema("trk_busy", "t_trk_busy");
     conn.execute_batch("PRAGMA journal_mode = WAL").unwrap();
     conn.busy_timeout(Duration::from_secs(20)).unwrap();
     items(&conn, 200);
@@ -659,7 +550,7 @@ fn exports_interleaved_with_a_busy_writer_lose_no_change() {
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let stop = Arc::clone(&stop);
-        let path = dir.path().join("app.db");
+        let path = dir.db();
         std::thread::spawn(move || {
             // A plain connection: the triggers record changes without the extension.
             let w = Connection::open(&path).unwrap();
@@ -696,7 +587,7 @@ fn exports_interleaved_with_a_busy_writer_lose_no_change() {
     for round in 0..6 {
         let job = exported(&conn, &options);
         assert_eq!(
-            table(&job, "items")["mode"],
+            shipped(&job, "items").mode,
             "incremental",
             "round {round}: {job}"
         );
@@ -709,15 +600,14 @@ fn exports_interleaved_with_a_busy_writer_lose_no_change() {
     );
 
     let last = exported(&conn, &options);
-    assert_eq!(table(&last, "items")["mode"], "incremental", "{last}");
+    assert_eq!(shipped(&last, "items").mode, "incremental", "{last}");
     assert_same_rows(&pg, &schema, &conn, "items");
     assert_pruned(&conn, "items");
 }
 
 #[test]
 fn a_failed_export_moves_no_watermark_and_the_next_one_ships_everything_once() {
-    let (_dir, conn, pg) = with_saved_connection("trk_failed", false);
-    let schema = common::fresh_schema(&pg, "t_trk_failed");
+    let (_dir, conn, pg, schema) = with_fresh_schema("trk_failed", "t_trk_failed");
     items(&conn, 10);
     track(&conn, "items");
     let options = json!({"schema": schema, "max_attempts": 1});
@@ -755,50 +645,44 @@ fn a_failed_export_moves_no_watermark_and_the_next_one_ships_everything_once() {
             "ALTER TABLE {schema}.items DROP CONSTRAINT no_bad"
         ))
         .unwrap();
-    let job = exported(&conn, &options);
-    assert_eq!(
-        counts(&job, "items"),
-        incremental(3, 3, 1, 1, 0, 1),
-        "{job}"
+    exported_items(
+        &conn,
+        &pg,
+        &schema,
+        incremental(
+            3,
+            counts!(source_rows: 3, inserts: 1, updates: 1, deletes: 1),
+        ),
     );
-    assert_same_rows(&pg, &schema, &conn, "items");
-    let shipped = xmins(&pg, &schema, "items");
+    let versions = xmins(&pg, &schema, "items");
     let again = exported(&conn, &options);
-    assert_eq!(
-        counts(&again, "items"),
-        incremental(0, 0, 0, 0, 0, 0),
-        "{again}"
-    );
-    assert_eq!(shipped, xmins(&pg, &schema, "items"));
+    assert_shipped(&again, "items", incremental(0, counts!()));
+    assert_eq!(versions, xmins(&pg, &schema, "items"));
 }
 
 #[test]
 fn two_connections_and_two_schemas_keep_independent_watermarks() {
     let (_dir, conn, pg) = with_saved_connection("trk_two", false);
-    let a = common::fresh_schema(&pg, "t_trk_two_a");
-    let b = common::fresh_schema(&pg, "t_trk_two_b");
-    let c = common::fresh_schema(&pg, "t_trk_two_c");
+    let a = fresh_schema(&pg, "t_trk_two_a");
+    let b = fresh_schema(&pg, "t_trk_two_b");
+    let c = fresh_schema(&pg, "t_trk_two_c");
     save(&conn, "other", &pg.verified_url());
     items(&conn, 5);
     track(&conn, "items");
     let to_a = json!({"schema": a});
     let to_b = json!({"schema": b});
-    assert_eq!(
-        table(&exported_on(&conn, "prod", &to_a), "items")["mode"],
-        "full"
-    );
-    assert_eq!(
-        table(&exported_on(&conn, "other", &to_b), "items")["mode"],
-        "full"
-    );
+    for (connection, options) in [("prod", &to_a), ("other", &to_b)] {
+        let job = exported_on(&conn, connection, options);
+        assert_eq!(shipped(&job, "items").mode, "full", "{connection}: {job}");
+    }
 
     conn.execute("UPDATE items SET v = 'one' WHERE id = 1", [])
         .unwrap();
     let job = exported_on(&conn, "prod", &to_a);
-    assert_eq!(
-        counts(&job, "items"),
-        incremental(1, 1, 0, 1, 0, 0),
-        "{job}"
+    assert_shipped(
+        &job,
+        "items",
+        incremental(1, counts!(source_rows: 1, updates: 1)),
     );
     assert_eq!(watermark(&conn, "items", "prod", &a), Some(last_seq(&conn)));
     assert!(watermark(&conn, "items", "other", &b).unwrap() < last_seq(&conn));
@@ -806,34 +690,31 @@ fn two_connections_and_two_schemas_keep_independent_watermarks() {
     conn.execute("UPDATE items SET v = 'two' WHERE id = 2", [])
         .unwrap();
     let job = exported_on(&conn, "other", &to_b);
-    assert_eq!(
-        counts(&job, "items"),
-        incremental(2, 2, 0, 2, 0, 0),
-        "{job}"
+    assert_shipped(
+        &job,
+        "items",
+        incremental(2, counts!(source_rows: 2, updates: 2)),
     );
     let job = exported_on(&conn, "prod", &to_a);
-    assert_eq!(
-        counts(&job, "items"),
-        incremental(1, 1, 0, 1, 0, 0),
-        "{job}"
+    assert_shipped(
+        &job,
+        "items",
+        incremental(1, counts!(source_rows: 1, updates: 1)),
     );
     assert_same_rows(&pg, &a, &conn, "items");
     assert_same_rows(&pg, &b, &conn, "items");
 
     // The same connection to a schema it never exported to: a full export there.
     let job = exported_on(&conn, "prod", &json!({"schema": c}));
-    assert_eq!(table(&job, "items")["mode"], "full", "{job}");
+    assert_eq!(shipped(&job, "items").mode, "full", "{job}");
     assert_same_rows(&pg, &c, &conn, "items");
 
     let seq = last_seq(&conn);
-    let exports: String = conn
-        .query_row(
-            "SELECT exports FROM cloud_sync_tracked WHERE table_name = 'items'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let mut exports: Vec<Value> = serde_json::from_str(&exports).unwrap();
+    let exports = json_of(
+        &conn,
+        "SELECT exports FROM cloud_sync_tracked WHERE table_name = 'items'",
+    );
+    let mut exports: Vec<Value> = exports.as_array().unwrap().clone();
     exports.sort_by_key(|e| e["schema"].as_str().unwrap().to_string());
     let seen: Vec<Value> = exports
         .iter()
@@ -859,15 +740,15 @@ fn two_connections_and_two_schemas_keep_independent_watermarks() {
 
 #[test]
 fn a_dry_run_moves_no_watermark_and_predicts_the_incremental_export() {
-    let (_dir, conn, pg) = with_saved_connection("trk_dry", false);
-    let schema = common::fresh_schema(&pg, "t_trk_dry");
+    let (_dir, conn, pg, schema) = with_fresh_schema("trk_dry", "t_trk_dry");
     items(&conn, 20);
     track(&conn, "items");
     let options = json!({"schema": schema});
     // The dry run of the first export sets no watermark: the next one is still full.
     dry_run(&conn, &options);
     assert_eq!(watermarks(&conn), 0);
-    assert_eq!(table(&dry_run(&conn, &options), "items")["mode"], "full");
+    let dry = dry_run(&conn, &options);
+    assert_eq!(shipped(&dry, "items").mode, "full", "{dry}");
     exported(&conn, &options);
 
     conn.execute_batch(
@@ -877,38 +758,34 @@ fn a_dry_run_moves_no_watermark_and_predicts_the_incremental_export() {
          DELETE FROM items WHERE id IN (5, 6);",
     )
     .unwrap();
-    let stored = |conn: &Connection| -> Vec<(i64, String, Option<i64>)> {
-        conn.prepare("SELECT seq, exported_at, job_id FROM cloud_sync_watermarks")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+    let stored = || -> Vec<(i64, String, Option<i64>)> {
+        rows_of(
+            &conn,
+            "SELECT seq, exported_at, job_id FROM cloud_sync_watermarks",
+        )
     };
-    let marks = stored(&conn);
+    let marks = stored();
     let before = xmins(&pg, &schema, "items");
     let dry = dry_run(&conn, &options);
     let again = dry_run(&conn, &options);
-    assert_eq!(marks, stored(&conn), "a dry run moved the watermark");
+    assert_eq!(marks, stored(), "a dry run moved the watermark");
     assert_eq!(pending(&conn, "items"), 8, "a dry run pruned changes");
     assert_eq!(before, xmins(&pg, &schema, "items"), "a dry run wrote");
-    assert_eq!(
-        counts(&dry, "items"),
-        incremental(8, 8, 2, 3, 1, 2),
-        "{dry}"
+    assert_shipped(
+        &dry,
+        "items",
+        incremental(
+            8,
+            counts!(source_rows: 8, inserts: 2, updates: 3, unchanged: 1, deletes: 2),
+        ),
     );
-    assert_eq!(counts(&again, "items"), counts(&dry, "items"));
+    assert_eq!(shipped(&again, "items"), shipped(&dry, "items"));
 
-    let mut confirmed = options.clone();
-    confirmed["confirm"] = dry["id"].clone();
-    let real = run_job(
-        &conn,
-        &format!("cloud_sync_export('prod', 0, {})", quoted(&confirmed)),
-    );
+    let real = confirmed_export(&conn, &options, &dry);
     assert_eq!(real["status"], "succeeded", "{real}");
-    assert_eq!(counts(&real, "items"), counts(&dry, "items"), "{real}");
+    assert_eq!(shipped(&real, "items"), shipped(&dry, "items"), "{real}");
     assert_eq!(
-        real["summary"]["differences_from_dry_run"],
+        summary_of(&real)["differences_from_dry_run"],
         json!([]),
         "{real}"
     );
@@ -917,7 +794,7 @@ fn a_dry_run_moves_no_watermark_and_predicts_the_incremental_export() {
 
 /// Every change kept for `name` is newer than the lowest watermark of that table.
 fn assert_pruned(conn: &Connection, name: &str) {
-    let older = count(
+    let older = int_of(
         conn,
         &format!(
             "SELECT count(*) FROM cloud_sync_changes c
@@ -933,8 +810,8 @@ fn assert_pruned(conn: &Connection, name: &str) {
 #[test]
 fn changes_are_pruned_once_every_connection_exported_them_and_kept_for_one_lagging_behind() {
     let (_dir, conn, pg) = with_saved_connection("trk_prune", false);
-    let p = common::fresh_schema(&pg, "t_trk_prune_p");
-    let o = common::fresh_schema(&pg, "t_trk_prune_o");
+    let p = fresh_schema(&pg, "t_trk_prune_p");
+    let o = fresh_schema(&pg, "t_trk_prune_o");
     save(&conn, "other", &pg.verified_url());
     items(&conn, 10);
     conn.execute_batch(
@@ -954,21 +831,21 @@ fn changes_are_pruned_once_every_connection_exported_them_and_kept_for_one_laggi
          UPDATE extra SET v = 'x' WHERE id = 1; DELETE FROM extra WHERE id = 2;",
     )
     .unwrap();
-    let job = exported_on(&conn, "prod", &json!({"schema": p, "tables": ["items"]}));
-    assert_eq!(
-        counts(&job, "items"),
-        incremental(3, 3, 1, 1, 0, 1),
-        "{job}"
+    // Each connection ships the same: first the three changes of items alone, then one more
+    // change of items with the two of extra.
+    let three_item_changes = incremental(
+        3,
+        counts!(source_rows: 3, inserts: 1, updates: 1, deletes: 1),
     );
+    let one_item_change = incremental(1, counts!(source_rows: 1, updates: 1));
+    let two_extra_changes = incremental(2, counts!(source_rows: 2, updates: 1, deletes: 1));
+    let job = exported_on(&conn, "prod", &json!({"schema": p, "tables": ["items"]}));
+    assert_shipped(&job, "items", three_item_changes.clone());
     // `other` has not exported them yet: every change is kept.
     assert_eq!(pending(&conn, "items"), 3);
     assert_eq!(pending(&conn, "extra"), 2);
     let job = exported_on(&conn, "other", &json!({"schema": o, "tables": ["items"]}));
-    assert_eq!(
-        counts(&job, "items"),
-        incremental(3, 3, 1, 1, 0, 1),
-        "{job}"
-    );
+    assert_shipped(&job, "items", three_item_changes);
     assert_eq!(pending(&conn, "items"), 0, "changes every connection has");
     assert_eq!(
         pending(&conn, "extra"),
@@ -980,43 +857,24 @@ fn changes_are_pruned_once_every_connection_exported_them_and_kept_for_one_laggi
     conn.execute("UPDATE items SET v = 'c' WHERE id = 3", [])
         .unwrap();
     let job = exported_on(&conn, "other", &to_o);
-    assert_eq!(
-        counts(&job, "items"),
-        incremental(1, 1, 0, 1, 0, 0),
-        "{job}"
-    );
-    assert_eq!(
-        counts(&job, "extra"),
-        incremental(2, 2, 0, 1, 0, 1),
-        "{job}"
-    );
+    assert_shipped(&job, "items", one_item_change.clone());
+    assert_shipped(&job, "extra", two_extra_changes.clone());
     // `prod` lags behind on both tables now.
     assert_eq!(changes(&conn, "items"), change_list(&[("3", "update")]));
     assert_eq!(pending(&conn, "extra"), 2);
     assert_pruned(&conn, "items");
     assert_pruned(&conn, "extra");
-    let view: Vec<(String, i64)> = conn
-        .prepare("SELECT table_name, pending_changes FROM cloud_sync_tracked ORDER BY table_name")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let view: Vec<(String, i64)> = rows_of(
+        &conn,
+        "SELECT table_name, pending_changes FROM cloud_sync_tracked ORDER BY table_name",
+    );
     assert_eq!(view, vec![("extra".into(), 2), ("items".into(), 1)]);
 
     let job = exported_on(&conn, "prod", &to_p);
+    assert_shipped(&job, "items", one_item_change);
+    assert_shipped(&job, "extra", two_extra_changes);
     assert_eq!(
-        counts(&job, "items"),
-        incremental(1, 1, 0, 1, 0, 0),
-        "{job}"
-    );
-    assert_eq!(
-        counts(&job, "extra"),
-        incremental(2, 2, 0, 1, 0, 1),
-        "{job}"
-    );
-    assert_eq!(
-        count(&conn, "SELECT count(*) FROM cloud_sync_changes"),
+        int_of(&conn, "SELECT count(*) FROM cloud_sync_changes"),
         0,
         "every change is exported everywhere"
     );
@@ -1028,8 +886,8 @@ fn changes_are_pruned_once_every_connection_exported_them_and_kept_for_one_laggi
 
 #[test]
 fn untracking_drops_the_triggers_and_pending_changes_and_the_next_export_is_full() {
-    let (_dir, conn, pg, options) = tracked_and_exported("trk_untrack", "t_trk_untrack", 5);
-    let schema = options["schema"].as_str().unwrap().to_string();
+    let (_dir, conn, pg, schema) = tracked_and_exported("trk_untrack", "t_trk_untrack", 5);
+    let options = json!({"schema": schema});
     conn.execute_batch("INSERT INTO items VALUES (6, 'six'); DELETE FROM items WHERE id = 1;")
         .unwrap();
     assert_eq!(
@@ -1037,54 +895,45 @@ fn untracking_drops_the_triggers_and_pending_changes_and_the_next_export_is_full
         json!({"table": "items", "untracked": true, "changes_dropped": 2})
     );
     assert_eq!(
-        count(
+        int_of(
             &conn,
             "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND (tbl_name = 'items' OR name LIKE 'cloud_sync_%')"
         ),
         0,
         "a trigger is left"
     );
-    assert_eq!(count(&conn, "SELECT count(*) FROM cloud_sync_changes"), 0);
+    assert_eq!(int_of(&conn, "SELECT count(*) FROM cloud_sync_changes"), 0);
     assert_eq!(watermarks(&conn), 0);
-    assert_eq!(count(&conn, "SELECT count(*) FROM cloud_sync_tracked"), 0);
+    assert_eq!(int_of(&conn, "SELECT count(*) FROM cloud_sync_tracked"), 0);
     conn.execute("UPDATE items SET v = 'untracked' WHERE id = 2", [])
         .unwrap();
-    assert_eq!(count(&conn, "SELECT count(*) FROM cloud_sync_changes"), 0);
+    assert_eq!(int_of(&conn, "SELECT count(*) FROM cloud_sync_changes"), 0);
 
-    let error = error(&conn, "SELECT cloud_sync_untrack('items')");
+    let error = error_of(&conn, "SELECT cloud_sync_untrack('items')");
     assert!(error.contains("not tracked"), "{error}");
-    let refused = error_of(&conn, &json!({"schema": schema, "mode": "incremental"}));
+    let refused = refusal_of(&conn, &json!({"schema": schema, "mode": "incremental"}));
     assert!(refused.contains("items"), "{refused}");
 
     // The next export is a full comparison; it propagates no delete unless asked to.
     let job = exported(&conn, &options);
-    assert_eq!(
-        counts(&job, "items"),
-        json!({"mode": "full", "changes": 0, "source_rows": 5, "inserts": 1, "updates": 1,
-               "unchanged": 3, "deletes": 0}),
-        "{job}"
+    assert_shipped(
+        &job,
+        "items",
+        full(counts!(source_rows: 5, inserts: 1, updates: 1, unchanged: 3, remote_only: Some(1))),
     );
-    assert_eq!(table(&job, "items")["remote_only"], 1, "{job}");
-    let job = exported(
-        &conn,
-        &json!({"schema": schema, "mode": "full", "propagate_deletes": true}),
+    let job = exported(&conn, &full_with_deletes(&schema));
+    assert_shipped(
+        &job,
+        "items",
+        full(counts!(source_rows: 5, unchanged: 5, deletes: 1, remote_only: Some(1))),
     );
-    assert_eq!(table(&job, "items")["deletes"], 1, "{job}");
     assert_same_rows(&pg, &schema, &conn, "items");
-}
-
-/// The error of `cloud_sync_export('prod', 1, options)`, which must refuse to queue it.
-fn error_of(conn: &Connection, options: &Value) -> String {
-    error(
-        conn,
-        &format!("SELECT cloud_sync_export('prod', 1, {})", quoted(options)),
-    )
 }
 
 #[test]
 fn a_renamed_or_altered_tracked_table_fails_the_next_export_with_the_fix() {
-    let (_dir, conn, pg, options) = tracked_and_exported("trk_renamed", "t_trk_renamed", 3);
-    let schema = options["schema"].as_str().unwrap().to_string();
+    let (_dir, conn, pg, schema) = tracked_and_exported("trk_renamed", "t_trk_renamed", 3);
+    let options = json!({"schema": schema});
     conn.execute_batch("ALTER TABLE items RENAME TO goods")
         .unwrap();
     let error = export_error(&conn, &options);
@@ -1094,26 +943,19 @@ fn a_renamed_or_altered_tracked_table_fails_the_next_export_with_the_fix() {
             && error.contains("cloud_sync_track('goods')"),
         "{error}"
     );
-    assert!(!remote_table_exists(&pg, &schema, "goods"));
+    assert!(!remote_table_exists(&pg, &format!("{schema}.goods")));
     assert_eq!(untrack(&conn, "items")["untracked"], true);
-    assert_eq!(
-        count(
-            &conn,
-            "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'"
-        ),
-        0,
-        "the renamed table kept triggers"
-    );
+    assert_eq!(triggers(&conn, None), 0, "the renamed table kept triggers");
     assert_eq!(track(&conn, "goods")["status"], "tracked");
     let job = exported(&conn, &options);
-    assert_eq!(table(&job, "goods")["mode"], "full", "{job}");
+    assert_eq!(shipped(&job, "goods").mode, "full", "{job}");
     conn.execute("UPDATE goods SET v = 'moved' WHERE id = 1", [])
         .unwrap();
     let job = exported(&conn, &options);
-    assert_eq!(
-        counts(&job, "goods"),
-        incremental(1, 1, 0, 1, 0, 0),
-        "{job}"
+    assert_shipped(
+        &job,
+        "goods",
+        incremental(1, counts!(source_rows: 1, updates: 1)),
     );
     assert_same_rows(&pg, &schema, &conn, "goods");
 
@@ -1134,15 +976,15 @@ fn a_renamed_or_altered_tracked_table_fails_the_next_export_with_the_fix() {
     conn.execute("UPDATE goods SET note = 'noted' WHERE id = 2", [])
         .unwrap();
     let job = exported(&conn, &options);
-    assert_eq!(table(&job, "goods")["mode"], "full", "{job}");
-    assert_eq!(table(&job, "goods")["updates"], 1, "{job}");
-    let note: Option<String> = admin(&pg)
-        .query_one(
-            &format!("SELECT note FROM {schema}.goods WHERE id = 2"),
-            &[],
-        )
-        .unwrap()
-        .get(0);
+    assert_shipped(
+        &job,
+        "goods",
+        full(counts!(source_rows: 3, updates: 1, unchanged: 2)),
+    );
+    let note: Option<String> = remote_value(
+        &pg,
+        &format!("SELECT note FROM {schema}.goods WHERE id = 2"),
+    );
     assert_eq!(note.as_deref(), Some("noted"));
 
     // A trigger dropped by hand: changes would be missed, so the export refuses.
@@ -1155,13 +997,7 @@ fn a_renamed_or_altered_tracked_table_fails_the_next_export_with_the_fix() {
         "{error}"
     );
     assert_eq!(track(&conn, "goods")["status"], "re-tracked");
-    assert_eq!(
-        count(
-            &conn,
-            "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'goods'"
-        ),
-        3
-    );
+    assert_eq!(triggers(&conn, Some("goods")), 3);
     assert_eq!(exported(&conn, &options)["status"], "succeeded");
 }
 
@@ -1176,23 +1012,17 @@ fn track_refuses_what_it_cannot_track_and_tracking_twice_changes_nothing() {
     .unwrap();
     let nothing_tracked = |conn: &Connection| {
         assert_eq!(
-            count(conn, "SELECT count(*) FROM cloud_sync_tracked_tables"),
+            int_of(conn, "SELECT count(*) FROM cloud_sync_tracked_tables"),
             0
         );
-        assert_eq!(
-            count(
-                conn,
-                "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'"
-            ),
-            0
-        );
+        assert_eq!(triggers(conn, None), 0);
     };
-    let e = error(&conn, "SELECT cloud_sync_track('logbook')");
+    let e = error_of(&conn, "SELECT cloud_sync_track('logbook')");
     assert!(
         e.contains("logbook") && e.contains("needs a primary key"),
         "{e}"
     );
-    let e = error(&conn, "SELECT cloud_sync_track('nope')");
+    let e = error_of(&conn, "SELECT cloud_sync_track('nope')");
     assert!(
         e.contains("nope") && (e.contains("no such table") || e.contains("does not exist")),
         "{e}"
@@ -1204,11 +1034,11 @@ fn track_refuses_what_it_cannot_track_and_tracking_twice_changes_nothing() {
         "docs",
         "docs_content",
     ] {
-        let e = error(&conn, &format!("SELECT cloud_sync_track('{name}')"));
+        let e = error_of(&conn, &format!("SELECT cloud_sync_track('{name}')"));
         // cloud_sync_track has no `tables` option: the reason must be the table's own.
         assert!(e.contains(name) && !e.contains("option"), "{name}: {e}");
     }
-    let e = error(&conn, "SELECT cloud_sync_track('docs')");
+    let e = error_of(&conn, "SELECT cloud_sync_track('docs')");
     assert!(e.contains("virtual"), "{e}");
     nothing_tracked(&conn);
 
@@ -1216,47 +1046,40 @@ fn track_refuses_what_it_cannot_track_and_tracking_twice_changes_nothing() {
     assert_eq!(first["status"], "tracked");
     conn.execute("INSERT INTO items VALUES (1, 'kept')", [])
         .unwrap();
-    let triggers = |conn: &Connection| -> Vec<(String, String)> {
-        conn.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' ORDER BY name")
-            .unwrap()
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
+    let trigger_sql = || -> Vec<(String, String)> {
+        rows_of(
+            &conn,
+            "SELECT name, sql FROM sqlite_schema WHERE type = 'trigger' ORDER BY name",
+        )
     };
-    let before = triggers(&conn);
+    let before = trigger_sql();
     let again = track(&conn, "items");
     assert_eq!(again["status"], "already tracked", "{again}");
     assert_eq!(again["tracking_id"], first["tracking_id"]);
-    assert_eq!(before, triggers(&conn));
+    assert_eq!(before, trigger_sql());
     assert_eq!(changes(&conn, "items"), change_list(&[("1", "insert")]));
 
     // A read-only connection cannot start tracking.
     conn.execute_batch("CREATE TABLE later (id INTEGER PRIMARY KEY)")
         .unwrap();
-    let readonly = common::open_with(
-        &dir.path().join("app.db"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    );
-    let e = error(&readonly, "SELECT cloud_sync_track('later')");
+    let readonly = open_with(&dir.db(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY);
+    let e = error_of(&readonly, "SELECT cloud_sync_track('later')");
     assert!(e.contains("read-only"), "{e}");
     assert_eq!(
-        count(&conn, "SELECT count(*) FROM cloud_sync_tracked_tables"),
+        int_of(&conn, "SELECT count(*) FROM cloud_sync_tracked_tables"),
         1
     );
 }
 
 #[test]
 fn export_modes_are_validated_and_full_exports_propagate_deletes_when_asked() {
-    let (_dir, conn, pg) = with_saved_connection("trk_modes", false);
-    let schema = common::fresh_schema(&pg, "t_trk_modes");
+    let (_dir, conn, pg, schema) = with_fresh_schema("trk_modes", "t_trk_modes");
     items(&conn, 4);
     conn.execute_batch(
         "CREATE TABLE plain (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO plain VALUES (1, 'p');",
     )
     .unwrap();
-    let jobs = |conn: &Connection| count(conn, "SELECT count(*) FROM cloud_sync_jobs");
-    let queued = jobs(&conn);
+    let queued = job_count(&conn);
     for (options, says) in [
         (
             json!({"schema": schema, "mode": "incremental", "tables": ["items"]}),
@@ -1268,27 +1091,21 @@ fn export_modes_are_validated_and_full_exports_propagate_deletes_when_asked() {
             "propagate_deletes",
         ),
     ] {
-        let e = error_of(&conn, &options);
+        let e = refusal_of(&conn, &options);
         assert!(e.contains(says), "{options}: {e}");
     }
-    assert_eq!(jobs(&conn), queued, "a refused export was queued");
+    assert_eq!(job_count(&conn), queued, "a refused export was queued");
 
     // Tracked but never exported: incremental is impossible, and says so when it runs.
     track(&conn, "items");
-    let job = run_job(
+    let job = run_dry_run(
         &conn,
-        &format!(
-            "cloud_sync_export('prod', 1, {})",
-            quoted(
-                &json!({"schema": schema, "mode": "incremental", "tables": ["items"],
-                           "max_attempts": 1})
-            )
-        ),
+        &json!({"schema": schema, "mode": "incremental", "tables": ["items"], "max_attempts": 1}),
     );
     assert_eq!(job["status"], "failed", "{job}");
     assert!(job["error"].as_str().unwrap().contains("items"), "{job}");
     // Still untracked tables in an incremental export are refused when queued.
-    let e = error_of(&conn, &json!({"schema": schema, "mode": "incremental"}));
+    let e = refusal_of(&conn, &json!({"schema": schema, "mode": "incremental"}));
     assert!(e.contains("plain"), "{e}");
 
     let options = json!({"schema": schema});
@@ -1306,27 +1123,25 @@ fn export_modes_are_validated_and_full_exports_propagate_deletes_when_asked() {
         &conn,
         &json!({"schema": schema, "propagate_deletes": false}),
     );
-    assert_eq!(
-        counts(&job, "items"),
-        incremental(1, 1, 0, 0, 0, 0),
-        "{job}"
-    );
-    let ids: Vec<i64> = remote_rows(&pg, &schema, "items")
+    assert_shipped(&job, "items", incremental(1, counts!(source_rows: 1)));
+    let ids: Vec<i64> = remote_id_rows(&pg, &schema, "items")
         .iter()
         .map(|r| r.0)
         .collect();
     assert_eq!(ids, vec![1, 2, 3, 4, 99]);
 
     // An explicit full export of a tracked table with a watermark, deleting what is only remote.
-    let full = json!({"schema": schema, "mode": "full", "propagate_deletes": true});
-    let job = exported(&conn, &full);
-    assert_eq!(
-        counts(&job, "items"),
-        json!({"mode": "full", "changes": 0, "source_rows": 3, "inserts": 0, "updates": 0,
-               "unchanged": 3, "deletes": 2}),
-        "{job}"
+    let job = exported(&conn, &full_with_deletes(&schema));
+    assert_shipped(
+        &job,
+        "items",
+        full(counts!(source_rows: 3, unchanged: 3, deletes: 2, remote_only: Some(2))),
     );
-    assert_eq!(table(&job, "plain")["deletes"], 1, "{job}");
+    assert_shipped(
+        &job,
+        "plain",
+        full(counts!(source_rows: 1, unchanged: 1, deletes: 1, remote_only: Some(1))),
+    );
     assert_same_rows(&pg, &schema, &conn, "items");
     assert_same_rows(&pg, &schema, &conn, "plain");
     assert_eq!(
@@ -1337,9 +1152,8 @@ fn export_modes_are_validated_and_full_exports_propagate_deletes_when_asked() {
 
 #[test]
 fn writers_without_the_extension_record_changes_and_the_triggers_survive_reopening() {
-    let (dir, conn, pg, options) = tracked_and_exported("trk_plain", "t_trk_plain", 3);
-    let schema = options["schema"].as_str().unwrap().to_string();
-    let path = dir.path().join("app.db");
+    let (dir, conn, pg, schema) = tracked_and_exported("trk_plain", "t_trk_plain", 3);
+    let path = dir.db();
     drop(conn);
 
     let plain = Connection::open(&path).unwrap();
@@ -1351,7 +1165,7 @@ fn writers_without_the_extension_record_changes_and_the_triggers_survive_reopeni
         .unwrap();
     drop(plain);
 
-    let conn = common::open(&path);
+    let conn = open(&path);
     assert_eq!(
         changes(&conn, "items"),
         change_list(&[("4", "insert"), ("1", "update"), ("2", "delete")])
@@ -1363,50 +1177,38 @@ fn writers_without_the_extension_record_changes_and_the_triggers_survive_reopeni
         .unwrap();
     drop(plain);
 
-    let conn = common::open(&path);
-    assert_eq!(
-        count(
-            &conn,
-            "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger' AND tbl_name = 'items'"
+    let conn = open(&path);
+    assert_eq!(triggers(&conn, Some("items")), 3);
+    exported_items(
+        &conn,
+        &pg,
+        &schema,
+        incremental(
+            4,
+            counts!(source_rows: 4, inserts: 1, updates: 2, deletes: 1),
         ),
-        3
     );
-    let job = exported(&conn, &options);
-    assert_eq!(
-        counts(&job, "items"),
-        incremental(4, 4, 1, 2, 0, 1),
-        "{job}"
-    );
-    assert_same_rows(&pg, &schema, &conn, "items");
 }
 
 #[test]
 fn jobs_refuse_to_run_inside_an_open_transaction_and_tracking_follows_it() {
-    let (_dir, conn, pg) = with_saved_connection("trk_txn", false);
-    let schema = common::fresh_schema(&pg, "t_trk_txn");
+    let (_dir, conn, pg, schema) = with_fresh_schema("trk_txn", "t_trk_txn");
     items(&conn, 2);
-    let id = common::queue_confirmed_export(&conn, &json!({"schema": schema}));
-    let status = |conn: &Connection| -> String {
-        conn.query_row(
-            "SELECT status FROM cloud_sync_jobs WHERE id = ?1",
-            [id],
-            |r| r.get(0),
-        )
-        .unwrap()
-    };
+    let id = queue_confirmed_export(&conn, &json!({"schema": schema}));
+
     for begin in ["BEGIN", "SAVEPOINT outer_work"] {
         conn.execute_batch(begin).unwrap();
         for sql in [
             format!("SELECT cloud_sync_run({id})"),
             "SELECT cloud_sync_run_jobs()".to_string(),
         ] {
-            let e = error(&conn, &sql);
+            let e = error_of(&conn, &sql);
             assert!(e.contains("transaction"), "{begin}; {sql}: {e}");
         }
-        assert_eq!(status(&conn), "queued");
+        assert_eq!(job_status(&conn, id), "queued");
         conn.execute_batch("ROLLBACK").unwrap();
     }
-    assert!(!remote_table_exists(&pg, &schema, "items"));
+    assert!(!remote_table_exists(&pg, &format!("{schema}.items")));
     let job = run_job(&conn, &id.to_string());
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_same_rows(&pg, &schema, &conn, "items");
@@ -1415,25 +1217,19 @@ fn jobs_refuse_to_run_inside_an_open_transaction_and_tracking_follows_it() {
     conn.execute_batch("BEGIN").unwrap();
     assert_eq!(track(&conn, "items")["status"], "tracked");
     conn.execute_batch("ROLLBACK").unwrap();
-    assert_eq!(
-        count(
-            &conn,
-            "SELECT count(*) FROM sqlite_schema WHERE type = 'trigger'"
-        ),
-        0
-    );
-    assert_eq!(count(&conn, "SELECT count(*) FROM cloud_sync_tracked"), 0);
+    assert_eq!(triggers(&conn, None), 0);
+    assert_eq!(int_of(&conn, "SELECT count(*) FROM cloud_sync_tracked"), 0);
     conn.execute_batch("BEGIN").unwrap();
     assert_eq!(track(&conn, "items")["status"], "tracked");
     conn.execute_batch("COMMIT").unwrap();
-    assert_eq!(count(&conn, "SELECT count(*) FROM cloud_sync_tracked"), 1);
+    assert_eq!(int_of(&conn, "SELECT count(*) FROM cloud_sync_tracked"), 1);
 }
 
 #[test]
 fn re_saving_a_connection_elsewhere_or_deleting_it_drops_its_watermarks() {
     let (_dir, conn, pg) = with_saved_connection("trk_resave", false);
-    let p = common::fresh_schema(&pg, "t_trk_resave_p");
-    let o = common::fresh_schema(&pg, "t_trk_resave_o");
+    let p = fresh_schema(&pg, "t_trk_resave_p");
+    let o = fresh_schema(&pg, "t_trk_resave_o");
     save(&conn, "other", &pg.verified_url());
     items(&conn, 3);
     track(&conn, "items");
@@ -1455,18 +1251,15 @@ fn re_saving_a_connection_elsewhere_or_deleting_it_drops_its_watermarks() {
     conn.execute("UPDATE items SET v = 'x' WHERE id = 1", [])
         .unwrap();
     let job = exported_on(&conn, "other", &json!({"schema": o}));
-    assert_eq!(table(&job, "items")["mode"], "full", "{job}");
+    assert_eq!(shipped(&job, "items").mode, "full", "{job}");
     let job = exported_on(&conn, "prod", &json!({"schema": p}));
-    assert_eq!(
-        counts(&job, "items"),
-        incremental(1, 1, 0, 1, 0, 0),
-        "{job}"
+    assert_shipped(
+        &job,
+        "items",
+        incremental(1, counts!(source_rows: 1, updates: 1)),
     );
 
-    conn.query_row("SELECT cloud_sync_delete('other')", [], |r| {
-        r.get::<_, rusqlite::types::Value>(0)
-    })
-    .unwrap();
+    int_of(&conn, "SELECT cloud_sync_delete('other')");
     assert_eq!(watermark(&conn, "items", "other", &o), None);
     assert_eq!(watermarks(&conn), 1);
     // With only `prod` left, its exports alone decide what is pruned.

@@ -9,44 +9,33 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{
-    admin, lib_path, open, open_with, pg, quoted, shell, temp_db, with_saved_connection, KEY,
-};
+use common::jobs::{job_row, job_status, queue_dry_run, quoted};
+use common::local::{error_of, json_of, value_of, with_fresh_schema};
+use common::remote::{as_test_user, locked};
+use common::summary::{counts, counts_of};
+use common::{lib_path, open, open_temp, open_with, pg, shell, temp_db, KEY};
 use rusqlite::{Connection, OpenFlags};
 use serde_json::{json, Value};
 
 /// How long a test waits for the worker to pick up and finish a dry run.
 const JOB_WAIT: Duration = Duration::from_secs(90);
 
-/// A SQL function returning JSON, called and parsed.
-fn json_call(conn: &Connection, sql: &str) -> Value {
-    let text: String = conn
-        .query_row(&format!("SELECT {sql}"), [], |r| r.get(0))
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
-/// The SQL error of a call that must fail.
-fn call_error(conn: &Connection, sql: &str) -> String {
-    match conn.query_row(&format!("SELECT {sql}"), [], |r| r.get::<_, String>(0)) {
-        Ok(v) => panic!("{sql} succeeded: {v}"),
-        Err(e) => e.to_string(),
-    }
-}
-
+/// `cloud_sync_worker_status()`, parsed.
 fn status(conn: &Connection) -> Value {
-    json_call(conn, "cloud_sync_worker_status()")
+    json_of(conn, "SELECT cloud_sync_worker_status()")
 }
 
+/// `cloud_sync_worker_start(options)`, parsed.
 fn start(conn: &Connection, options: &Value) -> Value {
-    json_call(
+    json_of(
         conn,
-        &format!("cloud_sync_worker_start({})", quoted(options)),
+        &format!("SELECT cloud_sync_worker_start({})", quoted(options)),
     )
 }
 
+/// `cloud_sync_worker_stop()`, parsed.
 fn stop(conn: &Connection) -> Value {
-    json_call(conn, "cloud_sync_worker_stop()")
+    json_of(conn, "SELECT cloud_sync_worker_stop()")
 }
 
 /// A local table to export.
@@ -59,23 +48,8 @@ fn create_items(conn: &Connection) {
 }
 
 /// Queues a dry-run export of `items` into `schema`; returns the job's id.
-fn queue_dry_run(conn: &Connection, schema: &str) -> i64 {
-    let options = json!({"schema": schema, "tables": ["items"]});
-    conn.query_row(
-        &format!("SELECT cloud_sync_export('prod', 1, {})", quoted(&options)),
-        [],
-        |r| r.get(0),
-    )
-    .unwrap()
-}
-
-fn job_status(conn: &Connection, id: i64) -> String {
-    conn.query_row(
-        "SELECT status FROM cloud_sync_jobs WHERE id = ?1",
-        [id],
-        |r| r.get(0),
-    )
-    .unwrap()
+fn queue_items_dry_run(conn: &Connection, schema: &str) -> i64 {
+    queue_dry_run(conn, &json!({"schema": schema, "tables": ["items"]}))
 }
 
 /// Polls job `id` from `conn` (not the worker's connection) until it is no longer queued or
@@ -85,16 +59,7 @@ fn wait_for_job(conn: &Connection, id: i64) -> Value {
     loop {
         let status = job_status(conn, id);
         if status != "queued" && status != "running" {
-            let text: String = conn
-                .query_row(
-                    "SELECT json_object('status', status, 'error', error, 'summary',
-                                        json(summary), 'claimed_by', claimed_by)
-                     FROM cloud_sync_jobs WHERE id = ?1",
-                    [id],
-                    |r| r.get(0),
-                )
-                .unwrap();
-            return serde_json::from_str(&text).unwrap();
+            return job_row(conn, id);
         }
         assert!(
             Instant::now() < deadline,
@@ -105,6 +70,7 @@ fn wait_for_job(conn: &Connection, id: i64) -> Value {
     }
 }
 
+/// The worker's status as text, or why it cannot be read.
 fn status_text(conn: &Connection) -> String {
     conn.query_row("SELECT cloud_sync_worker_status()", [], |r| {
         r.get::<_, String>(0)
@@ -125,17 +91,29 @@ fn wait_for_status(conn: &Connection, done: impl Fn(&Value) -> bool) -> Value {
     }
 }
 
+/// The path the worker reports for the database file at `path`.
 fn canonical(path: &Path) -> String {
     std::fs::canonicalize(path).unwrap().display().to_string()
 }
 
+/// Creates the remote `items` of `schema` and returns a session that holds it locked, so a job
+/// exporting `items` there stays in progress until the lock goes.
+fn locked_remote_items(schema: &str) -> postgres::Client {
+    let pg = pg();
+    as_test_user(
+        &pg,
+        schema,
+        "CREATE TABLE items (id bigint PRIMARY KEY, name text, price float8)",
+    );
+    locked(&pg, &format!("{schema}.items"))
+}
+
 #[test]
 fn the_worker_runs_a_queued_dry_run_by_itself() {
-    let (dir, conn, _pg) = with_saved_connection("worker_runs", false);
-    let path = dir.path().join("app.db");
-    let schema = common::fresh_schema(&pg(), "w_runs");
+    let (dir, conn, _pg, schema) = with_fresh_schema("worker_runs", "w_runs");
+    let path = dir.db();
     create_items(&conn);
-    let id = queue_dry_run(&conn, &schema);
+    let id = queue_items_dry_run(&conn, &schema);
 
     let before = status(&conn);
     assert_eq!(before["running"], json!(false), "{before}");
@@ -154,19 +132,18 @@ fn the_worker_runs_a_queued_dry_run_by_itself() {
     // Nothing else is called: the worker finds the job, runs it and records it.
     let job = wait_for_job(&conn, id);
     assert_eq!(job["status"], json!("succeeded"), "{job}");
-    let items = &job["summary"]["tables"][0];
-    assert_eq!(items["table"], json!("items"), "{job}");
-    assert_eq!(items["inserts"], json!(3), "{job}");
+    assert_eq!(
+        counts_of(&job, "items"),
+        counts!(source_rows: 3, inserts: 3),
+        "{job}"
+    );
     assert_eq!(
         job["claimed_by"],
         json!(format!("pid:{}", std::process::id())),
         "{job}"
     );
     // The worker switched the file to WAL, which every connection now sees.
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(mode, "wal");
+    assert_eq!(value_of::<String>(&conn, "PRAGMA journal_mode"), "wal");
 
     let after = wait_for_status(&conn, |s| s["jobs_done"] == json!(1));
     assert_eq!(after["running"], json!(true), "{after}");
@@ -191,7 +168,7 @@ fn the_worker_runs_a_queued_dry_run_by_itself() {
     );
 
     // Stopped means stopped: a job queued now stays queued.
-    let id = queue_dry_run(&conn, &schema);
+    let id = queue_items_dry_run(&conn, &schema);
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(job_status(&conn, id), "queued");
 
@@ -206,20 +183,11 @@ fn the_worker_runs_a_queued_dry_run_by_itself() {
 
 #[test]
 fn stop_lets_the_job_in_progress_run_to_its_end() {
-    let (_dir, conn, pg) = with_saved_connection("worker_stop_mid_job", false);
-    let schema = common::fresh_schema(&pg, "w_stop_mid_job");
+    let (_dir, conn, _pg, schema) = with_fresh_schema("worker_stop_mid_job", "w_stop_mid_job");
     create_items(&conn);
     // The job's remote table is locked, so the job stays in progress until the lock goes.
-    let mut locker = admin(&pg);
-    locker
-        .batch_execute(&format!(
-            "CREATE TABLE {schema}.items (id bigint PRIMARY KEY, name text, price float8);
-             ALTER TABLE {schema}.items OWNER TO {};
-             BEGIN; LOCK TABLE {schema}.items IN ACCESS EXCLUSIVE MODE;",
-            pg.user
-        ))
-        .unwrap();
-    let id = queue_dry_run(&conn, &schema);
+    let mut locker = locked_remote_items(&schema);
+    let id = queue_items_dry_run(&conn, &schema);
     start(&conn, &json!({"poll_interval_ms": 50}));
     let busy = wait_for_status(&conn, |s| {
         s["current_job"] == json!(id) && job_status(&conn, id) == "running"
@@ -247,9 +215,8 @@ fn stop_lets_the_job_in_progress_run_to_its_end() {
 
 #[test]
 fn closing_the_connection_that_started_it_leaves_the_worker_running() {
-    let (dir, conn, _pg) = with_saved_connection("worker_close", false);
-    let path = dir.path().join("app.db");
-    let schema = common::fresh_schema(&pg(), "w_close");
+    let (dir, conn, _pg, schema) = with_fresh_schema("worker_close", "w_close");
+    let path = dir.db();
     create_items(&conn);
     let started = start(&conn, &json!({"poll_interval_ms": 50}));
     assert_eq!(started["running"], json!(true), "{started}");
@@ -259,7 +226,7 @@ fn closing_the_connection_that_started_it_leaves_the_worker_running() {
     let s = status(&other);
     assert_eq!(s["running"], json!(true), "{s}");
     assert_eq!(s["started_at"], started["started_at"], "{s}");
-    let id = queue_dry_run(&other, &schema);
+    let id = queue_items_dry_run(&other, &schema);
     let job = wait_for_job(&other, id);
     assert_eq!(job["status"], json!("succeeded"), "{job}");
     wait_for_status(&other, |s| s["jobs_done"] == json!(1));
@@ -271,8 +238,8 @@ fn closing_the_connection_that_started_it_leaves_the_worker_running() {
 
 #[test]
 fn one_worker_per_file_however_it_is_named() {
-    let (dir, path) = temp_db("worker_names");
-    let conn = open(&path);
+    let (dir, conn) = open_temp("worker_names");
+    let path = dir.db();
     let link = dir.path().join("link.db");
     std::os::unix::fs::symlink(&path, &link).unwrap();
     let through_link = open(&link);
@@ -303,33 +270,32 @@ fn one_worker_per_file_however_it_is_named() {
 
 #[test]
 fn options_are_checked_by_name() {
-    let (_dir, path) = temp_db("worker_options");
-    let conn = open(&path);
-    let e = call_error(
+    let (_dir, conn) = open_temp("worker_options");
+    let e = error_of(
         &conn,
-        r#"cloud_sync_worker_start('{"poll_interval_ms": 100, "interval": 5}')"#,
+        r#"SELECT cloud_sync_worker_start('{"poll_interval_ms": 100, "interval": 5}')"#,
     );
     assert!(e.starts_with("cloud_sync_worker_start: "), "{e}");
     assert!(e.contains("unknown option \"interval\""), "{e}");
     assert!(e.contains("poll_interval_ms"), "{e}");
     for bad in ["10", "60001", "\"1000\"", "1.5"] {
-        let e = call_error(
+        let e = error_of(
             &conn,
-            &format!("cloud_sync_worker_start('{{\"poll_interval_ms\": {bad}}}')"),
+            &format!("SELECT cloud_sync_worker_start('{{\"poll_interval_ms\": {bad}}}')"),
         );
         assert!(
             e.contains("poll_interval_ms must be an integer from 50 to 60000"),
             "{e}"
         );
     }
-    let e = call_error(&conn, "cloud_sync_worker_start('[1]')");
+    let e = error_of(&conn, "SELECT cloud_sync_worker_start('[1]')");
     assert!(e.contains("must be a JSON object"), "{e}");
-    let e = call_error(&conn, "cloud_sync_worker_start('{')");
+    let e = error_of(&conn, "SELECT cloud_sync_worker_start('{')");
     assert!(e.contains("not valid JSON"), "{e}");
     // Refused options start nothing.
     assert_eq!(status(&conn)["running"], json!(false));
     // The default options.
-    let started = json_call(&conn, "cloud_sync_worker_start()");
+    let started = json_of(&conn, "SELECT cloud_sync_worker_start()");
     assert_eq!(started["poll_interval_ms"], json!(1000), "{started}");
     assert_eq!(stop(&conn)["stopped"], json!(true));
 }
@@ -338,7 +304,7 @@ fn options_are_checked_by_name() {
 fn in_memory_and_temporary_databases_get_a_clear_error() {
     for name in [":memory:", ""] {
         let conn = open(Path::new(name));
-        let e = call_error(&conn, "cloud_sync_worker_start()");
+        let e = error_of(&conn, "SELECT cloud_sync_worker_start()");
         assert!(
             e.starts_with("cloud_sync_worker_start: the database is in memory or temporary"),
             "{name:?}: {e}"
@@ -362,7 +328,7 @@ fn a_read_only_database_gets_a_clear_error() {
     let (_dir, path) = temp_db("worker_readonly");
     drop(open(&path));
     let conn = open_with(&path, OpenFlags::SQLITE_OPEN_READ_ONLY);
-    let e = call_error(&conn, "cloud_sync_worker_start()");
+    let e = error_of(&conn, "SELECT cloud_sync_worker_start()");
     assert!(e.contains("read-only"), "{e}");
     assert_eq!(status(&conn)["running"], json!(false));
 }
@@ -370,21 +336,32 @@ fn a_read_only_database_gets_a_clear_error() {
 /// A database with a saved connection and a queued dry run into `w_<name>`, closed, for a
 /// separate process to open.
 fn prepared_database(name: &str) -> (common::tempdir::Dir, std::path::PathBuf, i64) {
-    let (dir, conn, pg) = with_saved_connection(name, false);
-    let schema = common::fresh_schema(&pg, &format!("w_{name}"));
+    let (dir, conn, _pg, schema) = with_fresh_schema(name, &format!("w_{name}"));
     create_items(&conn);
-    let id = queue_dry_run(&conn, &schema);
+    let id = queue_items_dry_run(&conn, &schema);
     drop(conn);
-    let path = dir.path().join("app.db");
+    let path = dir.db();
     (dir, path, id)
+}
+
+/// For each of `delays`, the delay and a database from `prepared_database` (`<name>_<i>`).
+fn prepared_per_delay<'a>(
+    name: &'a str,
+    delays: &'a [&'a str],
+) -> impl Iterator<Item = (&'a str, (common::tempdir::Dir, std::path::PathBuf, i64))> + 'a {
+    delays
+        .iter()
+        .enumerate()
+        .map(move |(i, delay)| (*delay, prepared_database(&format!("{name}_{i}"))))
 }
 
 #[test]
 fn the_sqlite3_shell_exits_cleanly_with_a_worker_running() {
     // Exits at different moments of the worker's life: right after the start (opening,
     // recovering), and while its job connects to, or works in, PostgreSQL.
-    for (i, delay) in ["0", "0.05", "0.2", "0.5", "1"].iter().enumerate() {
-        let (_dir, path, _id) = prepared_database(&format!("shell_exit_{i}"));
+    for (delay, (_dir, path, _id)) in
+        prepared_per_delay("shell_exit", &["0", "0.05", "0.2", "0.5", "1"])
+    {
         let run = shell(
             &path,
             &[("CLOUD_SYNC_ENCRYPTION_KEY", KEY)],
@@ -409,6 +386,21 @@ struct PythonRun {
     stdout: String,
     stderr: String,
     elapsed: Duration,
+}
+
+impl PythonRun {
+    /// Checks that the process (`case`) ended with exit code `code`, saying nothing on stderr.
+    fn assert_exited(&self, case: &str, code: i32) {
+        assert_eq!(
+            self.status.code(),
+            Some(code),
+            "{case}: python exited with {:?}: {}\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        assert_eq!(self.stderr, "", "{case}");
+    }
 }
 
 /// Runs `body` in /usr/bin/python3 after a prologue that opens `path` with apsw, loads the
@@ -469,18 +461,10 @@ print(status)
 print(json.loads(conn.execute("SELECT cloud_sync_worker_status()").fetchall()[0][0])["jobs_done"])
 "#,
     );
-    assert!(
-        run.status.success(),
-        "python exited with {:?}: {}\n{}",
-        run.status,
-        run.stdout,
-        run.stderr
-    );
-    assert_eq!(run.stdout, "succeeded\n1", "{}", run.stderr);
-    assert_eq!(run.stderr, "");
+    run.assert_exited("waiting for the job", 0);
+    assert_eq!(run.stdout, "succeeded\n1");
     // What the worker did there stays done.
-    let conn = open(&path);
-    assert_eq!(job_status(&conn, id), "succeeded");
+    assert_eq!(job_status(&open(&path), id), "succeeded");
 }
 
 #[test]
@@ -488,25 +472,17 @@ fn a_process_whose_host_uses_openssl_exits_cleanly_in_the_middle_of_a_job() {
     // Python's ssl module initializes OpenSSL with an exit handler (OPENSSL_cleanup) that frees
     // what a TLS session in progress uses: without the worker's own exit handler, leaving while
     // the worker's job talks to PostgreSQL crashed the process about half the time.
-    for (i, delay) in ["0", "0.005", "0.01", "0.02", "0.04"].iter().enumerate() {
-        let (_dir, path, id) = prepared_database(&format!("openssl_exit_{i}"));
+    let delays = ["0", "0.005", "0.01", "0.02", "0.04"];
+    for (delay, (_dir, path, id)) in prepared_per_delay("openssl_exit", &delays) {
         let run = python_host(
             &path,
             id,
             "import ssl, hashlib\nssl.create_default_context()",
             &format!("time.sleep({delay})"),
         );
-        assert!(
-            run.status.success(),
-            "delay {delay}: python exited with {:?}: {}\n{}",
-            run.status,
-            run.stdout,
-            run.stderr
-        );
-        assert_eq!(run.stderr, "", "delay {delay}");
+        run.assert_exited(&format!("delay {delay}"), 0);
         // The exit waited for the job, which ended as it would have anyway.
-        let conn = open(&path);
-        assert_eq!(job_status(&conn, id), "succeeded", "delay {delay}");
+        assert_eq!(job_status(&open(&path), id), "succeeded", "delay {delay}");
     }
 }
 
@@ -514,17 +490,7 @@ fn a_process_whose_host_uses_openssl_exits_cleanly_in_the_middle_of_a_job() {
 fn an_exit_waits_for_a_job_only_so_long_and_keeps_its_status() {
     let (_dir, path, id) = prepared_database("exit_wait");
     // The dry run's remote table is locked until the process has gone, so its job cannot end.
-    let schema = "w_exit_wait";
-    let pg = pg();
-    let mut locker = admin(&pg);
-    locker
-        .batch_execute(&format!(
-            "CREATE TABLE {schema}.items (id bigint PRIMARY KEY, name text, price float8);
-             ALTER TABLE {schema}.items OWNER TO {};
-             BEGIN; LOCK TABLE {schema}.items IN ACCESS EXCLUSIVE MODE;",
-            pg.user
-        ))
-        .unwrap();
+    let mut locker = locked_remote_items("w_exit_wait");
     let run = python_host(
         &path,
         id,
@@ -539,16 +505,8 @@ sys.exit(3)
 "#,
     );
     locker.batch_execute("ROLLBACK").unwrap();
-    assert_eq!(
-        run.status.code(),
-        Some(3),
-        "{:?}: {}\n{}",
-        run.status,
-        run.stdout,
-        run.stderr
-    );
+    run.assert_exited("leaving mid-job", 3);
     assert_eq!(run.stdout, "leaving");
-    assert_eq!(run.stderr, "");
     // It waited for the job (10 s), then ended the process as a kill would: the job is left
     // `running` for recovery, claimed by a process that is gone.
     assert!(
@@ -556,6 +514,5 @@ sys.exit(3)
         "{:?}",
         run.elapsed
     );
-    let conn = open(&path);
-    assert_eq!(job_status(&conn, id), "running");
+    assert_eq!(job_status(&open(&path), id), "running");
 }

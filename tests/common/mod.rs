@@ -1,6 +1,15 @@
 //! Shared by the integration tests: where the built extension is, the PostgreSQL that
-//! scripts/test.sh started, and hosts to load the extension into.
+//! scripts/test.sh started, and hosts to load the extension into. The submodules hold what
+//! several test files set up, read and check: the local database (`local`), the remote one
+//! (`remote`), jobs (`jobs`) and what their summaries say (`summary`), and edge values for round
+//! trips (`edge`).
 #![allow(dead_code)]
+
+pub mod edge;
+pub mod jobs;
+pub mod local;
+pub mod remote;
+pub mod summary;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -93,6 +102,27 @@ impl Pg {
         )
     }
 
+    /// The server through pgbouncer (transaction mode), TLS required.
+    pub fn pooled_url(&self) -> String {
+        self.url("localhost", self.bouncer_port, "sslmode=require")
+    }
+
+    /// The test user's real password on `port` of 127.0.0.1, where nothing should listen: what
+    /// a refused connection looks like, with a password worth leaking.
+    pub fn closed_port_url(&self, port: u16) -> String {
+        self.url("127.0.0.1", port, "sslmode=disable&connect_timeout=5")
+    }
+
+    /// Panics if `text` (`what` it is) holds the test password, plain or percent-encoded.
+    pub fn assert_no_password(&self, text: &str, what: &str) {
+        for secret in [self.password.clone(), percent_encode(&self.password)] {
+            assert!(
+                !text.contains(&secret),
+                "{what} shows the password ({secret}):\n{text}"
+            );
+        }
+    }
+
     /// Runs SQL as the superuser through psql and returns its unaligned output.
     pub fn psql(&self, sql: &str) -> String {
         let out = Command::new("psql")
@@ -108,6 +138,12 @@ impl Pg {
     }
 }
 
+/// A port on 127.0.0.1 on which nothing listens.
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
 static KEY_ONCE: Once = Once::new();
 
 /// Opens `path` in a rusqlite host and loads the extension, with `KEY` configured.
@@ -115,6 +151,7 @@ pub fn open(path: &Path) -> Connection {
     open_with(path, OpenFlags::default())
 }
 
+/// `open` with `flags` (read-only, for instance).
 pub fn open_with(path: &Path, flags: OpenFlags) -> Connection {
     KEY_ONCE.call_once(|| std::env::set_var("CLOUD_SYNC_ENCRYPTION_KEY", KEY));
     let conn = Connection::open_with_flags(path, flags).unwrap();
@@ -122,6 +159,12 @@ pub fn open_with(path: &Path, flags: OpenFlags) -> Connection {
     conn
 }
 
+/// An in-memory database with the extension loaded.
+pub fn open_in_memory() -> Connection {
+    open(Path::new(":memory:"))
+}
+
+/// Loads the extension into `conn` (again, if it already is).
 pub fn load(conn: &Connection) -> rusqlite::Result<()> {
     unsafe {
         conn.load_extension_enable()?;
@@ -136,6 +179,13 @@ pub fn temp_db(name: &str) -> (tempdir::Dir, PathBuf) {
     let dir = tempdir::Dir::new(name);
     let path = dir.path().join("app.db");
     (dir, path)
+}
+
+/// A fresh database file in its own temporary directory (`Dir::db`), opened with `open`.
+pub fn open_temp(name: &str) -> (tempdir::Dir, Connection) {
+    let (dir, path) = temp_db(name);
+    let conn = open(&path);
+    (dir, conn)
 }
 
 pub mod tempdir {
@@ -161,6 +211,11 @@ pub mod tempdir {
         pub fn path(&self) -> &Path {
             &self.0
         }
+
+        /// The database file `temp_db` made in this directory.
+        pub fn db(&self) -> PathBuf {
+            self.0.join("app.db")
+        }
     }
 
     impl Drop for Dir {
@@ -175,6 +230,14 @@ pub struct ShellRun {
     pub ok: bool,
     pub stdout: String,
     pub stderr: String,
+}
+
+impl ShellRun {
+    /// Checks that the run (`case`) failed, saying `expected` on stderr.
+    pub fn assert_failed_with(&self, case: &str, expected: &str) {
+        assert!(!self.ok, "{case}: it succeeded: {}", self.stdout);
+        assert!(self.stderr.contains(expected), "{case}: {}", self.stderr);
+    }
 }
 
 /// Runs `sql` through the sqlite3 shell on `db` after `.load`-ing the extension, with exactly
@@ -213,100 +276,4 @@ pub fn shell(db: &Path, env: &[(&str, &str)], sql: &str) -> ShellRun {
 /// Single-quotes a string for SQL.
 pub fn sql_str(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
-}
-
-/// A superuser session on the test server, for setting up and checking what landed remotely.
-pub fn admin(pg: &Pg) -> postgres::Client {
-    postgres::Client::connect(&pg.admin, postgres::NoTls).expect("admin connection")
-}
-
-/// A JSON value as a SQL string literal.
-pub fn quoted(v: &serde_json::Value) -> String {
-    sql_str(&v.to_string())
-}
-
-/// `SELECT cloud_sync_run(<sql>)`, parsed.
-pub fn run_job(conn: &Connection, sql: &str) -> serde_json::Value {
-    let text: String = conn
-        .query_row(&format!("SELECT cloud_sync_run({sql})"), [], |r| r.get(0))
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    serde_json::from_str(&text).unwrap()
-}
-
-/// A dry run of an export to `prod` with `options`, then the full export that confirms it,
-/// queued and not run; returns the export's job id.
-pub fn queue_confirmed_export(conn: &Connection, options: &serde_json::Value) -> i64 {
-    let dry = run_job(
-        conn,
-        &format!("cloud_sync_export('prod', 1, {})", quoted(options)),
-    );
-    assert_eq!(dry["status"], "succeeded", "{dry}");
-    let mut confirmed = options.clone();
-    confirmed["confirm"] = dry["id"].clone();
-    conn.query_row(
-        &format!(
-            "SELECT cloud_sync_export('prod', 0, {})",
-            quoted(&confirmed)
-        ),
-        [],
-        |r| r.get(0),
-    )
-    .unwrap()
-}
-
-/// A fresh database whose saved connection `prod` leads to the test server: direct with TLS
-/// verified, or through pgbouncer.
-pub fn with_saved_connection(name: &str, pooled: bool) -> (tempdir::Dir, Connection, Pg) {
-    let pg = pg();
-    let (dir, path) = temp_db(name);
-    let conn = open(&path);
-    let url = if pooled {
-        pg.url("localhost", pg.bouncer_port, "sslmode=require")
-    } else {
-        pg.verified_url()
-    };
-    conn.query_row("SELECT cloud_sync_save('prod', ?1)", [url], |r| {
-        r.get::<_, i64>(0)
-    })
-    .unwrap();
-    (dir, conn, pg)
-}
-
-/// Drops and creates the remote schema `schema`, owned by the test user: exports lock per
-/// schema, so each test works in its own.
-pub fn fresh_schema(pg: &Pg, schema: &str) -> String {
-    admin(pg)
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema} AUTHORIZATION {};",
-            pg.user
-        ))
-        .unwrap();
-    schema.to_string()
-}
-
-/// Every text value cloud_sync keeps: all its tables and the job history view, to look for leaks.
-pub fn all_stored_text(conn: &Connection) -> String {
-    let mut tables: Vec<String> = conn
-        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name LIKE 'cloud_sync_%'")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    tables.push("cloud_sync_jobs_vtab".into());
-    let mut all = String::new();
-    for table in tables {
-        let mut stmt = conn.prepare(&format!("SELECT * FROM \"{table}\"")).unwrap();
-        let columns = stmt.column_count();
-        let mut rows = stmt.query([]).unwrap();
-        while let Some(row) = rows.next().unwrap() {
-            for i in 0..columns {
-                if let Ok(Some(text)) = row.get::<_, Option<String>>(i) {
-                    all.push_str(&text);
-                    all.push('\n');
-                }
-            }
-        }
-    }
-    all
 }
