@@ -147,6 +147,28 @@ pub struct TableSummary {
     pub ms: f64,
 }
 
+impl TableSummary {
+    /// A table's summary with the fields every job has; the caller sets its own kind's fields.
+    pub(crate) fn new(
+        table: &str,
+        schema: &str,
+        key: Vec<String>,
+        created: bool,
+        counts: TableCounts,
+        ms: f64,
+    ) -> TableSummary {
+        TableSummary {
+            table: table.to_string(),
+            remote_table: format!("{schema}.{table}"),
+            key,
+            created,
+            counts,
+            ms,
+            ..TableSummary::default()
+        }
+    }
+}
+
 /// A problem found in the data or the schema. `key` is the row's key as an object (null for a
 /// table-level problem), `column` the column at fault (null when not about one column).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

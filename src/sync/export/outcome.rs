@@ -26,14 +26,9 @@ pub fn table(
     started: Instant,
 ) -> TableSummary {
     TableSummary {
-        table: plan.name.clone(),
-        remote_table: format!("{schema}.{}", plan.name),
-        key: plan.key().map(|c| c.name.clone()).collect(),
-        created: plan.create && plan.problems.is_empty(),
         mode: Some(plan.mode()),
         changes: Some(plan.changes),
         propagate_deletes: Some(plan.propagate_deletes),
-        counts,
         columns: Some(
             plan.columns
                 .iter()
@@ -44,7 +39,14 @@ pub fn table(
                 })
                 .collect(),
         ),
-        ms: elapsed_ms(started),
+        ..TableSummary::new(
+            &plan.name,
+            schema,
+            plan.key().map(|c| c.name.clone()).collect(),
+            plan.create && plan.problems.is_empty(),
+            counts,
+            elapsed_ms(started),
+        )
     }
 }
 

@@ -25,18 +25,14 @@ pub fn table(
     schema: &str,
     started: Instant,
 ) -> TableSummary {
-    TableSummary {
-        table: plan.name.clone(),
-        remote_table: format!("{schema}.{}", plan.name),
-        key: plan.key().map(|c| c.name.clone()).collect(),
-        created: plan.create.is_some() && plan.problems.is_empty(),
-        mode: None,
-        changes: None,
-        propagate_deletes: None,
+    TableSummary::new(
+        &plan.name,
+        schema,
+        plan.key().map(|c| c.name.clone()).collect(),
+        plan.create.is_some() && plan.problems.is_empty(),
         counts,
-        columns: None,
-        ms: elapsed_ms(started),
-    }
+        elapsed_ms(started),
+    )
 }
 
 /// The job's summary; `started` is when the job began.
