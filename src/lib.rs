@@ -16,10 +16,6 @@ mod sql_text;
 mod sqlite;
 mod sync;
 
-/// The typed job summary, for programs (and this crate's tests) that read a job's `summary`
-/// column; plain serde, usable without a loaded SQLite.
-pub use sync::summary;
-
 use std::ffi::{c_char, c_int, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 

@@ -11,7 +11,7 @@ use std::ops::AddAssign;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use super::options::Mode;
+use super::options::Mode;
 
 /// One count that is either always there (`u64`) or not always measured (`Option<u64>`).
 trait Count: Copy {
