@@ -5,6 +5,7 @@
 use super::Claim;
 use crate::connections;
 use crate::error::{Error, Result};
+use crate::remote::ConnInfo;
 use crate::secret::Keyring;
 use crate::sqlite::{Db, Param};
 use crate::sync::export::{self, ExportRequest};
@@ -35,8 +36,7 @@ fn execute_export(
     log: &mut JobLog,
 ) -> Result<Summary> {
     let options = ExportOptions::parse(Some(&claim.options))?;
-    let info = connections::open(db, &Keyring::from_env()?, &claim.connection_name)?;
-    log.info(None, format!("connecting to {}", info.display()));
+    let info = open_connection(db, claim, log)?;
     let request = ExportRequest {
         info: &info,
         connection_id: connections::id(db, &claim.connection_name)?,
@@ -60,14 +60,20 @@ fn execute_import(
     log: &mut JobLog,
 ) -> Result<Summary> {
     let options = ImportOptions::parse(Some(&claim.options))?;
-    let info = connections::open(db, &Keyring::from_env()?, &claim.connection_name)?;
-    log.info(None, format!("connecting to {}", info.display()));
+    let info = open_connection(db, claim, log)?;
     let request = ImportRequest {
         info: &info,
         dry_run: claim.dry_run,
         options: &options,
     };
     import::run(db, &request, progress, log)
+}
+
+/// The claimed job's saved connection, opened (decrypted) only now, and logged redacted.
+fn open_connection(db: &Db, claim: &Claim, log: &mut JobLog) -> Result<ConnInfo> {
+    let info = connections::open(db, &Keyring::from_env()?, &claim.connection_name)?;
+    log.info(None, format!("connecting to {}", info.display()));
+    Ok(info)
 }
 
 /// The counts a confirmed export compares with its dry run's (problems need no comparison: an
