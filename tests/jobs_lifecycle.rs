@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::jobs::{
     attempt_outcomes, job_row, job_status, queue_confirmed_export, queue_dry_run, run_job,
+    warnings_of,
 };
 use common::local::{
     column_of, error_of, json_of, save, value_of, with_fresh_schema, with_saved_connection,
@@ -129,10 +130,7 @@ fn a_job_against_a_stopped_server_is_retried_with_growing_delays_until_it_is_bac
         attempt_outcomes(&conn, id),
         ["failed", "failed", "succeeded"]
     );
-    let warnings: Vec<String> = column_of(
-        &conn,
-        &format!("SELECT message FROM cloud_sync_job_log({id}) WHERE level = 'warn'"),
-    );
+    let warnings = warnings_of(&conn, id);
     for attempt in [2, 3] {
         assert!(
             warnings
@@ -385,4 +383,43 @@ fn two_processes_with_workers_on_one_file_run_each_job_exactly_once() {
             "{runner} is not one of the worker processes {pids:?}"
         );
     }
+}
+
+#[test]
+fn a_job_on_a_rollback_journal_database_says_other_connections_cannot_write_meanwhile() {
+    let (_dir, conn, pg) = with_saved_connection("journal", false);
+    let schema = fresh_schema(&pg, "l_journal");
+    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let notice = "the database is in journal_mode delete, not WAL";
+    let debug = json_of(&conn, "SELECT cloud_sync_debug()");
+    assert_eq!(debug["journal_mode"], "delete", "{debug}");
+    assert!(
+        debug["journal_notice"].as_str().unwrap().contains(notice),
+        "{debug}"
+    );
+    let id = queue_dry_run(&conn, &json!({"schema": schema}));
+    assert_eq!(run_job(&conn, &id.to_string())["status"], "succeeded");
+    let warnings = warnings_of(&conn, id);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains(notice) && w.contains("PRAGMA journal_mode = WAL")),
+        "{warnings:?}"
+    );
+
+    let mode: String = value_of(&conn, "PRAGMA journal_mode = WAL");
+    assert_eq!(mode, "wal");
+    let debug = json_of(&conn, "SELECT cloud_sync_debug()");
+    assert_eq!(debug["journal_mode"], "wal", "{debug}");
+    assert!(debug["journal_notice"].is_null(), "{debug}");
+    let id = queue_dry_run(&conn, &json!({"schema": schema}));
+    assert_eq!(run_job(&conn, &id.to_string())["status"], "succeeded");
+    assert!(
+        !warnings_of(&conn, id)
+            .iter()
+            .any(|w| w.contains("journal_mode")),
+        "{:?}",
+        warnings_of(&conn, id)
+    );
 }

@@ -11,6 +11,7 @@
 
 pub mod control;
 pub mod enqueue;
+pub mod journal;
 pub mod report;
 pub mod retry;
 pub mod runner;

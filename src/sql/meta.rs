@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use crate::error::Result;
+use crate::jobs::journal;
 use crate::local::schema;
 use crate::secret::{self, Keyring};
 use crate::sqlite::{api, Call, Output};
@@ -28,6 +29,8 @@ pub fn debug(call: &Call) -> Result<Output> {
         "tls_backend": openssl::version::version(),
         "schema_version": schema::installed_version(&call.db)?,
         "database_readonly": call.db.is_readonly(),
+        "journal_mode": journal::mode(&call.db)?,
+        "journal_notice": journal::notice(&call.db)?,
         "encryption_key": keys,
         "key_variables": [secret::KEY_ENV, secret::KEY_FILE_ENV, secret::PREVIOUS_KEY_ENV, secret::PREVIOUS_KEY_FILE_ENV],
     });

@@ -140,6 +140,14 @@ pub fn log_messages(conn: &Connection, id: i64) -> Vec<String> {
     )
 }
 
+/// The warnings in job `id`'s log, in order.
+pub fn warnings_of(conn: &Connection, id: i64) -> Vec<String> {
+    column_of(
+        conn,
+        &format!("SELECT message FROM cloud_sync_job_log({id}) WHERE level = 'warn'"),
+    )
+}
+
 /// The outcome of each attempt of job `id`, in order.
 pub fn attempt_outcomes(conn: &Connection, id: i64) -> Vec<String> {
     column_of(

@@ -16,7 +16,7 @@ use self::execute::execute;
 use self::finish::{finish, FinishOnUnwind};
 pub use self::recover::recover_orphans;
 use super::retry::Policy;
-use super::{database_file, status_of, Registered, RunKey};
+use super::{database_file, journal, status_of, Registered, RunKey};
 use crate::error::{Error, Result};
 use crate::local::schema;
 use crate::sqlite::{Db, Param};
@@ -170,6 +170,15 @@ fn run_claimed(db: &Db, claim: Claim) -> Result<Outcome> {
             claim.attempt, claim.max_attempts
         ),
     );
+    match journal::notice(db) {
+        Ok(Some(notice)) => log.push(Level::Warn, None, notice),
+        Ok(None) => {}
+        Err(e) => log.push(
+            Level::Warn,
+            None,
+            format!("cannot read the journal mode: {e}"),
+        ),
+    }
     let progress = Progress::default();
     let key = RunKey {
         file: database_file(db).unwrap_or_default(),
