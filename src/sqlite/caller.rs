@@ -96,9 +96,9 @@ fn schema_object_calling(db: &Db, name: &str) -> Result<Option<String>> {
 
 /// Whether `sql` calls the function `name`: `name` as a whole identifier followed by `(`.
 pub fn calls_function(sql: &[u8], name: &str) -> bool {
-    let mut tokens = Tokens { sql, at: 0 };
+    let tokens = Tokens { sql, at: 0 };
     let mut after_name = false;
-    while let Some(token) = tokens.next() {
+    for token in tokens {
         after_name = match token {
             Token::Identifier(identifier) => identifier.eq_ignore_ascii_case(name.as_bytes()),
             Token::Other(b'(') if after_name => return true,
