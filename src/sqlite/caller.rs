@@ -2,16 +2,17 @@
 //! statement the application runs, and not from the schema of a database file.
 //!
 //! SQLITE_DIRECTONLY keeps such functions out of views, triggers and DEFAULTs, but SQLite
-//! (3.40 as Debian 12 ships it, and 3.46 alike) lets a CHECK constraint call a DIRECTONLY
-//! function that is not deterministic: SQLite marks an expression as coming from the schema
-//! only for deterministic functions. A crafted file could then send its rows to any server on
-//! every insert. So before such a function runs, [`refuse_indirect`] requires that
+//! (3.40 as Debian 12 ships it, 3.46 alike) lets a CHECK constraint, and a generated column or
+//! index edited into the file, call a DIRECTONLY function that is not deterministic: SQLite
+//! marks a call as coming from the schema only for deterministic functions. A crafted file
+//! could then send its rows to any server on every insert. So before such a function runs, [`refuse_indirect`] requires that
 //! - a statement running on the connection calls it by name (a CHECK constraint, generated
 //!   column or index expression is evaluated inside the statement that writes the row, whose
-//!   own text does not call the function); and
-//! - no table, index, view or trigger of an attached database calls it (otherwise a statement
-//!   of the application that calls it and writes into such a table would let the schema's
-//!   call through).
+//!   own text does not call the function; a statement prepared without its SQL text cannot
+//!   vouch for a call); and
+//! - no table, index, view or trigger of an attached database calls it (otherwise an
+//!   application statement that calls it and writes into such a table, or cloud_sync's own
+//!   writes during a call of it, would let the schema's call through).
 //!
 //! Names are read as SQLite's tokenizer reads them: whole identifiers, bare or quoted, in any
 //! ASCII case, outside string literals and comments, followed by `(`.
@@ -95,7 +96,7 @@ fn schema_object_calling(db: &Db, name: &str) -> Result<Option<String>> {
 }
 
 /// Whether `sql` calls the function `name`: `name` as a whole identifier followed by `(`.
-pub fn calls_function(sql: &[u8], name: &str) -> bool {
+fn calls_function(sql: &[u8], name: &str) -> bool {
     let tokens = Tokens { sql, at: 0 };
     let mut after_name = false;
     for token in tokens {
