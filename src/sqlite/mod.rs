@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod argument;
+mod caller;
 pub mod connection;
 pub mod function;
 pub mod vtab;
