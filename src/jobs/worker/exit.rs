@@ -67,8 +67,8 @@ fn register_exit_handler() {
     unsafe { libc::atexit(at_exit) };
 }
 
-/// Asks every worker of this process to stop and waits up to `wait` until none is inside a poll. `true` when
-/// none is.
+/// Asks every worker of this process to stop and waits up to `wait` until none is inside a
+/// poll. `true` when none is.
 fn workers_idle_at_exit(wait: Duration) -> bool {
     let deadline = Instant::now() + wait;
     let Some(workers) = registry::all_by(deadline) else {
