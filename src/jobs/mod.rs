@@ -12,6 +12,7 @@
 pub mod control;
 pub mod enqueue;
 pub mod journal;
+mod per_process;
 pub mod report;
 pub mod retry;
 pub mod runner;
@@ -21,13 +22,12 @@ pub mod worker;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
-use once_cell::sync::Lazy;
-
 use crate::error::{Error, Result};
 use crate::sqlite::api::{Stmt, SQLITE_NULL};
 use crate::sqlite::{Db, Param};
 use crate::sync::summary::Summary;
 use crate::sync::Progress;
+use per_process::PerProcess;
 
 pub use enqueue::{enqueue_export, enqueue_import};
 pub use runner::{run_due, run_one};
@@ -42,12 +42,12 @@ pub struct RunKey {
 }
 
 /// Live progress of the jobs running in this process, so the views can show rows_done while a
-/// job runs.
-static RUNNING: Lazy<Mutex<HashMap<RunKey, Progress>>> = Lazy::new(Default::default);
+/// job runs and a cancel reaches it. Per process: a forked child runs none of its parent's jobs.
+static RUNNING: PerProcess<Mutex<HashMap<RunKey, Progress>>> = PerProcess::new();
 
 fn running() -> MutexGuard<'static, HashMap<RunKey, Progress>> {
     // A panic while the lock was held leaves a map that is still consistent.
-    RUNNING.lock().unwrap_or_else(|e| e.into_inner())
+    RUNNING.get().lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Registers a running job's progress; unregisters it when dropped, also during a panic.

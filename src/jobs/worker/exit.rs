@@ -7,7 +7,6 @@
 //! TLS session still uses it, and the process crashes on its way out.
 
 use std::panic::catch_unwind;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
@@ -20,19 +19,15 @@ const EXIT_WAIT: Duration = Duration::from_secs(10);
 /// `OPENSSL_INIT_NO_ATEXIT`, and no cleanup handler is ever registered), then registers an exit
 /// handler of our own, which runs before any handler registered earlier, OpenSSL's included. It
 /// stops the workers from starting another job and waits up to `EXIT_WAIT` for the jobs they
-/// are running to end.
+/// are running to end. A process forked from this one inherits both, and since the registry is
+/// per process, the handler there waits only for that process's own workers.
 pub(super) fn exit_guard() {
     static GUARD: Once = Once::new();
     GUARD.call_once(|| {
         openssl::init();
-        GUARD_PID.store(std::process::id(), Ordering::Relaxed);
         register_exit_handler();
     });
 }
-
-/// The process that registered the exit handler. A child forked from it inherits the handler
-/// and the registry, but none of the threads: its exit has no worker to wait for.
-static GUARD_PID: AtomicU32 = AtomicU32::new(0);
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn register_exit_handler() {
@@ -72,12 +67,9 @@ fn register_exit_handler() {
     unsafe { libc::atexit(at_exit) };
 }
 
-/// Asks every worker to stop and waits up to `wait` until none is inside a poll. `true` when
-/// none is.
+/// Asks every worker of this process to stop and waits up to `wait` until none is inside a
+/// poll. `true` when none is.
 fn workers_idle_at_exit(wait: Duration) -> bool {
-    if GUARD_PID.load(Ordering::Relaxed) != std::process::id() {
-        return true;
-    }
     let deadline = Instant::now() + wait;
     let Some(workers) = registry::all_by(deadline) else {
         return false;

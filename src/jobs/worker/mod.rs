@@ -12,7 +12,8 @@
 //! The registry of workers (`registry`) is a process-wide static that is never dropped, and the
 //! threads are detached: a process may exit with a worker running. Its exit waits (up to
 //! `exit::EXIT_WAIT`) only for a job the worker is running, because OpenSSL's own exit handler
-//! would pull the TLS state from under it (`exit`).
+//! would pull the TLS state from under it (`exit`). The registry is per process: a child forked
+//! from this process starts with no worker, since it has none of the threads.
 
 mod exit;
 mod options;

@@ -1,6 +1,10 @@
 //! The workers of this process: the process-wide registry by database file, and each worker's
 //! shared state, which `status` reports, `stop` and the exit handler ask to stop, and the thread
 //! updates as it runs.
+//!
+//! The registry is `PerProcess`: a process forked from ours (a pre-forking server, Python's
+//! `multiprocessing`) starts with no worker, as it has none of our threads, and never waits on
+//! a lock or a state that one of our threads held when it forked.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -8,22 +12,22 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use once_cell::sync::Lazy;
 use serde_json::{json, Map, Value};
 
 use super::options::Options;
 use crate::error::{Error, Result};
 use crate::jobs::database_file;
+use crate::jobs::per_process::PerProcess;
 use crate::sqlite::Db;
 use crate::sync::now_iso;
 
 /// The workers of this process, by canonical database file. A stopped worker stays until the
 /// next start, so `status` can still report how its run ended.
-static WORKERS: Lazy<Mutex<HashMap<PathBuf, Arc<Worker>>>> = Lazy::new(Default::default);
+static WORKERS: PerProcess<Mutex<HashMap<PathBuf, Arc<Worker>>>> = PerProcess::new();
 
 fn workers() -> MutexGuard<'static, HashMap<PathBuf, Arc<Worker>>> {
     // Nothing panics while holding it; if something did, the map is still consistent.
-    WORKERS.lock().unwrap_or_else(|e| e.into_inner())
+    WORKERS.get().lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One worker: what `status` reports, and what `stop` and the thread share.
@@ -290,7 +294,7 @@ pub(super) fn canonical(file: &str) -> Result<PathBuf> {
 /// exit, another thread of the host may hold it, and the exit must not wait past the deadline.
 pub(super) fn all_by(deadline: Instant) -> Option<Vec<Arc<Worker>>> {
     loop {
-        match WORKERS.try_lock() {
+        match WORKERS.get().try_lock() {
             Ok(map) => return Some(map.values().cloned().collect()),
             Err(TryLockError::Poisoned(map)) => {
                 return Some(map.into_inner().values().cloned().collect())
