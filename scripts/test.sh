@@ -24,6 +24,9 @@ echo "== apsw host"
 echo "== python sqlite3 host"
 /usr/bin/python3 tests/python_sqlite3_host.py
 
+echo "== fuzz: every function with wrong counts and hostile values"
+/usr/bin/python3 tests/fuzz_host.py
+
 echo "== walk-through through the sqlite3 shell"
 workdir=$(mktemp -d)
 output=$(CLOUD_SYNC_ENCRYPTION_KEY=$(openssl rand -hex 32) \
