@@ -27,6 +27,9 @@ echo "== python sqlite3 host"
 echo "== forked python child"
 /usr/bin/python3 tests/fork_host.py
 
+echo "== fuzz: every function with wrong counts and hostile values"
+/usr/bin/python3 tests/fuzz_host.py
+
 echo "== walk-through through the sqlite3 shell"
 workdir=$(mktemp -d)
 output=$(CLOUD_SYNC_ENCRYPTION_KEY=$(openssl rand -hex 32) \

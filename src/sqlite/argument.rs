@@ -9,6 +9,7 @@
 //! NULL and blobs.
 
 use super::api::Value;
+use crate::error::{given, may_be_connection_string};
 use crate::sql_text::sql_literal;
 
 /// How much of a refused text an error message shows.
@@ -49,7 +50,7 @@ fn whole(r: f64) -> Option<i64> {
 }
 
 /// `value` as an error message shows it: a number as written, text quoted and cut after
-/// `SHOWN_CHARS` characters.
+/// `SHOWN_CHARS` characters, a connection string not at all.
 pub fn shown(value: Value) -> String {
     match value {
         Value::Null => "NULL".into(),
@@ -58,6 +59,9 @@ pub fn shown(value: Value) -> String {
         Value::Real(r) => format!("{r:?}"),
         Value::Text(bytes) => {
             let text = String::from_utf8_lossy(bytes);
+            if may_be_connection_string(&text) {
+                return given(&text).into();
+            }
             let length = text.chars().count();
             if length <= SHOWN_CHARS {
                 sql_literal(&text)
@@ -140,6 +144,10 @@ mod tests {
         assert_eq!(shown(text("it's")), "'it''s'");
         assert_eq!(shown(Value::Null), "NULL");
         assert_eq!(shown(Value::Blob(b"x")), "a blob");
+        assert_eq!(
+            shown(text("postgresql://u:secret@localhost/db")),
+            "a connection string (not shown)"
+        );
         let long = "x".repeat(150);
         assert_eq!(
             shown(text(&long)),

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
+use crate::error::{given, Error, Result};
 
 const KNOWN: &[&str] = &[
     "tables",
@@ -251,8 +251,9 @@ impl Strategy {
             "overwrite" => Ok(Strategy::Overwrite),
             "merge" => Ok(Strategy::Merge),
             other => Err(Error::invalid(format!(
-                "unknown strategy \"{other}\": use skip (keep local rows), overwrite (take the \
-                 remote rows) or merge (take the remote values that are not NULL)"
+                "unknown strategy \"{}\": use skip (keep local rows), overwrite (take the \
+                 remote rows) or merge (take the remote values that are not NULL)",
+                given(other)
             ))),
         }
     }

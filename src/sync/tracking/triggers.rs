@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::{all, find, fingerprint, integrity, trigger_name, Tracked, KINDS};
-use crate::error::{Error, Result};
+use crate::error::{given, Error, Result};
 use crate::local::schema;
 use crate::local::tables::{self, LocalTable};
 use crate::sql_text::quote;
@@ -80,7 +80,10 @@ fn require_trackable(db: &Db, table: &str) -> Result<()> {
         Some(kind) => format!(
             "{table} cannot be tracked: it is {kind}; only the application's ordinary tables can"
         ),
-        None => format!("table \"{table}\" does not exist in the main database"),
+        None => format!(
+            "table \"{}\" does not exist in the main database",
+            given(table)
+        ),
     }))
 }
 
@@ -123,7 +126,8 @@ pub fn untrack(db: &Db, table: &str) -> Result<Value> {
                 .map(|all| all.into_iter().map(|t| t.table).collect())
                 .unwrap_or_default();
             Error::invalid(format!(
-                "table {table} is not tracked: the tracked tables are {}",
+                "table {} is not tracked: the tracked tables are {}",
+                given(table),
                 if tracked.is_empty() {
                     "none".to_string()
                 } else {
