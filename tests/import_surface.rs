@@ -126,7 +126,7 @@ fn every_refused_import_queues_nothing() {
         (
             "SELECT cloud_sync_import('prod', 1, 'skip', '{\"confirm\": 1}')",
             "unknown option \"confirm\": known options are tables, exclude, schema, \
-             create_tables, strategy, max_attempts",
+             create_tables, strategy, column_types, max_attempts",
         ),
         (
             "SELECT cloud_sync_import('prod', 1, 'skip', '{\"use_rowid\": []}')",

@@ -64,26 +64,62 @@ impl Incoming {
                 Value::Integer(i64::from(bytes.first().copied().ok_or_else(wrong)? != 0))
             }
             Incoming::Bytea => Value::Blob(bytes),
+            Incoming::Numeric if affinity != Affinity::Text => {
+                let text = std::str::from_utf8(bytes).map_err(|_| wrong())?;
+                return decimal_value(text, affinity);
+            }
             Incoming::Text | Incoming::Numeric => Value::Text(bytes),
         };
-        if affinity == Affinity::Real {
-            match value {
-                Value::Integer(i) if i.unsigned_abs() > 1 << 53 => {
-                    return Err(format!("integer {i} would lose digits in a REAL column"))
-                }
-                Value::Text(t) if self == Incoming::Numeric => {
-                    let text = std::str::from_utf8(t).map_err(|_| wrong())?;
-                    if !decimal_is_exact_double(text) {
-                        return Err(format!(
-                            "numeric {text} has more digits than a REAL column keeps: use a TEXT column"
-                        ));
-                    }
-                }
-                _ => {}
+        if let (Affinity::Real, Value::Integer(i)) = (affinity, value) {
+            if i.unsigned_abs() > 1 << 53 {
+                return Err(format!("integer {i} would lose digits in a REAL column"));
             }
         }
         Ok(value)
     }
+}
+
+/// A `numeric` as the SQLite value that holds it exactly, as SQLite's own NUMERIC affinity
+/// would store its text: a whole number in int64's range as an integer (`18.00` -> 18), any
+/// other as a real when the real is the same number (`19.50` -> 19.5). A REAL column takes
+/// whole numbers as reals too. A number no SQLite value holds exactly (more digits than a real
+/// keeps, NaN) is `Err`, never rounded.
+fn decimal_value(text: &str, affinity: Affinity) -> Result<Value<'static>, String> {
+    if let Some(whole) = whole_number(text) {
+        if let Ok(i) = whole.parse::<i64>() {
+            if affinity != Affinity::Real || i.unsigned_abs() <= 1 << 53 {
+                return Ok(if affinity == Affinity::Real {
+                    Value::Real(i as f64)
+                } else {
+                    Value::Integer(i)
+                });
+            }
+        }
+    }
+    match text {
+        "Infinity" => return Ok(Value::Real(f64::INFINITY)),
+        "-Infinity" => return Ok(Value::Real(f64::NEG_INFINITY)),
+        _ => {}
+    }
+    if decimal_is_exact_double(text) {
+        if let Ok(real) = text.parse() {
+            return Ok(Value::Real(real));
+        }
+    }
+    Err(format!(
+        "numeric {text} has more digits than a REAL keeps, so SQLite has no value that holds \
+         it exactly"
+    ))
+}
+
+/// The digits of a decimal with no fraction (`-18.00` -> `-18`); `None` when it has one.
+fn whole_number(text: &str) -> Option<&str> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let digits = whole.strip_prefix('-').unwrap_or(whole);
+    (!digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && fraction.bytes().all(|b| b == b'0'))
+    .then_some(whole)
 }
 
 /// Whether SQLite's REAL affinity keeps the decimal `text` exactly (it converts it to the nearest
@@ -147,15 +183,18 @@ mod tests {
         );
         assert_eq!(Incoming::of("numeric(10,2)"), (Incoming::Numeric, true));
         assert_eq!(Incoming::of("uuid"), (Incoming::Text, true));
-        assert!(Incoming::Numeric.decode(b"12.50", Affinity::Real).is_ok());
-        assert!(Incoming::Numeric.decode(b"0.1", Affinity::Real).is_ok());
+        assert_eq!(
+            Incoming::Numeric.decode(b"12.50", Affinity::Real),
+            Ok(Value::Real(12.5))
+        );
+        assert_eq!(
+            Incoming::Numeric.decode(b"0.1", Affinity::Real),
+            Ok(Value::Real(0.1))
+        );
         let long = Incoming::Numeric
             .decode(b"1234567890.123456789", Affinity::Real)
             .unwrap_err();
-        assert!(
-            long.contains("more digits than a REAL column keeps"),
-            "{long}"
-        );
+        assert!(long.contains("more digits than a REAL keeps"), "{long}");
         assert!(Incoming::Numeric
             .decode(b"1234567890.123456789", Affinity::Text)
             .is_ok());
@@ -163,5 +202,46 @@ mod tests {
             .decode(&i64::MAX.to_be_bytes(), Affinity::Real)
             .is_err());
         assert!(Incoming::Int4.decode(&[0, 1], Affinity::Integer).is_err());
+    }
+
+    #[test]
+    fn numerics_come_back_as_sqlite_would_store_their_text() {
+        for (text, affinity, expected) in [
+            ("18.00", Affinity::Numeric, Value::Integer(18)),
+            ("19.50", Affinity::Numeric, Value::Real(19.5)),
+            ("0", Affinity::Numeric, Value::Integer(0)),
+            ("-0.00", Affinity::Numeric, Value::Integer(0)),
+            ("-7", Affinity::Integer, Value::Integer(-7)),
+            ("0.1", Affinity::Blob, Value::Real(0.1)),
+            (
+                "9223372036854775807",
+                Affinity::Numeric,
+                Value::Integer(i64::MAX),
+            ),
+            // Beyond int64: a real, when the real is that very number.
+            (
+                "100000000000000000000",
+                Affinity::Numeric,
+                Value::Real(1e20),
+            ),
+            ("18.00", Affinity::Real, Value::Real(18.0)),
+            ("Infinity", Affinity::Numeric, Value::Real(f64::INFINITY)),
+            ("18.00", Affinity::Text, Value::Text(b"18.00")),
+        ] {
+            assert_eq!(
+                Incoming::Numeric.decode(text.as_bytes(), affinity),
+                Ok(expected),
+                "{text} {affinity:?}"
+            );
+        }
+        for text in ["NaN", "9223372036854775809", "0.1000000000000000000001"] {
+            let problem = Incoming::Numeric
+                .decode(text.as_bytes(), Affinity::Numeric)
+                .unwrap_err();
+            assert!(
+                problem.contains("more digits than a REAL keeps"),
+                "{problem}"
+            );
+        }
     }
 }

@@ -10,7 +10,8 @@
 //!
 //! One job per file: the Postgres types (`pg_type`), what a local column holds (`profile`), the
 //! type of a column we create on either side (`new_column`), SQLite -> Postgres values
-//! (`encode`), Postgres -> SQLite values (`decode`), and row keys for problem reports (`keys`).
+//! (`encode`), Postgres -> SQLite values (`decode`), whether a value comes back in its storage
+//! class and which type would keep it (`round_trip`), and row keys for problem reports (`keys`).
 
 mod decode;
 mod encode;
@@ -18,6 +19,7 @@ mod keys;
 mod new_column;
 mod pg_type;
 mod profile;
+mod round_trip;
 
 pub use decode::Incoming;
 pub use encode::{begin_row, encode, COPY_HEADER, COPY_TRAILER};
@@ -25,3 +27,4 @@ pub use keys::key_json;
 pub use new_column::{affinity, needs_profile, sqlite_type_for, type_for_new_column, Affinity};
 pub use pg_type::{PgType, SUPPORTED_TYPES};
 pub use profile::Profile;
+pub use round_trip::{comes_back, type_that_keeps};

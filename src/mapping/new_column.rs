@@ -31,7 +31,32 @@ pub fn affinity(decl_type: &str) -> Affinity {
 
 /// Whether choosing a type for `decl_type` needs to look at the values.
 pub fn needs_profile(decl_type: &str) -> bool {
-    matches!(affinity(decl_type), Affinity::Blob | Affinity::Numeric) && !is_blob_decl(decl_type)
+    matches!(affinity(decl_type), Affinity::Blob | Affinity::Numeric)
+        && !is_blob_decl(decl_type)
+        && declared_decimal(decl_type).is_none()
+}
+
+/// The `numeric` type a declared `NUMERIC` or `DECIMAL` asks for: with the declared precision
+/// and scale when Postgres can hold them (`DECIMAL(10,2)` -> `numeric(10,2)`), unconstrained
+/// otherwise. `None` for every other declared type.
+pub fn declared_decimal(decl_type: &str) -> Option<PgType> {
+    let decl = decl_type.trim().to_ascii_uppercase();
+    let (name, modifier) = match decl.split_once('(') {
+        Some((name, rest)) => (name.trim(), rest.split_once(')').map(|(m, _)| m)),
+        None => (decl.split_whitespace().next().unwrap_or(""), None),
+    };
+    if !matches!(name, "NUMERIC" | "DECIMAL") {
+        return None;
+    }
+    let limits = modifier.and_then(|m| {
+        let mut parts = m.split(',').map(|p| p.trim().parse::<u32>().ok());
+        let precision = parts.next()??;
+        let scale = parts.next().unwrap_or(Some(0))?;
+        // Postgres's limits: 1..=1000 digits, scale within them.
+        ((1..=1000).contains(&precision) && scale <= precision && parts.next().is_none())
+            .then_some((precision, scale))
+    });
+    Some(PgType::Numeric(limits))
 }
 
 fn is_blob_decl(decl_type: &str) -> bool {
@@ -40,6 +65,11 @@ fn is_blob_decl(decl_type: &str) -> bool {
 
 /// The Postgres type for a column of a table we create, so that every value comes back with
 /// its value and storage class. `Err` explains why no type is lossless for this column.
+///
+/// A declared `NUMERIC`/`DECIMAL` is always `numeric`, whatever it holds today: SQLite stores
+/// `18.00` there as the integer 18 and `19.50` as the real 19.5, so a money column holding only
+/// whole numbers now holds a real tomorrow, and `numeric` keeps both exactly. For `DECIMAL(p,s)`
+/// the caller keeps `numeric(p,s)` only when every value fits it (`Profile::numbers_fit`).
 pub fn type_for_new_column(decl_type: &str, profile: Option<&Profile>) -> Result<PgType, String> {
     match affinity(decl_type) {
         Affinity::Integer => return Ok(PgType::BigInt),
@@ -47,6 +77,9 @@ pub fn type_for_new_column(decl_type: &str, profile: Option<&Profile>) -> Result
         Affinity::Real => return Ok(PgType::Double),
         _ if is_blob_decl(decl_type) => return Ok(PgType::Bytea),
         _ => {}
+    }
+    if let Some(numeric) = declared_decimal(decl_type) {
+        return Ok(numeric);
     }
     let p = profile.copied().unwrap_or_default();
     let decl = decl_type.trim().to_ascii_uppercase();
@@ -69,6 +102,11 @@ pub fn type_for_new_column(decl_type: &str, profile: Option<&Profile>) -> Result
         [] | ["text"] => Ok(PgType::Text),
         ["integer"] => Ok(PgType::BigInt),
         ["real"] => Ok(PgType::Double),
+        // NUMERIC affinity stores whole reals as integers, so an import into a NUMERIC column
+        // gives back the same split; an untyped column keeps whole reals, which would not.
+        ["integer", "real"] if affinity(decl_type) == Affinity::Numeric => {
+            Ok(PgType::Numeric(None))
+        }
         ["blob"] => Ok(PgType::Bytea),
         several => Err(format!(
             "holds {} values, and no one Postgres type keeps them all as they are: declare the \
@@ -79,16 +117,19 @@ pub fn type_for_new_column(decl_type: &str, profile: Option<&Profile>) -> Result
 }
 
 /// The declared type of a local column that import creates for a remote one, chosen so that
-/// exporting it again gives back the same remote type.
-pub fn sqlite_type_for(spelling: &str) -> &'static str {
+/// exporting it again gives back the same remote type. `numeric` becomes a NUMERIC column, where
+/// SQLite keeps whole values as integers and the others as reals, as it did before the export.
+pub fn sqlite_type_for(spelling: &str) -> String {
     match PgType::parse(spelling) {
-        Some(PgType::SmallInt | PgType::Integer | PgType::BigInt) => "INTEGER",
-        Some(PgType::Real | PgType::Double) => "REAL",
-        Some(PgType::Boolean) => "BOOLEAN",
-        Some(PgType::Bytea) => "BLOB",
-        Some(PgType::Date) => "DATE",
-        Some(PgType::Timestamp(Some(0))) => "DATETIME",
-        _ => "TEXT",
+        Some(PgType::SmallInt | PgType::Integer | PgType::BigInt) => "INTEGER".into(),
+        Some(PgType::Real | PgType::Double) => "REAL".into(),
+        Some(PgType::Boolean) => "BOOLEAN".into(),
+        Some(PgType::Bytea) => "BLOB".into(),
+        Some(PgType::Date) => "DATE".into(),
+        Some(PgType::Timestamp(Some(0))) => "DATETIME".into(),
+        Some(PgType::Numeric(None)) => "NUMERIC".into(),
+        Some(PgType::Numeric(Some((p, s)))) => format!("NUMERIC({p},{s})"),
+        _ => "TEXT".into(),
     }
 }
 
@@ -161,7 +202,52 @@ mod tests {
         );
         let mixed = type_for_new_column("", Some(&p(true, false, true, false))).unwrap_err();
         assert!(mixed.contains("integer and text"), "{mixed}");
-        assert!(type_for_new_column("NUMERIC", Some(&p(true, true, false, false))).is_err());
+        let money = p(true, true, false, false);
+        assert_eq!(
+            type_for_new_column("MONEY", Some(&money)),
+            Ok(PgType::Numeric(None))
+        );
+        assert!(type_for_new_column("", Some(&money)).is_err());
+    }
+
+    #[test]
+    fn declared_decimals_are_numeric_whatever_they_hold() {
+        for (decl, expected) in [
+            ("NUMERIC", Some(PgType::Numeric(None))),
+            ("decimal", Some(PgType::Numeric(None))),
+            ("DECIMAL(10,2)", Some(PgType::Numeric(Some((10, 2))))),
+            ("NUMERIC(10, 2)", Some(PgType::Numeric(Some((10, 2))))),
+            ("DECIMAL(5)", Some(PgType::Numeric(Some((5, 0))))),
+            (
+                "DECIMAL(10,2) UNSIGNED",
+                Some(PgType::Numeric(Some((10, 2)))),
+            ),
+            ("NUMERIC NOT NULL", Some(PgType::Numeric(None))),
+            // Beyond Postgres's limits: unconstrained, which keeps every value.
+            ("DECIMAL(2000,2)", Some(PgType::Numeric(None))),
+            ("DECIMAL(2,5)", Some(PgType::Numeric(None))),
+            ("DECIMAL(x)", Some(PgType::Numeric(None))),
+            ("MONEY", None),
+            ("BOOLEAN", None),
+            ("NUMERICAL", None),
+        ] {
+            assert_eq!(declared_decimal(decl), expected, "{decl}");
+        }
+        let whole = Profile {
+            integer: true,
+            ..Profile::default()
+        };
+        // Whole numbers today do not make it bigint: the first 19.5 would not fit.
+        assert_eq!(
+            type_for_new_column("DECIMAL(10,2)", Some(&whole)),
+            Ok(PgType::Numeric(Some((10, 2))))
+        );
+        assert_eq!(
+            type_for_new_column("NUMERIC", None),
+            Ok(PgType::Numeric(None))
+        );
+        assert!(!needs_profile("DECIMAL(10,2)"));
+        assert!(needs_profile("MONEY"));
     }
 
     #[test]
@@ -171,5 +257,12 @@ mod tests {
             "DATETIME"
         );
         assert_eq!(sqlite_type_for("jsonb"), "TEXT");
+        assert_eq!(sqlite_type_for("numeric"), "NUMERIC");
+        assert_eq!(sqlite_type_for("numeric(10,2)"), "NUMERIC(10,2)");
+        for spelling in ["numeric", "numeric(10,2)", "bigint", "bytea"] {
+            let declared = sqlite_type_for(spelling);
+            let back = type_for_new_column(&declared, None).unwrap();
+            assert_eq!(Some(back), PgType::parse(spelling), "{spelling}");
+        }
     }
 }

@@ -1,9 +1,11 @@
 //! What a local column actually holds, where its declared type leaves SQLite's typing open:
-//! the facts the choice of a Postgres type for it rests on, read from the table in one query.
+//! the facts the choice of a Postgres type for it rests on, read from the table in one query,
+//! and whether its numbers fit a declared `DECIMAL(p,s)`.
 
+use super::{encode, PgType};
 use crate::error::Result;
 use crate::sql_text::quote;
-use crate::sqlite::Db;
+use crate::sqlite::{Db, Value};
 
 /// Which storage classes a column holds, and whether its values fit the native types its
 /// declared type suggests. Gathered by one aggregate query per table.
@@ -59,6 +61,27 @@ impl Profile {
                 .collect::<Vec<_>>())
         })?;
         Ok(row.unwrap_or_default())
+    }
+
+    /// Whether every integer and real in column `column` of `table` fits `ty` exactly (for a
+    /// `numeric(p,s)`: within its digits, without rounding). Checked with the encoder the export
+    /// itself uses, so the answer cannot differ from what the rows meet. Text and blobs fit no
+    /// numeric type; they are the rows' own problems, not a reason to widen the column.
+    pub fn numbers_fit(db: &Db, table: &str, column: &str, ty: PgType) -> Result<bool> {
+        let c = quote(column);
+        let mut stmt = db.prepare(&format!(
+            "SELECT {c} FROM {} WHERE typeof({c}) IN ('integer', 'real')",
+            quote(table)
+        ))?;
+        let mut scratch = Vec::new();
+        while stmt.step()? {
+            scratch.clear();
+            let value: Value = stmt.value(0);
+            if encode(ty, value, &mut scratch).is_err() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The aggregate expressions that fill a profile for column `quoted` (a quoted identifier),

@@ -119,6 +119,23 @@ fn schema(value: &Value) -> Result<String> {
         .ok_or_else(|| Error::invalid("option schema must be a non-empty string"))
 }
 
+/// A `column_types` object: `"table.column"` -> a type, as text.
+fn column_types(value: &Value, what: &str, example: &str) -> Result<BTreeMap<String, String>> {
+    let wrong = || {
+        Error::invalid(format!(
+            "option column_types must map \"table.column\" to {what}, like {example}"
+        ))
+    };
+    let mut types = BTreeMap::new();
+    for (column, ty) in value.as_object().ok_or_else(wrong)? {
+        if !column.contains('.') {
+            return Err(wrong());
+        }
+        types.insert(column.clone(), ty.as_str().ok_or_else(wrong)?.to_string());
+    }
+    Ok(types)
+}
+
 fn boolean(key: &str, value: &Value) -> Result<bool> {
     value
         .as_bool()
@@ -162,21 +179,8 @@ impl ExportOptions {
                     positive(key, value)?;
                 }
                 "column_types" => {
-                    let wrong = || {
-                        Error::invalid(
-                            "option column_types must map \"table.column\" to a Postgres type, \
-                             like {\"events.at\": \"timestamptz\"}",
-                        )
-                    };
-                    for (column, pg_type) in value.as_object().ok_or_else(wrong)? {
-                        if !column.contains('.') {
-                            return Err(wrong());
-                        }
-                        let pg_type = pg_type.as_str().ok_or_else(wrong)?;
-                        options
-                            .column_types
-                            .insert(column.clone(), pg_type.to_string());
-                    }
+                    options.column_types =
+                        column_types(value, "a Postgres type", r#"{"events.at": "timestamptz"}"#)?
                 }
                 unknown => return Err(unknown_option(unknown, KNOWN)),
             }
@@ -273,6 +277,7 @@ const KNOWN_IMPORT: &[&str] = &[
     "schema",
     "create_tables",
     "strategy",
+    "column_types",
     "max_attempts",
     "retry_base_s",
     "retry_cap_s",
@@ -287,6 +292,8 @@ pub struct ImportOptions {
     /// Create local tables for remote tables that have none.
     pub create_tables: bool,
     pub strategy: Strategy,
+    /// SQLite declared types for columns of tables the import creates, keyed `table.column`.
+    pub column_types: BTreeMap<String, String>,
     pub max_attempts: i64,
 }
 
@@ -298,6 +305,7 @@ impl Default for ImportOptions {
             schema: "public".into(),
             create_tables: false,
             strategy: Strategy::Skip,
+            column_types: BTreeMap::new(),
             max_attempts: 5,
         }
     }
@@ -318,6 +326,10 @@ impl ImportOptions {
                         Error::invalid("option strategy must be skip, overwrite or merge")
                     })?)?
                 }
+                "column_types" => {
+                    options.column_types =
+                        column_types(value, "a SQLite type", r#"{"prices.amount": "TEXT"}"#)?
+                }
                 "max_attempts" => options.max_attempts = positive(key, value)?,
                 // Read by the retry policy from the stored options; checked here.
                 "retry_base_s" | "retry_cap_s" => {
@@ -336,11 +348,15 @@ mod import_tests {
 
     #[test]
     fn import_options() {
-        let o = ImportOptions::parse(Some(r#"{"strategy":"merge","create_tables":true}"#)).unwrap();
+        let o = ImportOptions::parse(Some(
+            r#"{"strategy":"merge","create_tables":true,"column_types":{"p.amount":"TEXT"}}"#,
+        ))
+        .unwrap();
         assert_eq!(
             (o.strategy, o.create_tables, o.schema.as_str()),
             (Strategy::Merge, true, "public")
         );
+        assert_eq!(o.column_types["p.amount"], "TEXT");
         assert_eq!(
             ImportOptions::parse(None).unwrap(),
             ImportOptions::default()
@@ -349,6 +365,7 @@ mod import_tests {
             (r#"{"strategy":"replace"}"#, "unknown strategy \"replace\""),
             (r#"{"confirm":1}"#, "unknown option \"confirm\""),
             (r#"{"create_tables":"yes"}"#, "true or false"),
+            (r#"{"column_types":{"amount":"TEXT"}}"#, "to a SQLite type"),
         ] {
             let message = ImportOptions::parse(Some(json)).unwrap_err().to_string();
             assert!(message.contains(expected), "{json}: {message}");

@@ -127,8 +127,8 @@ struct RowCopy<'tx, 'p> {
 }
 
 impl RowCopy<'_, '_> {
-    /// Adds the row `stmt` is on. A value the remote column cannot hold fails a real run; a dry
-    /// run lists it and skips the row.
+    /// Adds the row `stmt` is on. A value the remote column cannot hold, or would give back in
+    /// another storage class, fails a real run; a dry run lists it and skips the row.
     fn row(&mut self, stmt: &Stmt, problems: &mut Problems) -> Result<()> {
         let plan = self.plan;
         let table = plan.name.as_str();
@@ -138,8 +138,11 @@ impl RowCopy<'_, '_> {
         let row_start = self.buffer.len();
         mapping::begin_row(&mut self.buffer, plan.columns.len());
         for (i, column) in plan.columns.iter().enumerate() {
-            if let Err(problem) = mapping::encode(column.ty, stmt.value(i as i32), &mut self.buffer)
-            {
+            let value = stmt.value(i as i32);
+            let sent = mapping::encode(column.ty, value, &mut self.buffer)
+                .and_then(|()| mapping::comes_back(column.ty, value, column.affinity));
+            if let Err(why) = sent {
+                let problem = plan.value_problem(column, value, &why);
                 self.buffer.truncate(row_start);
                 let key = mapping::key_json(
                     self.key_positions

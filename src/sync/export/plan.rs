@@ -7,10 +7,10 @@ use postgres::Transaction;
 use super::sql::{self, Column};
 use crate::error::{Error, Result};
 use crate::local::tables::LocalTable;
-use crate::mapping::{self, PgType, Profile};
+use crate::mapping::{self, Affinity, PgType, Profile};
 use crate::remote::catalog::{self, RemoteColumn};
 use crate::sql_text::{quote, sql_literal};
-use crate::sqlite::Db;
+use crate::sqlite::{Db, Value};
 use crate::sync::options::{ExportOptions, Mode};
 use crate::sync::summary::TableCounts;
 use crate::sync::tracking::{self, Tracked, Window};
@@ -21,6 +21,8 @@ const MAX_IDENTIFIER_BYTES: usize = 63;
 pub struct ColumnPlan {
     pub name: String,
     pub sqlite_type: String,
+    /// The local column's affinity: which storage class its values come back in on import.
+    pub affinity: Affinity,
     pub ty: PgType,
     /// The expression that reads it locally.
     pub local_expr: String,
@@ -80,6 +82,30 @@ impl TablePlan {
         TableCounts {
             remote_only: self.window.is_none().then_some(0),
             ..TableCounts::default()
+        }
+    }
+}
+
+impl TablePlan {
+    /// The problem of a value of `column` that its remote type cannot take or would give back
+    /// changed, with the fix: for a table the export creates, the column_types entry that keeps
+    /// it; for an existing remote table, the type to give the remote column.
+    pub fn value_problem(&self, column: &ColumnPlan, value: Value, why: &str) -> String {
+        let Some(keeps) = mapping::type_that_keeps(column.ty, value, column.affinity) else {
+            return why.to_string();
+        };
+        if self.create {
+            let entry =
+                serde_json::json!({ format!("{}.{}", self.name, column.name): keeps.sql() });
+            format!("{why}: name a type that keeps it with the column_types option, {entry}")
+        } else {
+            format!(
+                "{why}: change the value, or the remote column's type (ALTER TABLE {} ALTER \
+                 COLUMN {} TYPE {})",
+                self.remote,
+                quote(&column.name),
+                keeps.sql()
+            )
         }
     }
 }
@@ -219,6 +245,7 @@ fn local_columns(
         .map(|c| ColumnPlan {
             name: c.name.clone(),
             sqlite_type: c.decl_type.clone(),
+            affinity: mapping::affinity(&c.decl_type),
             ty: PgType::Text,
             local_expr: quote(&c.name),
             is_key: c.pk_position > 0,
@@ -231,6 +258,7 @@ fn local_columns(
                 ColumnPlan {
                     name: "rowid".into(),
                     sqlite_type: "INTEGER".into(),
+                    affinity: Affinity::Integer,
                     ty: PgType::BigInt,
                     local_expr: "_rowid_".into(),
                     is_key: true,
@@ -271,6 +299,14 @@ fn choose_types(
             None => mapping::type_for_new_column(&column.sqlite_type, profile),
         };
         match chosen {
+            // A declared DECIMAL(p,s) whose numbers do not all fit it gets plain numeric, which
+            // keeps them all; a type named in column_types is taken as named.
+            Ok(ty @ PgType::Numeric(Some(_)))
+                if explicit.is_none()
+                    && !Profile::numbers_fit(db, &local.name, &column.name, ty)? =>
+            {
+                column.ty = PgType::Numeric(None)
+            }
             Ok(ty) => column.ty = ty,
             Err(why) => problems.push(format!("column {} {why}", column.name)),
         }

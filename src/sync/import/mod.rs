@@ -161,9 +161,11 @@ fn plan_tables(
     }
     if options.create_tables {
         for name in &scope.remote_only {
-            plans.push(plan::plan_new(tx, name, schema)?);
+            plans.push(plan::plan_new(tx, name, options)?);
         }
     }
+    let created: Vec<&TablePlan> = plans.iter().filter(|p| p.create.is_some()).collect();
+    plan::check_column_types(options, &created)?;
     for plan in &mut plans {
         plan.remote_rows = plan::remote_rows(tx, plan)?;
         log.info(

@@ -6,7 +6,7 @@
 use postgres::Transaction;
 
 use super::sql::{self, Column};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::local::tables;
 use crate::mapping::{self, Affinity, Incoming};
 use crate::remote::catalog;
@@ -60,6 +60,22 @@ pub struct TablePlan {
 impl TablePlan {
     pub fn key(&self) -> impl Iterator<Item = &ColumnPlan> {
         self.columns.iter().filter(|c| c.is_key)
+    }
+
+    /// The problem of a remote value that `column` cannot take unchanged, with the fix: the
+    /// local type that keeps it, by the column_types option for a table the import creates.
+    pub fn value_problem(&self, column: &ColumnPlan, why: &str) -> String {
+        let keeps = match column.incoming {
+            Incoming::Numeric => "TEXT",
+            Incoming::Int2 | Incoming::Int4 | Incoming::Int8 => "INTEGER",
+            _ => return why.to_string(),
+        };
+        if self.create.is_some() {
+            let entry = serde_json::json!({ format!("{}.{}", self.name, column.name): keeps });
+            format!("{why}: import it as {keeps} with the column_types option, {entry}")
+        } else {
+            format!("{why}: declare the local column {keeps} to keep it exactly")
+        }
     }
 
     /// The columns as the statements name them, in the order they are read and written.
@@ -169,8 +185,10 @@ pub fn plan_existing(tx: &mut Transaction, db: &Db, name: &str, schema: &str) ->
     })
 }
 
-/// A remote table with no local counterpart, to create locally (`create_tables`).
-pub fn plan_new(tx: &mut Transaction, name: &str, schema: &str) -> Result<TablePlan> {
+/// A remote table with no local counterpart, to create locally (`create_tables`), each column
+/// of the type `column_types` names or else the one its remote type maps to.
+pub fn plan_new(tx: &mut Transaction, name: &str, options: &ImportOptions) -> Result<TablePlan> {
+    let schema = &options.schema;
     let remote = format!("{}.{}", quote(schema), quote(name));
     let remote_columns = catalog::columns(tx, &remote)?.unwrap_or_default();
     let key = catalog::primary_key(tx, &remote)?;
@@ -182,10 +200,19 @@ pub fn plan_new(tx: &mut Transaction, name: &str, schema: &str) -> Result<TableP
                 .into(),
         );
     }
+    let declared: Vec<String> = remote_columns
+        .iter()
+        .map(
+            |r| match options.column_types.get(&format!("{name}.{}", r.name)) {
+                Some(named) => named.clone(),
+                None => mapping::sqlite_type_for(&r.spelling),
+            },
+        )
+        .collect();
     let columns = remote_columns
         .iter()
-        .map(|r| {
-            let decl_type = mapping::sqlite_type_for(&r.spelling);
+        .zip(&declared)
+        .map(|(r, decl_type)| {
             ColumnPlan::new(&r.name, &r.spelling, decl_type, key.contains(&r.name))
         })
         .collect();
@@ -193,10 +220,46 @@ pub fn plan_new(tx: &mut Transaction, name: &str, schema: &str) -> Result<TableP
         name: name.to_string(),
         remote,
         columns,
-        create: Some(sql::create_table(name, &remote_columns, &key)),
+        create: Some(sql::create_table(name, &remote_columns, &declared, &key)),
         remote_rows: 0,
         problems,
     })
+}
+
+/// Every `column_types` entry must name a column of a table the import creates (`created`), and
+/// a SQLite type: a name, and digits in parentheses (`TEXT`, `NUMERIC(10,2)`).
+pub fn check_column_types(options: &ImportOptions, created: &[&TablePlan]) -> Result<()> {
+    for (column, declared) in &options.column_types {
+        let (table, name) = column.split_once('.').unwrap_or_default();
+        let known = created
+            .iter()
+            .any(|t| t.name == table && t.columns.iter().any(|c| c.name == name));
+        if !known {
+            return Err(Error::invalid(format!(
+                "option column_types names {column}, which is not a column of a table this \
+                 import creates (create_tables, for a table only the remote has)"
+            )));
+        }
+        let (type_name, size) = declared.split_once('(').unwrap_or((declared, ")"));
+        let plain = type_name
+            .trim()
+            .starts_with(|c: char| c.is_ascii_alphabetic())
+            && type_name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == ' ')
+            && size.strip_suffix(')').is_some_and(|digits| {
+                digits
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == ',' || c == ' ')
+            });
+        if !plain {
+            return Err(Error::invalid(format!(
+                "option column_types gives {column} the type \"{declared}\": name a SQLite \
+                 type, like TEXT or NUMERIC(10,2)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The rows of the remote table of `plan`, in the import's snapshot.

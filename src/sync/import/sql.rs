@@ -7,7 +7,6 @@
 //! `remote` is always the quoted `"schema"."table"`; a local `table` is its bare name. The
 //! statements that write a row take its values as numbered parameters `?1..?n`, in column order.
 
-use crate::mapping;
 use crate::remote::catalog::RemoteColumn;
 use crate::sql_text::quote;
 use crate::sync::options::Strategy;
@@ -46,18 +45,20 @@ pub fn copy_out(remote: &str, columns: &[Column]) -> String {
     format!("COPY (SELECT {select} FROM {remote}) TO STDOUT (FORMAT binary)")
 }
 
-/// Local: a table for the remote one, each column of the SQLite type its remote type maps to,
-/// keyed by `key` (the remote primary key, in its order).
-pub fn create_table(table: &str, columns: &[RemoteColumn], key: &[String]) -> String {
+/// Local: a table for the remote one, each column of its declared type (`declared`, in column
+/// order), keyed by `key` (the remote primary key, in its order).
+pub fn create_table(
+    table: &str,
+    columns: &[RemoteColumn],
+    declared: &[String],
+    key: &[String],
+) -> String {
     let definitions: Vec<String> = columns
         .iter()
-        .map(|r| {
+        .zip(declared)
+        .map(|(r, decl_type)| {
             let not_null = if r.not_null { " NOT NULL" } else { "" };
-            format!(
-                "{} {}{not_null}",
-                quote(&r.name),
-                mapping::sqlite_type_for(&r.spelling)
-            )
+            format!("{} {decl_type}{not_null}", quote(&r.name))
         })
         .collect();
     format!(
@@ -140,6 +141,7 @@ pub fn statements(table: &str, columns: &[Column], strategy: Strategy) -> Statem
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mapping;
 
     const REMOTE: &str = r#""public"."items""#;
 
@@ -186,9 +188,13 @@ mod tests {
             remote_column("price", "numeric(10,2)", false),
             remote_column("v", "text", false),
         ];
+        let declared: Vec<String> = columns
+            .iter()
+            .map(|c| mapping::sqlite_type_for(&c.spelling))
+            .collect();
         assert_eq!(
-            create_table("items", &columns, &["n".into(), "day".into()]),
-            r#"CREATE TABLE "items" ("day" DATE NOT NULL, "n" INTEGER NOT NULL, "price" TEXT, "v" TEXT, PRIMARY KEY ("n", "day"))"#
+            create_table("items", &columns, &declared, &["n".into(), "day".into()]),
+            r#"CREATE TABLE "items" ("day" DATE NOT NULL, "n" INTEGER NOT NULL, "price" NUMERIC(10,2), "v" TEXT, PRIMARY KEY ("n", "day"))"#
         );
         assert_eq!(
             is_empty(r#"odd "name""#),

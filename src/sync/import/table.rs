@@ -104,9 +104,9 @@ fn decode<'r, R: Read>(
         {
             None => values.push(Value::Null),
             Some(Ok(value)) => values.push(value),
-            Some(Err(problem)) => {
+            Some(Err(why)) => {
                 values.push(Value::Null);
-                bad.get_or_insert((column.name.as_str(), problem));
+                bad.get_or_insert_with(|| (column.name.as_str(), plan.value_problem(column, &why)));
             }
         }
     }
