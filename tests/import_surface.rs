@@ -169,6 +169,19 @@ fn every_refused_import_queues_nothing() {
                '{\"exclude\": [\"ghost\"], \"create_tables\": true}')",
             "unknown table \"ghost\" in option exclude",
         ),
+        // Temporary and system schemas hold no application tables.
+        (
+            "SELECT cloud_sync_import('prod', 1, 'skip', '{\"schema\": \"pg_temp\"}')",
+            "option schema: \"pg_temp\" is a temporary schema",
+        ),
+        (
+            "SELECT cloud_sync_import('prod', 1, 'skip', '{\"schema\": \"pg_catalog\"}')",
+            "option schema: \"pg_catalog\" is reserved for PostgreSQL's system schemas",
+        ),
+        (
+            "SELECT cloud_sync_import('prod', 1, 'skip', '{\"schema\": \"information_schema\"}')",
+            "option schema: \"information_schema\" holds PostgreSQL's SQL-standard views",
+        ),
         (
             "SELECT cloud_sync_import('prod', 1, 'skip', '{\"tables\": [\"cloud_sync_jobs\"]}')",
             "unknown table \"cloud_sync_jobs\" in option tables",
