@@ -6,7 +6,7 @@ mod common;
 use common::edge;
 use common::jobs::{exported, quoted, run_job};
 use common::local::{column_of, error_of, int_of, row_of, with_saved_connection};
-use common::remote::{admin, as_test_user, fresh_schema};
+use common::remote::{admin, as_test_user, fresh_schema, missing_schema};
 use common::summary::{counts, counts_of, listed_problems, summary_of};
 use common::Pg;
 use rusqlite::Connection;
@@ -539,4 +539,19 @@ fn exclude_keeps_a_remote_only_table_out_and_refuses_a_name_that_is_nowhere() {
          remote schema i_exclude"
     );
     assert_eq!(local_tables(&conn), ["kept"]);
+}
+
+#[test]
+fn an_import_from_a_missing_schema_is_refused() {
+    let (_dir, conn, pg) = with_saved_connection("import_no_schema", false);
+    let schema = missing_schema(&pg, "i_Absent");
+    conn.execute_batch("CREATE TABLE a (id INTEGER PRIMARY KEY); INSERT INTO a VALUES (1);")
+        .unwrap();
+    let job = import(&conn, 1, "skip", &json!({"schema": schema}));
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(
+        job["error"],
+        "the remote schema i_Absent does not exist: check the schema option (schema names are \
+         case-sensitive)"
+    );
 }

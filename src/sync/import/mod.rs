@@ -31,8 +31,8 @@ use super::summary::{Summary, TableSummary};
 use super::{JobLog, Level, Problems, Progress};
 use crate::error::{Error, Result};
 use crate::local::tables;
-use crate::remote::catalog;
 use crate::remote::session::remote_error;
+use crate::remote::{catalog, schema as remote_schema};
 use crate::remote::{ConnInfo, Session};
 use crate::sqlite::Db;
 
@@ -105,6 +105,15 @@ pub fn run(
 
     let (mut session, connect_ms) = super::connect(request.info, started, log)?;
     let mut tx = begin_snapshot(&mut session)?;
+    // A schema that is not there has no tables: without this, a misspelt schema would pass
+    // as an import with nothing to do.
+    if !remote_schema::exists(&mut tx, &options.schema)? {
+        return Err(Error::invalid(format!(
+            "the remote schema {} does not exist: check the schema option (schema names are \
+             case-sensitive)",
+            options.schema
+        )));
+    }
     let remote_tables = catalog::tables(&mut tx, &options.schema)?;
     log.info(
         None,
