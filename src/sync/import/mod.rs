@@ -59,35 +59,30 @@ pub fn select_tables(db: &Db, options: &ImportOptions) -> Result<Vec<String>> {
         // An unknown name in exclude: the error names it and the local tables there are.
         return tables::select(db, options.tables.as_deref(), &options.exclude, &[]);
     }
-    let local_only = |names: &[String], others: &[String]| -> Vec<String> {
-        names
-            .iter()
-            .filter(|t| !others.contains(t))
-            .cloned()
-            .collect()
-    };
     let tables_filter = options
         .tables
         .as_deref()
-        .map(|named| local_only(named, &not_local.tables));
-    let exclude = local_only(&options.exclude, &not_local.exclude);
+        .map(|named| without(named, &not_local.tables));
+    let exclude = without(&options.exclude, &not_local.exclude);
     tables::select(db, tables_filter.as_deref(), &exclude, &[])
 }
 
 /// The names in the `tables` and `exclude` options that are not local tables.
 fn not_local(db: &Db, options: &ImportOptions) -> Result<NotLocal> {
     let local = tables::eligible(db)?;
-    let not_local = |names: &[String]| -> Vec<String> {
-        names
-            .iter()
-            .filter(|t| !local.contains(t))
-            .cloned()
-            .collect()
-    };
     Ok(NotLocal {
-        tables: not_local(options.tables.as_deref().unwrap_or_default()),
-        exclude: not_local(&options.exclude),
+        tables: without(options.tables.as_deref().unwrap_or_default(), &local),
+        exclude: without(&options.exclude, &local),
     })
+}
+
+/// `names` without those in `others`.
+fn without(names: &[String], others: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .filter(|t| !others.contains(t))
+        .cloned()
+        .collect()
 }
 
 /// Runs one import. On any error nothing changes locally; a dry run never changes anything.
