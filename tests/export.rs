@@ -4,11 +4,16 @@
 mod common;
 
 use common::edge;
-use common::jobs::{confirmed_export, dry_run, export, exported, quoted, run_dry_run, run_job};
-use common::local::{column_of, save, with_fresh_schema, with_saved_connection};
+use common::jobs::{
+    assert_each_refused, confirmed_export, dry_run, export, exported, log_messages, quoted,
+    run_dry_run, run_job,
+};
+use common::local::{
+    column_of, save, with_dead_connections, with_fresh_schema, with_saved_connection,
+};
 use common::remote::{
-    admin, as_test_user, fresh_schema, remote_column, remote_rows, remote_table_exists,
-    remote_value,
+    admin, as_test_user, fresh_schema, missing_schema, remote_column, remote_rows,
+    remote_table_exists, remote_value, schema_owner,
 };
 use common::summary::{
     counts, counts_of, listed_problems, problems_total_of, summary_of, table_of,
@@ -538,4 +543,145 @@ fn booleans_and_timestamps_become_native_where_that_is_lossless_or_asked_for() {
     assert_eq!(row.get::<_, String>(2), "2026-11-27");
     assert_eq!(row.get::<_, String>(3), "2026-11-27 11:30");
     assert_eq!(row.get::<_, String>(4), "2026-11-27 10:30:05.250");
+}
+
+/// The log of job `job` (its JSON) holds `message`.
+fn logged(conn: &rusqlite::Connection, job: &serde_json::Value, message: &str) -> bool {
+    log_messages(conn, job["id"].as_i64().unwrap())
+        .iter()
+        .any(|m| m == message)
+}
+
+#[test]
+fn a_missing_schema_is_previewed_by_the_dry_run_and_created_by_the_export() {
+    let (_dir, conn, pg) = with_saved_connection("new_schema", false);
+    // Mixed case and a space: the name is used exactly as written.
+    let schema = missing_schema(&pg, "t_New schema");
+    conn.execute_batch(
+        "CREATE TABLE a (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO a VALUES (1, 'x'), (2, 'y');",
+    )
+    .unwrap();
+    let options = json!({"schema": schema});
+    let dry = dry_run(&conn, &options);
+    assert_eq!(summary_of(&dry)["schema_created"], true, "{dry}");
+    assert!(logged(&conn, &dry, "would create schema t_New schema"));
+    assert_eq!(counts_of(&dry, "a"), counts!(source_rows: 2, inserts: 2));
+    assert_eq!(
+        schema_owner(&pg, &schema),
+        None,
+        "the dry run left the schema"
+    );
+
+    let job = confirmed_export(&conn, &options, &dry);
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(summary_of(&job)["schema_created"], true, "{job}");
+    assert!(logged(&conn, &job, "created schema t_New schema"));
+    assert_eq!(schema_owner(&pg, &schema), Some(pg.user.clone()));
+    let rows: i64 = remote_value(&pg, r#"SELECT count(*) FROM "t_New schema".a"#);
+    assert_eq!(rows, 2);
+
+    // Once there, the schema is used as it is.
+    let again = exported(&conn, &options);
+    assert_eq!(summary_of(&again)["schema_created"], false, "{again}");
+}
+
+#[test]
+fn a_failed_export_leaves_no_schema_behind() {
+    let (_dir, conn, pg) = with_saved_connection("schema_rollback", false);
+    let schema = missing_schema(&pg, "t_schema_rollback");
+    conn.execute_batch(
+        "CREATE TABLE p (id INTEGER PRIMARY KEY, t TEXT); INSERT INTO p VALUES (1, 'a');",
+    )
+    .unwrap();
+    let options = json!({"schema": schema});
+    let clean = dry_run(&conn, &options);
+    // A value that cannot land, added after the clean dry run, fails the export half-way.
+    conn.execute("INSERT INTO p VALUES (2, 'late' || char(0))", [])
+        .unwrap();
+    let job = confirmed_export(&conn, &options, &clean);
+    assert_eq!(job["status"], "failed", "{job}");
+    assert!(logged(&conn, &job, "created schema t_schema_rollback"));
+    assert_eq!(
+        schema_owner(&pg, &schema),
+        None,
+        "the failed export left the schema"
+    );
+}
+
+#[test]
+fn without_create_tables_a_missing_schema_is_refused_with_the_fix() {
+    let (_dir, conn, pg) = with_saved_connection("absent_schema", false);
+    let schema = missing_schema(&pg, "t_absent");
+    conn.execute_batch("CREATE TABLE a (id INTEGER PRIMARY KEY); INSERT INTO a VALUES (1);")
+        .unwrap();
+    let job = run_dry_run(&conn, &json!({"schema": schema, "create_tables": false}));
+    // Permanent: failed at the first attempt, not queued again.
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(
+        job["error"],
+        "the remote schema t_absent does not exist, and create_tables is false, so no table \
+         can be exported there: create the schema (CREATE SCHEMA \"t_absent\"), or leave \
+         create_tables out to let the export create it"
+    );
+    assert_eq!(schema_owner(&pg, &schema), None);
+}
+
+#[test]
+fn a_user_who_may_not_create_the_schema_is_told_how_to_get_it() {
+    let (_dir, conn, pg) = with_saved_connection("schema_denied", false);
+    let schema = missing_schema(&pg, "t_denied");
+    let limited = format!(
+        "postgresql://cloud_sync_limited:limited_pw@localhost:{}/{}?sslmode=require",
+        pg.port, pg.db
+    );
+    save(&conn, "limited", &limited);
+    conn.execute_batch("CREATE TABLE a (id INTEGER PRIMARY KEY); INSERT INTO a VALUES (1);")
+        .unwrap();
+    let job = run_job(
+        &conn,
+        &format!(
+            "cloud_sync_export('limited', 1, {})",
+            quoted(&json!({"schema": schema}))
+        ),
+    );
+    assert_eq!(job["status"], "failed", "{job}");
+    let error = job["error"].as_str().unwrap();
+    for expected in [
+        "the remote schema t_denied does not exist, and user cloud_sync_limited may not create it",
+        "(SQLSTATE 42501)",
+        "GRANT CREATE ON DATABASE \"cloud_sync_test\" TO \"cloud_sync_limited\"",
+        "CREATE SCHEMA \"t_denied\" AUTHORIZATION \"cloud_sync_limited\"",
+    ] {
+        assert!(error.contains(expected), "{expected}: {error}");
+    }
+    assert!(!error.contains("limited_pw"));
+    assert_eq!(schema_owner(&pg, &schema), None);
+}
+
+#[test]
+fn temporary_and_system_schemas_are_refused_when_queued() {
+    let (_dir, conn) = with_dead_connections("reserved_schemas");
+    let cases: Vec<(String, String)> = [
+        ("pg_temp", "is a temporary schema"),
+        ("pg_temp_1", "is a temporary schema"),
+        ("pg_toast", "is reserved for PostgreSQL's system schemas"),
+        ("pg_catalog", "is reserved for PostgreSQL's system schemas"),
+        (
+            "information_schema",
+            "holds PostgreSQL's SQL-standard views",
+        ),
+    ]
+    .iter()
+    .map(|(schema, why)| {
+        (
+            format!("SELECT cloud_sync_export('prod', 1, '{{\"schema\": \"{schema}\"}}')"),
+            format!("option schema: \"{schema}\" {why}"),
+        )
+    })
+    .collect();
+    let cases: Vec<(&str, &str)> = cases
+        .iter()
+        .map(|(s, e)| (s.as_str(), e.as_str()))
+        .collect();
+    assert_each_refused(&conn, "cloud_sync_export", &cases);
 }

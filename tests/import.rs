@@ -6,7 +6,7 @@ mod common;
 use common::edge;
 use common::jobs::{exported, quoted, run_job};
 use common::local::{column_of, error_of, int_of, row_of, with_saved_connection};
-use common::remote::{admin, as_test_user, fresh_schema};
+use common::remote::{admin, as_test_user, fresh_schema, missing_schema};
 use common::summary::{counts, counts_of, listed_problems, summary_of};
 use common::Pg;
 use rusqlite::Connection;
@@ -497,4 +497,73 @@ fn a_connection_lost_mid_stream_changes_nothing_locally() {
     let again = run_job(&conn, &job["id"].to_string());
     assert_eq!(again["status"], "succeeded", "{again}");
     assert_eq!(dump(&conn, "b").len(), 400_000);
+}
+
+/// The local tables cloud_sync can see, in name order.
+fn local_tables(conn: &Connection) -> Vec<String> {
+    column_of(
+        conn,
+        "SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'cloud_sync%'
+         AND name NOT LIKE 'sqlite%' ORDER BY name",
+    )
+}
+
+#[test]
+fn exclude_keeps_a_remote_only_table_out_and_refuses_a_name_that_is_nowhere() {
+    let (_dir, conn, _pg, schema) = with_remote_schema(
+        "exclude",
+        "CREATE TABLE kept (id integer PRIMARY KEY, v text); INSERT INTO kept VALUES (1, 'k');
+         CREATE TABLE audit (v text); INSERT INTO audit VALUES ('secret');",
+    );
+    // The keyless remote-only table blocks the whole import...
+    let blocked = import(
+        &conn,
+        0,
+        "skip",
+        &json!({"schema": schema, "create_tables": true}),
+    );
+    assert_eq!(blocked["status"], "failed", "{blocked}");
+    assert!(
+        blocked["error"]
+            .as_str()
+            .unwrap()
+            .contains("audit: the remote table has no primary key"),
+        "{blocked}"
+    );
+    // ...unless exclude names it.
+    let options = json!({"schema": schema, "create_tables": true, "exclude": ["audit"]});
+    let job = import(&conn, 0, "skip", &options);
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(local_tables(&conn), ["kept"]);
+    assert_eq!(column_of::<String>(&conn, "SELECT v FROM kept"), ["k"]);
+
+    // A name that is neither a local nor a remote table is a typo: refused, nothing changes.
+    let typo = import(
+        &conn,
+        0,
+        "skip",
+        &json!({"schema": schema, "create_tables": true, "exclude": ["audti"]}),
+    );
+    assert_eq!(typo["status"], "failed", "{typo}");
+    assert_eq!(
+        typo["error"],
+        "unknown table \"audti\" in option exclude: it is neither a local table nor a table of \
+         remote schema i_exclude"
+    );
+    assert_eq!(local_tables(&conn), ["kept"]);
+}
+
+#[test]
+fn an_import_from_a_missing_schema_is_refused() {
+    let (_dir, conn, pg) = with_saved_connection("import_no_schema", false);
+    let schema = missing_schema(&pg, "i_Absent");
+    conn.execute_batch("CREATE TABLE a (id INTEGER PRIMARY KEY); INSERT INTO a VALUES (1);")
+        .unwrap();
+    let job = import(&conn, 1, "skip", &json!({"schema": schema}));
+    assert_eq!(job["status"], "failed", "{job}");
+    assert_eq!(
+        job["error"],
+        "the remote schema i_Absent does not exist: check the schema option (schema names are \
+         case-sensitive)"
+    );
 }

@@ -148,7 +148,7 @@ fn every_refused_import_queues_nothing() {
             "SELECT cloud_sync_import('prod', 1, 'skip', '{\"max_attempts\": 0}')",
             "option max_attempts must be a positive integer",
         ),
-        // Tables: an unknown one only with create_tables.
+        // Tables: an unknown one, in tables or exclude, only with create_tables.
         (
             "SELECT cloud_sync_import('prod', 1, 'skip', '{\"tables\": [\"ghost\"]}')",
             "unknown table \"ghost\" in option tables: it is not a local table; set \
@@ -164,10 +164,18 @@ fn every_refused_import_queues_nothing() {
             "unknown table \"ghost\" in option exclude: the local tables cloud_sync can sync are \
              items, notes",
         ),
+        // Temporary and system schemas hold no application tables.
         (
-            "SELECT cloud_sync_import('prod', 1, 'skip',
-               '{\"exclude\": [\"ghost\"], \"create_tables\": true}')",
-            "unknown table \"ghost\" in option exclude",
+            "SELECT cloud_sync_import('prod', 1, 'skip', '{\"schema\": \"pg_temp\"}')",
+            "option schema: \"pg_temp\" is a temporary schema",
+        ),
+        (
+            "SELECT cloud_sync_import('prod', 1, 'skip', '{\"schema\": \"pg_catalog\"}')",
+            "option schema: \"pg_catalog\" is reserved for PostgreSQL's system schemas",
+        ),
+        (
+            "SELECT cloud_sync_import('prod', 1, 'skip', '{\"schema\": \"information_schema\"}')",
+            "option schema: \"information_schema\" holds PostgreSQL's SQL-standard views",
         ),
         (
             "SELECT cloud_sync_import('prod', 1, 'skip', '{\"tables\": [\"cloud_sync_jobs\"]}')",
@@ -277,6 +285,12 @@ fn a_queued_import_stores_what_the_runner_needs() {
     let (_, row) = stored(
         "SELECT cloud_sync_import('prod', 1, 'skip',
            '{\"tables\": [\"ghost\"], \"create_tables\": true}')",
+    );
+    assert_eq!(row["status"], "queued");
+    // So is an excluded one: it may be a remote table to keep out (the run checks it is one).
+    let (_, row) = stored(
+        "SELECT cloud_sync_import('prod', 1, 'skip',
+           '{\"exclude\": [\"ghost\"], \"create_tables\": true}')",
     );
     assert_eq!(row["status"], "queued");
 

@@ -111,12 +111,14 @@ fn unknown_option(key: &str, known: &[&str]) -> Error {
     ))
 }
 
+/// The remote schema: a non-empty name, and not one of PostgreSQL's temporary or system ones.
 fn schema(value: &Value) -> Result<String> {
-    value
+    let name = value
         .as_str()
         .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .ok_or_else(|| Error::invalid("option schema must be a non-empty string"))
+        .ok_or_else(|| Error::invalid("option schema must be a non-empty string"))?;
+    crate::remote::schema::refuse_reserved(name)?;
+    Ok(name.to_string())
 }
 
 /// A `column_types` object: `"table.column"` -> a type, as text.

@@ -217,6 +217,10 @@ pub struct Summary {
     pub target: String,
     #[serde(default)]
     pub schema: String,
+    /// Export: whether the job created the remote schema (a dry run: would create it), as it
+    /// did not exist.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_created: Option<bool>,
     /// Export: the `mode` option as given (absent: each table chose).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,
@@ -276,6 +280,7 @@ impl Summary {
             strategy: None,
             target,
             schema,
+            schema_created: None,
             mode: None,
             propagate_deletes: None,
             watermark: None,

@@ -22,6 +22,28 @@ pub fn fresh_schema(pg: &Pg, schema: &str) -> String {
     schema.to_string()
 }
 
+/// Drops the remote schema `schema` if it exists, so a test starts without it; returns its name.
+pub fn missing_schema(pg: &Pg, schema: &str) -> String {
+    admin(pg)
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS \"{}\" CASCADE",
+            schema.replace('"', "\"\"")
+        ))
+        .unwrap();
+    schema.to_string()
+}
+
+/// The owner of the remote schema `schema`, `None` when there is no such schema.
+pub fn schema_owner(pg: &Pg, schema: &str) -> Option<String> {
+    admin(pg)
+        .query_opt(
+            "SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = $1",
+            &[&schema],
+        )
+        .unwrap()
+        .map(|row| row.get(0))
+}
+
 /// Runs `sql` in `schema` as the test user, so the tables it creates are the user's, as if the
 /// application's own migrations had made them.
 pub fn as_test_user(pg: &Pg, schema: &str, sql: &str) {

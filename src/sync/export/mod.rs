@@ -87,6 +87,13 @@ pub fn run(
 
         let (mut session, connect_ms) = super::connect(request.info, started, log)?;
         let mut tx = transaction::begin(&mut session, &options.schema, log)?;
+        let schema_created = transaction::ensure_schema(
+            &mut tx,
+            &options.schema,
+            options.create_tables,
+            request.dry_run,
+            log,
+        )?;
         let plans = plan_tables(&mut tx, db, request, &locals, &tracked, through, log)?;
         progress.set_total(plans.iter().map(|p| p.source_rows).sum());
 
@@ -98,7 +105,15 @@ pub fn run(
         let tables = export_tables(&mut tx, db, request, &plans, progress, &mut problems, log)?;
         transaction::end(tx, request.dry_run, log)?;
 
-        let summary = outcome::summary(request, tables, problems, through, connect_ms, started);
+        let summary = outcome::summary(
+            request,
+            tables,
+            problems,
+            schema_created,
+            through,
+            connect_ms,
+            started,
+        );
         let exported_tracked: Vec<i64> = plans.iter().filter_map(|p| p.tracking_id).collect();
         Ok((summary, exported_tracked, through))
     })?;

@@ -50,12 +50,14 @@ pub fn table(
     }
 }
 
-/// The job's summary. `through` is the high water of the snapshot the export read; `started`
-/// is when the job began.
+/// The job's summary. `schema_created`: whether the export created (a dry run: would create)
+/// the remote schema; `through` is the high water of the snapshot the export read; `started` is
+/// when the job began.
 pub fn summary(
     request: &ExportRequest,
     tables: Vec<TableSummary>,
     problems: Problems,
+    schema_created: bool,
     through: i64,
     connect_ms: f64,
     started: Instant,
@@ -69,6 +71,7 @@ pub fn summary(
         mode: options.mode,
         propagate_deletes: options.propagate_deletes,
         watermark: Some(through),
+        schema_created: Some(schema_created),
         ..Summary::new(
             Kind::Export,
             request.dry_run,

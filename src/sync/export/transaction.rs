@@ -1,6 +1,7 @@
 //! The one remote transaction an export runs in: begun in UTC under the schema's advisory lock,
-//! ended with COMMIT, or ROLLBACK for a dry run. And the running of a table's statements in it,
-//! whose errors name the table and the step.
+//! with the target schema there (created in it when missing), ended with COMMIT, or ROLLBACK for
+//! a dry run. And the running of a table's statements in it, whose errors name the table and the
+//! step.
 
 use postgres::types::Type;
 use postgres::Transaction;
@@ -8,7 +9,8 @@ use postgres::Transaction;
 use super::sql;
 use crate::error::{Error, Result};
 use crate::remote::session::remote_error;
-use crate::remote::Session;
+use crate::remote::{schema as remote_schema, Session};
+use crate::sql_text::quote;
 use crate::sync::JobLog;
 
 /// Begins the transaction and takes the lock on `schema`.
@@ -26,6 +28,39 @@ pub fn begin<'s>(
     take_lock(&mut tx, schema)?;
     log.info(None, format!("lock taken on schema {schema}"));
     Ok(tx)
+}
+
+/// Makes sure the target schema exists: one that is missing is created in the transaction when
+/// `create_tables` allows (a dry run creates it too, so that its tables can be rehearsed, and
+/// rolls it back with them), and refused otherwise. Returns whether the export creates it.
+pub fn ensure_schema(
+    tx: &mut Transaction,
+    schema: &str,
+    create_tables: bool,
+    dry_run: bool,
+    log: &mut JobLog,
+) -> Result<bool> {
+    if remote_schema::exists(tx, schema)? {
+        return Ok(false);
+    }
+    if !create_tables {
+        return Err(Error::invalid(format!(
+            "the remote schema {schema} does not exist, and create_tables is false, so no table \
+             can be exported there: create the schema (CREATE SCHEMA {}), or leave create_tables \
+             out to let the export create it",
+            quote(schema)
+        )));
+    }
+    remote_schema::create(tx, schema)?;
+    log.info(
+        None,
+        if dry_run {
+            format!("would create schema {schema}")
+        } else {
+            format!("created schema {schema}")
+        },
+    );
+    Ok(true)
 }
 
 /// One lock per remote database and schema, whatever host or pooler leads there. Held until

@@ -25,14 +25,14 @@ use std::time::Instant;
 
 use postgres::{IsolationLevel, Transaction};
 
-use self::plan::{Scope, TablePlan};
+use self::plan::{NotLocal, Scope, TablePlan};
 use super::options::ImportOptions;
 use super::summary::{Summary, TableSummary};
 use super::{JobLog, Level, Problems, Progress};
 use crate::error::{Error, Result};
 use crate::local::tables;
-use crate::remote::catalog;
 use crate::remote::session::remote_error;
+use crate::remote::{catalog, schema as remote_schema};
 use crate::remote::{ConnInfo, Session};
 use crate::sqlite::Db;
 
@@ -43,29 +43,46 @@ pub struct ImportRequest<'a> {
 }
 
 /// The local tables an import with `options` covers before looking at the remote. A name in
-/// `tables` that is not a local table is accepted only with `create_tables` (the import then
-/// creates it from the remote definition); any other unknown name is an error.
+/// `tables` or `exclude` that is not a local table is accepted only with `create_tables`: the
+/// import then creates remote-only tables, so such a name may be one to create or one to keep
+/// out, and the run checks that the remote has it. Without `create_tables` such a name is an
+/// error at once: it can only be a typo, or name a table the import would never touch.
 pub fn select_tables(db: &Db, options: &ImportOptions) -> Result<Vec<String>> {
-    let (known, to_create) = split_named(db, options)?;
-    if let Some(missing) = to_create.first().filter(|_| !options.create_tables) {
-        return Err(Error::invalid(format!(
-            "unknown table \"{missing}\" in option tables: it is not a local table; set \
-             \"create_tables\": true to create it from the remote definition"
-        )));
+    let not_local = not_local(db, options)?;
+    if !options.create_tables {
+        if let Some(missing) = not_local.tables.first() {
+            return Err(Error::invalid(format!(
+                "unknown table \"{missing}\" in option tables: it is not a local table; set \
+                 \"create_tables\": true to create it from the remote definition"
+            )));
+        }
+        // An unknown name in exclude: the error names it and the local tables there are.
+        return tables::select(db, options.tables.as_deref(), &options.exclude, &[]);
     }
-    let tables_filter = options.tables.as_ref().map(|_| known);
-    tables::select(db, tables_filter.as_deref(), &options.exclude, &[])
+    let tables_filter = options
+        .tables
+        .as_deref()
+        .map(|named| without(named, &not_local.tables));
+    let exclude = without(&options.exclude, &not_local.exclude);
+    tables::select(db, tables_filter.as_deref(), &exclude, &[])
 }
 
-/// The names in the `tables` option that are local tables, and those that are not.
-fn split_named(db: &Db, options: &ImportOptions) -> Result<(Vec<String>, Vec<String>)> {
+/// The names in the `tables` and `exclude` options that are not local tables.
+fn not_local(db: &Db, options: &ImportOptions) -> Result<NotLocal> {
     let local = tables::eligible(db)?;
-    Ok(options
-        .tables
+    Ok(NotLocal {
+        tables: without(options.tables.as_deref().unwrap_or_default(), &local),
+        exclude: without(&options.exclude, &local),
+    })
+}
+
+/// `names` without those in `others`.
+fn without(names: &[String], others: &[String]) -> Vec<String> {
+    names
         .iter()
-        .flatten()
+        .filter(|t| !others.contains(t))
         .cloned()
-        .partition(|t| local.contains(t)))
+        .collect()
 }
 
 /// Runs one import. On any error nothing changes locally; a dry run never changes anything.
@@ -78,11 +95,20 @@ pub fn run(
     let started = Instant::now();
     let options = request.options;
     let selected = select_tables(db, options)?;
-    let (_, named_remote_only) = split_named(db, options)?;
+    let not_local = not_local(db, options)?;
     let local_tables = tables::eligible(db)?;
 
     let (mut session, connect_ms) = super::connect(request.info, started, log)?;
     let mut tx = begin_snapshot(&mut session)?;
+    // A schema that is not there has no tables: without this, a misspelt schema would pass
+    // as an import with nothing to do.
+    if !remote_schema::exists(&mut tx, &options.schema)? {
+        return Err(Error::invalid(format!(
+            "the remote schema {} does not exist: check the schema option (schema names are \
+             case-sensitive)",
+            options.schema
+        )));
+    }
     let remote_tables = catalog::tables(&mut tx, &options.schema)?;
     log.info(
         None,
@@ -92,7 +118,7 @@ pub fn run(
         &selected,
         &local_tables,
         &remote_tables,
-        &named_remote_only,
+        &not_local,
         options,
     );
     let mut plans = plan_tables(&mut tx, db, options, &scope, log)?;
@@ -154,9 +180,10 @@ fn plan_tables(
     for name in &scope.existing {
         plans.push(plan::plan_existing(tx, db, name, schema)?);
     }
-    if let Some(missing) = &scope.unknown {
+    if let Some((option, missing)) = &scope.unknown {
         return Err(Error::invalid(format!(
-            "table \"{missing}\" is neither a local table nor a table of remote schema {schema}"
+            "unknown table \"{missing}\" in option {option}: it is neither a local table nor a \
+             table of remote schema {schema}"
         )));
     }
     if options.create_tables {

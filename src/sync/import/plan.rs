@@ -84,6 +84,14 @@ impl TablePlan {
     }
 }
 
+/// The names in the `tables` and `exclude` options that are not local tables: with
+/// `create_tables`, each must be a remote table.
+#[derive(Debug, Default)]
+pub struct NotLocal {
+    pub tables: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
 /// Which tables an import covers, once the remote schema's tables are known.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Scope {
@@ -94,17 +102,17 @@ pub struct Scope {
     /// Remote tables without a local table, not excluded and, with a `tables` option, named in
     /// it: the tables `create_tables` creates.
     pub remote_only: Vec<String>,
-    /// A name in `tables` that is neither a local nor a remote table.
-    pub unknown: Option<String>,
+    /// The first name in `tables`, then in `exclude`, that is neither a local nor a remote
+    /// table, with the option that names it.
+    pub unknown: Option<(&'static str, String)>,
 }
 
-/// `selected`: the local tables `select_tables` chose; `local`: every eligible local table;
-/// `named_remote_only`: the names in `tables` that are not local tables.
+/// `selected`: the local tables `select_tables` chose; `local`: every eligible local table.
 pub fn scope(
     selected: &[String],
     local: &[String],
     remote: &[String],
-    named_remote_only: &[String],
+    not_local: &NotLocal,
     options: &ImportOptions,
 ) -> Scope {
     let (existing, local_only) = selected.iter().cloned().partition(|t| remote.contains(t));
@@ -119,14 +127,18 @@ pub fn scope(
         })
         .cloned()
         .collect();
+    let nowhere = |option: &'static str, names: &[String]| {
+        names
+            .iter()
+            .find(|t| !remote.contains(t))
+            .map(|t| (option, t.clone()))
+    };
     Scope {
         existing,
         local_only,
         remote_only,
-        unknown: named_remote_only
-            .iter()
-            .find(|t| !remote.contains(t))
-            .cloned(),
+        unknown: nowhere("tables", &not_local.tables)
+            .or_else(|| nowhere("exclude", &not_local.exclude)),
     }
 }
 
@@ -289,7 +301,7 @@ mod tests {
             &names(&["a", "b"]),
             &names(&["a", "b", "secret"]),
             &names(&["a", "new", "secret", "private"]),
-            &[],
+            &NotLocal::default(),
             &options,
         );
         assert_eq!(
@@ -310,15 +322,49 @@ mod tests {
             create_tables: true,
             ..ImportOptions::default()
         };
+        let not_local = NotLocal {
+            tables: names(&["new", "ghost"]),
+            exclude: names(&["phantom"]),
+        };
         let scope = scope(
             &names(&["a"]),
             &names(&["a", "b"]),
             &names(&["a", "new", "other"]),
-            &names(&["new", "ghost"]),
+            &not_local,
             &options,
         );
         assert_eq!(scope.existing, names(&["a"]));
         assert_eq!(scope.remote_only, names(&["new"]));
-        assert_eq!(scope.unknown.as_deref(), Some("ghost"));
+        assert_eq!(scope.unknown, Some(("tables", "ghost".to_string())));
+    }
+
+    #[test]
+    fn exclude_keeps_out_a_remote_only_table_and_names_one_that_is_nowhere() {
+        // Local tables a and b; remote tables a, audit and new; b is excluded too.
+        let scope_excluding = |excluded: &str| {
+            let options = ImportOptions {
+                exclude: names(&["b", excluded]),
+                create_tables: true,
+                ..ImportOptions::default()
+            };
+            let not_local = NotLocal {
+                tables: Vec::new(),
+                exclude: names(&[excluded]),
+            };
+            let remote = names(&["a", "audit", "new"]);
+            scope(
+                &names(&["a"]),
+                &names(&["a", "b"]),
+                &remote,
+                &not_local,
+                &options,
+            )
+        };
+        let kept_out = scope_excluding("audit");
+        assert_eq!(kept_out.remote_only, names(&["new"]));
+        assert_eq!(kept_out.unknown, None);
+        let typo = scope_excluding("audti");
+        assert_eq!(typo.remote_only, names(&["audit", "new"]));
+        assert_eq!(typo.unknown, Some(("exclude", "audti".to_string())));
     }
 }
