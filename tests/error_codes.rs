@@ -51,3 +51,43 @@ fn a_locked_local_database_is_sqlite_busy() {
         .unwrap();
     assert_eq!(id, 1);
 }
+
+/// The SQL boundary puts the function's name in front of every message, so no message names
+/// it again: `cloud_sync_run: cannot run inside...`, not `cloud_sync_run: cloud_sync_run ...`.
+#[test]
+fn a_message_names_its_function_once() {
+    let (_dir, path) = temp_db("codes-named-once");
+    let conn = open(&path);
+    conn.execute_batch("BEGIN").unwrap();
+    for (function, sql) in [
+        ("cloud_sync_run", "SELECT cloud_sync_run(1)"),
+        ("cloud_sync_run_jobs", "SELECT cloud_sync_run_jobs()"),
+        ("cloud_sync_run_jobs", "SELECT cloud_sync_run_jobs(1)"),
+    ] {
+        let (_, _, message) = failure(&conn, sql);
+        let rest = message
+            .strip_prefix(&format!("{function}: "))
+            .unwrap_or_else(|| panic!("{sql}: {message}"));
+        assert!(
+            rest.starts_with("cannot run inside an open transaction"),
+            "{sql}: {message}"
+        );
+        assert!(!rest.contains("cloud_sync_run"), "{sql}: {message}");
+    }
+    conn.execute_batch("ROLLBACK").unwrap();
+    for (function, sql) in [
+        ("cloud_sync_export", "SELECT cloud_sync_export('prod', 2)"),
+        ("cloud_sync_report", "SELECT cloud_sync_report(99)"),
+        (
+            "cloud_sync_worker_start",
+            "SELECT cloud_sync_worker_start('[]')",
+        ),
+        (
+            "cloud_sync_job_log",
+            "SELECT * FROM cloud_sync_job_log('x')",
+        ),
+    ] {
+        let (_, _, message) = failure(&conn, sql);
+        assert_eq!(message.matches(function).count(), 1, "{sql}: {message}");
+    }
+}

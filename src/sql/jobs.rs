@@ -11,7 +11,7 @@ use crate::sqlite::{Call, Db, Output};
 use crate::sync::summary::JOB_TABLE_COLUMNS;
 
 fn run_jobs(call: &Call, max: Option<i64>) -> Result<Output> {
-    refuse_in_transaction(call, "cloud_sync_run_jobs")?;
+    refuse_in_transaction(call)?;
     let outcomes = jobs::run_due(&call.db, max)?;
     let succeeded = outcomes.iter().filter(|o| o.status == "succeeded").count();
     let report = json!({
@@ -43,19 +43,20 @@ pub fn run_jobs_max(call: &Call) -> Result<Output> {
 /// `cloud_sync_run(job_id)`.
 pub fn run(call: &Call) -> Result<Output> {
     let id = call.int(0, "job id")?;
-    refuse_in_transaction(call, "cloud_sync_run")?;
+    refuse_in_transaction(call)?;
     let outcome = jobs::run_one(&call.db, id)?;
     Ok(Output::Text(outcome.to_json().to_string()))
 }
 
 /// Jobs commit on the remote server, which a ROLLBACK of the caller's transaction could not
-/// undo; and an export inside one could ship rows that are then rolled back.
-fn refuse_in_transaction(call: &Call, function: &str) -> Result<()> {
+/// undo; and an export inside one could ship rows that are then rolled back. The message
+/// does not name the function: the SQL boundary puts its name in front.
+fn refuse_in_transaction(call: &Call) -> Result<()> {
     if call.db.in_transaction() {
-        return Err(Error::invalid(format!(
-            "{function} cannot run inside an open transaction: its jobs commit on the remote \
-             server, which a ROLLBACK here could not undo; COMMIT (or ROLLBACK) first"
-        )));
+        return Err(Error::invalid(
+            "cannot run inside an open transaction: its jobs commit on the remote server, which \
+             a ROLLBACK here could not undo; COMMIT (or ROLLBACK) first",
+        ));
     }
     Ok(())
 }
