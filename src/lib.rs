@@ -153,7 +153,7 @@ pub static FUNCTIONS: &[Function] = &[
     Function {
         name: "cloud_sync_report",
         arities: &[1, 2],
-        effects: Effects::Acts,
+        effects: Effects::Reads,
         handler: sql::report::report,
     },
     Function {
@@ -171,7 +171,7 @@ pub static FUNCTIONS: &[Function] = &[
     Function {
         name: "cloud_sync_worker_status",
         arities: &[0],
-        effects: Effects::Acts,
+        effects: Effects::Reads,
         handler: sql::worker::status,
     },
 ];

@@ -51,7 +51,13 @@ fn every_function_has_a_test_a_reference_entry_and_safe_flags() {
         }
     }
     const DIRECTONLY: i64 = 0x80000;
-    const INFORMATIONAL: [&str; 2] = ["cloud_sync_version", "cloud_sync_debug"];
+    // These only read: the build, cloud_sync's own tables, the worker's state.
+    const READ_ONLY: [&str; 4] = [
+        "cloud_sync_version",
+        "cloud_sync_debug",
+        "cloud_sync_report",
+        "cloud_sync_worker_status",
+    ];
     for (name, flags) in &functions {
         assert!(
             reference.contains(&format!("### `{name}(")),
@@ -64,7 +70,7 @@ fn every_function_has_a_test_a_reference_entry_and_safe_flags() {
         let direct_only = flags & DIRECTONLY != 0;
         assert_eq!(
             direct_only,
-            !INFORMATIONAL.contains(&name.as_str()),
+            !READ_ONLY.contains(&name.as_str()),
             "{name}: DIRECTONLY flag is {direct_only}"
         );
     }
@@ -311,6 +317,31 @@ fn functions_with_effects_cannot_run_from_views_or_triggers() {
         int_of(&conn, "SELECT count(*) FROM cloud_sync_connections"),
         0
     );
+}
+
+/// The functions that only read cloud_sync's own tables or the worker's state are innocuous:
+/// a view can call them even with PRAGMA trusted_schema off, while one that acts cannot.
+#[test]
+fn views_may_report_but_not_act() {
+    let (_dir, conn) = open_temp("innocuous");
+    conn.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    save(&conn, "prod", "postgresql://u:pw@localhost/db");
+    let id = int_of(&conn, "SELECT cloud_sync_export('prod', 1)");
+    conn.execute_batch(&format!(
+        "PRAGMA trusted_schema = OFF;
+         CREATE VIEW job_report AS SELECT cloud_sync_report({id}, 'markdown') AS report;
+         CREATE VIEW worker AS SELECT cloud_sync_worker_status() AS status;
+         CREATE VIEW sneaky_run AS SELECT cloud_sync_run({id});"
+    ))
+    .unwrap();
+    let report: String = value_of(&conn, "SELECT report FROM job_report");
+    assert!(report.contains(&format!("job {id}")), "{report}");
+    assert!(!report.contains("pw@"), "{report}");
+    let status = json_of(&conn, "SELECT status FROM worker");
+    assert_eq!(status["running"], false, "{status}");
+    let err = error_of(&conn, "SELECT * FROM sneaky_run");
+    assert!(err.contains("unsafe use of cloud_sync_run"), "{err}");
 }
 
 #[test]
