@@ -408,7 +408,7 @@ fn run_jobs_runs_due_jobs_oldest_first_up_to_max() {
     let empty = json_of(&conn, "SELECT cloud_sync_run_jobs()");
     assert_eq!(
         empty,
-        json!({"ran": 0, "succeeded": 0, "failed": 0, "jobs": []})
+        json!({"ran": 0, "succeeded": 0, "failed": 0, "retrying": 0, "cancelled": 0, "jobs": []})
     );
 
     let first = int_of(&conn, "SELECT cloud_sync_export('prod')");
@@ -450,9 +450,18 @@ fn run_jobs_runs_due_jobs_oldest_first_up_to_max() {
         "{one}"
     );
 
+    // A transient failure with attempts left is queued again: retrying, not failed.
     let rest = json_of(&conn, "SELECT cloud_sync_run_jobs()");
     assert_eq!(rest["ran"], 1, "{rest}");
+    assert_eq!(
+        (&rest["retrying"], &rest["failed"]),
+        (&json!(1), &json!(0)),
+        "{rest}"
+    );
     assert_eq!(rest["jobs"][0]["id"], first, "{rest}");
+    assert_eq!(rest["jobs"][0]["status"], "queued", "{rest}");
+    assert!(rest["jobs"][0]["next_attempt_at"].is_string(), "{rest}");
+    assert_eq!(job_status(&conn, first), "queued");
     let status = job_status(&conn, later);
     assert_eq!(status, "queued", "a job that is not due yet waits");
     assert_eq!(json_of(&conn, "SELECT cloud_sync_run_jobs()")["ran"], 0);
