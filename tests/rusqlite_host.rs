@@ -190,6 +190,58 @@ fn the_schema_is_created_idempotently_with_the_job_columns_later_issues_need() {
     assert!(err.contains("newer cloud_sync"), "{err}");
 }
 
+/// A `cloud_sync_meta` changed by something else is named, with the way to restore it, by a
+/// new load and by every function of a connection loaded before; the host carries on.
+#[test]
+fn a_damaged_schema_version_is_a_clear_error_at_load_and_in_functions() {
+    let (_dir, path) = temp_db("damaged-meta");
+    let conn = open(&path);
+    for (damage, what) in [
+        (
+            "UPDATE cloud_sync_meta SET value = 'x2' WHERE key = 'schema_version'",
+            "its schema_version is 'x2', not a version number",
+        ),
+        (
+            "DELETE FROM cloud_sync_meta WHERE key = 'schema_version'",
+            "it records no schema_version",
+        ),
+    ] {
+        conn.execute_batch(damage).unwrap();
+        let expected = format!("cloud_sync_meta is damaged: {what}");
+        let err = common::load(&Connection::open(&path).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&expected), "load: {err}");
+        assert!(
+            err.contains("INSERT OR REPLACE INTO cloud_sync_meta"),
+            "{err}"
+        );
+        for sql in [
+            "SELECT cloud_sync_save('prod', 'postgresql://u@localhost/db')",
+            "SELECT cloud_sync_run_jobs()",
+            "SELECT * FROM cloud_sync_jobs_vtab",
+        ] {
+            let err = error_of(&conn, sql);
+            assert!(err.contains(&expected), "{sql}: {err}");
+        }
+        let debug = json_of(&conn, "SELECT cloud_sync_debug()");
+        let shown = debug["schema_version"]["error"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(shown.contains(&expected), "{debug}");
+        // What the message says to do restores it.
+        conn.execute_batch(
+            "INSERT OR REPLACE INTO cloud_sync_meta (key, value) VALUES ('schema_version', '2')",
+        )
+        .unwrap();
+        assert_eq!(
+            json_of(&conn, "SELECT cloud_sync_debug()")["schema_version"],
+            2
+        );
+        common::load(&Connection::open(&path).unwrap()).unwrap();
+    }
+}
+
 #[test]
 fn a_version_1_database_gets_the_change_tracking_tables_on_load() {
     let (_dir, path) = temp_db("upgrade");
