@@ -6,11 +6,13 @@
 
 mod connections;
 mod error;
+mod integer;
 mod jobs;
 mod local;
 mod mapping;
 mod remote;
 mod secret;
+mod shown;
 mod sql;
 mod sql_text;
 mod sqlite;

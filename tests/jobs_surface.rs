@@ -402,6 +402,52 @@ fn run_refuses_unknown_and_unqueued_jobs() {
     );
 }
 
+/// JSON options take integers and booleans in every exact form a host writes them (`1.0` from
+/// JavaScript, `"1"` from a CLI), and show what they refuse.
+#[test]
+fn options_take_whole_numbers_as_hosts_write_them() {
+    let (_dir, conn) = with_dead_connections("options_numbers");
+    let id = int_of(
+        &conn,
+        r#"SELECT cloud_sync_export('prod', 1, '{"max_attempts": 2.0, "create_tables": "1"}')"#,
+    );
+    assert_eq!(job_row(&conn, id)["max_attempts"], 2);
+    let id = int_of(
+        &conn,
+        r#"SELECT cloud_sync_import('prod', 1, 'skip', '{"max_attempts": "3", "create_tables": 0.0}')"#,
+    );
+    assert_eq!(job_row(&conn, id)["max_attempts"], 3);
+    let queued = job_count(&conn);
+    for (options, shown) in [
+        (
+            r#"{"max_attempts": 1.5}"#,
+            "must be a positive integer, not 1.5",
+        ),
+        (
+            r#"{"confirm": "one"}"#,
+            "must be a positive integer, not \"one\"",
+        ),
+        (r#"{"create_tables": 2}"#, "must be true or false, not 2"),
+    ] {
+        let message = error_of(
+            &conn,
+            &format!("SELECT cloud_sync_export('prod', 0, '{options}')"),
+        );
+        assert!(message.contains(shown), "{options}: {message}");
+    }
+    // A full export confirmed by a job id written 1.0 reads it as job 1: found, and refused
+    // for what that job is, not for how its id was written.
+    let message = error_of(
+        &conn,
+        r#"SELECT cloud_sync_export('prod', 0, '{"confirm": 1.0}')"#,
+    );
+    assert!(
+        message.contains("confirm: dry run 1 has not succeeded"),
+        "{message}"
+    );
+    assert_eq!(job_count(&conn), queued);
+}
+
 #[test]
 fn run_jobs_runs_due_jobs_oldest_first_up_to_max() {
     let (_dir, conn) = with_dead_connections("run_jobs");

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::{integer, shown};
 
 const KNOWN: &[&str] = &[
     "tables",
@@ -119,17 +120,28 @@ fn schema(value: &Value) -> Result<String> {
         .ok_or_else(|| Error::invalid("option schema must be a non-empty string"))
 }
 
+/// `true` or `false`, or 1 or 0 in any form the integer rule takes (`1.0`, `"1"`), as SQL
+/// and hosts without a boolean type write them.
 fn boolean(key: &str, value: &Value) -> Result<bool> {
-    value
-        .as_bool()
-        .ok_or_else(|| Error::invalid(format!("option {key} must be true or false")))
+    match (value, integer::from_json(value)) {
+        (Value::Bool(b), _) => Ok(*b),
+        (_, Some(0)) => Ok(false),
+        (_, Some(1)) => Ok(true),
+        _ => Err(Error::invalid(format!(
+            "option {key} must be true or false, not {}",
+            shown::json(value)
+        ))),
+    }
 }
 
+/// A positive integer, in any form the integer rule takes (`3`, `3.0`, `"3"`).
 fn positive(key: &str, value: &Value) -> Result<i64> {
-    value
-        .as_i64()
-        .filter(|v| *v > 0)
-        .ok_or_else(|| Error::invalid(format!("option {key} must be a positive integer")))
+    integer::from_json(value).filter(|v| *v > 0).ok_or_else(|| {
+        Error::invalid(format!(
+            "option {key} must be a positive integer, not {}",
+            shown::json(value)
+        ))
+    })
 }
 
 impl ExportOptions {
@@ -215,6 +227,22 @@ mod tests {
     }
 
     #[test]
+    fn integers_and_booleans_take_every_exact_form() {
+        let o = ExportOptions::parse(Some(
+            r#"{"confirm":1.0,"confirm_max_age_s":"60","max_attempts":" 3 ",
+                "create_tables":0,"propagate_deletes":"1.0","retry_base_s":2.0}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            (o.confirm, o.confirm_max_age_s, o.max_attempts),
+            (Some(1), 60, 3)
+        );
+        assert_eq!((o.create_tables, o.propagate_deletes), (false, Some(true)));
+        let o = ImportOptions::parse(Some(r#"{"create_tables":1.0,"max_attempts":"2"}"#)).unwrap();
+        assert_eq!((o.create_tables, o.max_attempts), (true, 2));
+    }
+
+    #[test]
     fn bad_options_are_named() {
         for (json, expected) in [
             ("[1]", "JSON object"),
@@ -222,7 +250,10 @@ mod tests {
             (r#"{"tabels":[]}"#, "unknown option \"tabels\""),
             (r#"{"tables":"a"}"#, "array of table names"),
             (r#"{"confirm":-1}"#, "confirm must be a positive integer"),
-            (r#"{"create_tables":1}"#, "true or false"),
+            (r#"{"create_tables":2}"#, "true or false, not 2"),
+            (r#"{"confirm":1.5}"#, "positive integer, not 1.5"),
+            (r#"{"confirm":"7x"}"#, "positive integer, not \"7x\""),
+            (r#"{"max_attempts":true}"#, "positive integer, not true"),
             (r#"{"column_types":{"at":"date"}}"#, "table.column"),
             (r#"{"mode":"delta"}"#, "\"full\" or \"incremental\""),
             (r#"{"propagate_deletes":"yes"}"#, "true or false"),
