@@ -10,6 +10,7 @@ mod integer;
 mod jobs;
 mod local;
 mod mapping;
+mod options_json;
 mod remote;
 mod secret;
 mod shown;

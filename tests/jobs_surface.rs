@@ -402,6 +402,56 @@ fn run_refuses_unknown_and_unqueued_jobs() {
     );
 }
 
+/// Options that could never run are refused when the job is queued, naming what is wrong and
+/// what to do, and nothing is queued.
+#[test]
+fn invalid_options_are_refused_when_queued() {
+    let (_dir, conn) = with_dead_connections("options_at_queue");
+    assert_each_refused(
+        &conn,
+        "cloud_sync_export",
+        &[
+            (
+                r#"SELECT cloud_sync_export('prod', 1, '{"column_types": {"items.name": "varchar(x)"}}')"#,
+                "option column_types gives \"items.name\" the type \"varchar(x)\", which \
+                 cloud_sync cannot write; supported:",
+            ),
+            (
+                r#"SELECT cloud_sync_export('prod', 1, '{"column_types": {"ghost.name": "text"}}')"#,
+                "option column_types names \"ghost.name\", which is not a column of a table \
+                 this export selects: name it \"table.column\" after a column of one of items, \
+                 notes",
+            ),
+            (
+                r#"SELECT cloud_sync_export('prod', 1, '{"tables": ["items"], "column_types": {"notes.body": "text"}}')"#,
+                "not a column of a table this export selects",
+            ),
+            (
+                "SELECT cloud_sync_export('prod', 1, '')",
+                "options are empty text: leave them out for the defaults",
+            ),
+            (
+                r#"SELECT cloud_sync_export('prod', 1, '{"schema": "a", "schema": "b"}')"#,
+                "the key \"schema\" is given twice: give it once",
+            ),
+        ],
+    );
+    assert_each_refused(
+        &conn,
+        "cloud_sync_import",
+        &[
+            (
+                "SELECT cloud_sync_import('prod', 1, 'skip', ' ')",
+                "options are empty text",
+            ),
+            (
+                r#"SELECT cloud_sync_import('prod', 1, 'skip', '{"tables": ["items"], "tables": []}')"#,
+                "the key \"tables\" is given twice",
+            ),
+        ],
+    );
+}
+
 /// JSON options take integers and booleans in every exact form a host writes them (`1.0` from
 /// JavaScript, `"1"` from a CLI), and show what they refuse.
 #[test]
@@ -1112,7 +1162,7 @@ fn integer_arguments_take_whole_reals_and_integer_text_and_refuse_the_rest() {
     let message = error_of(&conn, &format!("SELECT cloud_sync_run('{long}')"));
     assert!(
         message.ends_with(&format!(
-            "must be an integer, not '{}'... (150 characters)",
+            "must be an integer, not '{}…' (150 characters)",
             "9".repeat(100)
         )),
         "{message}"

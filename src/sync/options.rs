@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::{integer, shown};
+use crate::{integer, options_json, shown};
 
 const KNOWN: &[&str] = &[
     "tables",
@@ -91,17 +91,11 @@ fn names(key: &str, value: &Value) -> Result<Vec<String>> {
         .collect()
 }
 
-/// The options object (`None` or blank text: empty).
+/// The options object (`None`: empty), read strictly (see [`options_json`]).
 fn object(json: Option<&str>) -> Result<Map<String, Value>> {
-    let Some(text) = json.map(str::trim).filter(|t| !t.is_empty()) else {
-        return Ok(Map::new());
-    };
-    match serde_json::from_str(text) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(Error::invalid(
-            "options must be a JSON object, like '{\"tables\": [\"items\"]}'",
-        )),
-        Err(e) => Err(Error::invalid(format!("options are not valid JSON: {e}"))),
+    match json {
+        None => Ok(Map::new()),
+        Some(text) => options_json::object(text, "options", r#"'{"tables": ["items"]}'"#),
     }
 }
 
