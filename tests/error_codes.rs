@@ -91,3 +91,58 @@ fn a_message_names_its_function_once() {
         assert_eq!(message.matches(function).count(), 1, "{sql}: {message}");
     }
 }
+
+/// A message quotes at most about 100 characters of what it was given, with its length, so a
+/// 10 MB argument does not come back as a 10 MB error; a NUL in it is written `\0`.
+#[test]
+fn messages_cut_long_input() {
+    let (_dir, path) = temp_db("codes-long-input");
+    let conn = open(&path);
+    conn.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    conn.query_row(
+        "SELECT cloud_sync_save('prod', 'postgresql://u@localhost/db')",
+        [],
+        |_| Ok(()),
+    )
+    .unwrap();
+    let long = "x".repeat(10_000_000);
+    let mut echoed = 0;
+    for sql in [
+        "SELECT cloud_sync_import('prod', 1, ?1)",
+        "SELECT cloud_sync_export(?1, 1)",
+        "SELECT cloud_sync_report(1, ?1)",
+        "SELECT cloud_sync_track(?1)",
+        "SELECT cloud_sync_untrack(?1)",
+        "SELECT cloud_sync_run(?1)",
+        "SELECT cloud_sync_export('prod', 1, json_object('tables', json_array(?1)))",
+        "SELECT cloud_sync_export('prod', 1, json_object(?1, 1))",
+        "SELECT cloud_sync_export('prod', 1, json_object('max_attempts', ?1))",
+        "SELECT cloud_sync_worker_start(json_object('poll_interval_ms', ?1))",
+    ] {
+        let message = match conn.query_row(sql, [&long], |r| r.get::<_, rusqlite::types::Value>(0))
+        {
+            Err(rusqlite::Error::SqliteFailure(_, Some(message))) => message,
+            other => panic!("{sql}: expected a failure, got {other:?}"),
+        };
+        // Either the value is not quoted at all, or it is cut with its length.
+        assert!(message.len() < 600, "{sql}: {} bytes", message.len());
+        let quoted = message.contains(&"x".repeat(100));
+        assert!(
+            !quoted || message.contains(&format!("{}…", "x".repeat(100))),
+            "{sql}: {message}"
+        );
+        assert_eq!(
+            quoted,
+            message.contains("(10000000 characters)"),
+            "{sql}: {message}"
+        );
+        echoed += usize::from(quoted);
+    }
+    assert!(echoed >= 7, "only {echoed} messages show the value");
+    let (_, _, message) = failure(
+        &conn,
+        "SELECT cloud_sync_import('prod', 1, 'a' || char(0) || 'b')",
+    );
+    assert!(message.contains("unknown strategy \"a\\0b\""), "{message}");
+}

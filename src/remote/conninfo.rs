@@ -13,6 +13,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::error::{Error, Result};
 use crate::secret::SecretString;
+use crate::shown;
 
 pub const DEFAULT_CONNECT_DEADLINE: Duration = Duration::from_secs(15);
 
@@ -356,7 +357,7 @@ impl Param {
 /// `text` in quotes for a message, or [`WITHHELD`] in its place.
 fn quoted(text: &str, quotable: bool) -> String {
     if quotable {
-        format!("\"{text}\"")
+        shown::quoted(text, '"')
     } else {
         WITHHELD.to_string()
     }

@@ -101,7 +101,8 @@ fn object(json: Option<&str>) -> Result<Map<String, Value>> {
 
 fn unknown_option(key: &str, known: &[&str]) -> Error {
     Error::invalid(format!(
-        "unknown option \"{key}\": known options are {}",
+        "unknown option {}: known options are {}",
+        shown::quoted(key, '"'),
         known.join(", ")
     ))
 }
@@ -276,8 +277,9 @@ impl Strategy {
             "overwrite" => Ok(Strategy::Overwrite),
             "merge" => Ok(Strategy::Merge),
             other => Err(Error::invalid(format!(
-                "unknown strategy \"{other}\": use skip (keep local rows), overwrite (take the \
-                 remote rows) or merge (take the remote values that are not NULL)"
+                "unknown strategy {}: use skip (keep local rows), overwrite (take the \
+                 remote rows) or merge (take the remote values that are not NULL)",
+                shown::quoted(other, '"')
             ))),
         }
     }

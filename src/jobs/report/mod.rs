@@ -19,6 +19,7 @@ mod load;
 mod markdown;
 
 use crate::error::{Error, Result};
+use crate::shown;
 use crate::sqlite::Db;
 use crate::sync::summary::TableCounts;
 use load::Report;
@@ -37,7 +38,8 @@ impl Format {
             "csv" => Ok(Format::Csv),
             "markdown" => Ok(Format::Markdown),
             other => Err(Error::invalid(format!(
-                "unknown format '{other}': the format is 'json' (the default), 'csv' or 'markdown'"
+                "unknown format {}: the format is 'json' (the default), 'csv' or 'markdown'",
+                shown::quoted(other, '\'')
             ))),
         }
     }

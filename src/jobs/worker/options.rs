@@ -43,7 +43,7 @@ impl Options {
         let unknown: Vec<String> = map
             .keys()
             .filter(|k| !OPTIONS.contains(&k.as_str()))
-            .map(|k| format!("\"{k}\""))
+            .map(|k| shown::quoted(k, '"'))
             .collect();
         if !unknown.is_empty() {
             return Err(Error::invalid(format!(

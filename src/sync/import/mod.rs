@@ -34,6 +34,7 @@ use crate::local::tables;
 use crate::remote::catalog;
 use crate::remote::session::remote_error;
 use crate::remote::{ConnInfo, Session};
+use crate::shown;
 use crate::sqlite::Db;
 
 pub struct ImportRequest<'a> {
@@ -49,8 +50,9 @@ pub fn select_tables(db: &Db, options: &ImportOptions) -> Result<Vec<String>> {
     let (known, to_create) = split_named(db, options)?;
     if let Some(missing) = to_create.first().filter(|_| !options.create_tables) {
         return Err(Error::invalid(format!(
-            "unknown table \"{missing}\" in option tables: it is not a local table; set \
-             \"create_tables\": true to create it from the remote definition"
+            "unknown table {} in option tables: it is not a local table; set \
+             \"create_tables\": true to create it from the remote definition",
+            shown::quoted(missing, '"')
         )));
     }
     let tables_filter = options.tables.as_ref().map(|_| known);
@@ -156,7 +158,9 @@ fn plan_tables(
     }
     if let Some(missing) = &scope.unknown {
         return Err(Error::invalid(format!(
-            "table \"{missing}\" is neither a local table nor a table of remote schema {schema}"
+            "table {} is neither a local table nor a table of remote schema {}",
+            shown::quoted(missing, '"'),
+            shown::quoted(schema, '"')
         )));
     }
     if options.create_tables {

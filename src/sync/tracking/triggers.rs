@@ -8,6 +8,7 @@ use super::{all, find, fingerprint, integrity, trigger_name, Tracked, KINDS};
 use crate::error::{Error, Result};
 use crate::local::schema;
 use crate::local::tables::{self, LocalTable};
+use crate::shown;
 use crate::sql_text::quote;
 use crate::sqlite::{Db, Param};
 
@@ -19,8 +20,9 @@ pub fn track(db: &Db, table: &str) -> Result<Value> {
     let local = tables::describe(db, table)?;
     if local.key().is_empty() {
         return Err(Error::invalid(format!(
-            "table {table} cannot be tracked: tracking needs a primary key to name rows (rowids \
-             can change on VACUUM); give the table one"
+            "table {} cannot be tracked: tracking needs a primary key to name rows (rowids \
+             can change on VACUUM); give the table one",
+            shown::quoted(table, '"')
         )));
     }
     let (key_columns, columns) = fingerprint(&local);
@@ -78,9 +80,13 @@ fn require_trackable(db: &Db, table: &str) -> Result<()> {
         });
     Err(Error::invalid(match kind {
         Some(kind) => format!(
-            "{table} cannot be tracked: it is {kind}; only the application's ordinary tables can"
+            "{} cannot be tracked: it is {kind}; only the application's ordinary tables can",
+            shown::quoted(table, '"')
         ),
-        None => format!("table \"{table}\" does not exist in the main database"),
+        None => format!(
+            "table {} does not exist in the main database",
+            shown::quoted(table, '"')
+        ),
     }))
 }
 
@@ -123,7 +129,8 @@ pub fn untrack(db: &Db, table: &str) -> Result<Value> {
                 .map(|all| all.into_iter().map(|t| t.table).collect())
                 .unwrap_or_default();
             Error::invalid(format!(
-                "table {table} is not tracked: the tracked tables are {}",
+                "table {} is not tracked: the tracked tables are {}",
+                shown::quoted(table, '"'),
                 if tracked.is_empty() {
                     "none".to_string()
                 } else {
