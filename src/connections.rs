@@ -4,6 +4,7 @@ use crate::error::{Error, Result};
 use crate::local::schema;
 use crate::remote::ConnInfo;
 use crate::secret::{Keyring, SecretString};
+use crate::shown;
 use crate::sqlite::{Db, Param};
 use crate::sync::tracking;
 
@@ -99,7 +100,10 @@ fn unknown(db: &Db, name: &str) -> Error {
     } else {
         format!("saved connections: {}", names.join(", "))
     };
-    Error::invalid(format!("unknown connection '{name}': {known}"))
+    Error::invalid(format!(
+        "unknown connection {}: {known}",
+        shown::quoted(name, '\'')
+    ))
 }
 
 fn saved_names(db: &Db) -> Result<Vec<String>> {

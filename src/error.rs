@@ -32,28 +32,6 @@ pub mod code {
     pub const INTERRUPT: c_int = 9;
 }
 
-/// What a message shows in place of text that may be a connection string.
-const CONNECTION_STRING_SHOWN: &str = "a connection string (not shown)";
-
-/// Text the caller gave, as a message may quote it. A connection string given where something
-/// else belongs (a job id, a table name, a strategy) is not quoted: it may hold a password.
-pub fn given(text: &str) -> &str {
-    if may_be_connection_string(text) {
-        CONNECTION_STRING_SHOWN
-    } else {
-        text
-    }
-}
-
-/// A URL (`scheme://`, whose user part may hold a password) or text with a `password=` key.
-pub fn may_be_connection_string(text: &str) -> bool {
-    let lower = text.to_ascii_lowercase();
-    text.contains("://")
-        || lower
-            .match_indices("password")
-            .any(|(at, key)| lower[at + key.len()..].trim_start().starts_with('='))
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The caller passed something wrong; nothing was changed.
@@ -174,22 +152,6 @@ fn is_transient_state(state: &SqlState) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_connection_string_given_elsewhere_is_not_quoted() {
-        for text in [
-            "postgresql://u:secret@localhost/db",
-            "postgresql://u:secret",
-            "mysql://u:secret@h",
-            "host=h password=secret",
-            "host=h PASSWORD = secret",
-        ] {
-            assert_eq!(given(text), "a connection string (not shown)", "{text}");
-        }
-        for text in ["items", "password_resets", "merge", "", "a password"] {
-            assert_eq!(given(text), text);
-        }
-    }
 
     #[test]
     fn remote_errors_are_transient_by_their_sqlstate() {

@@ -6,11 +6,14 @@
 
 mod connections;
 mod error;
+mod integer;
 mod jobs;
 mod local;
 mod mapping;
+mod options_json;
 mod remote;
 mod secret;
+mod shown;
 mod sql;
 mod sql_text;
 mod sqlite;
@@ -153,7 +156,7 @@ pub static FUNCTIONS: &[Function] = &[
     Function {
         name: "cloud_sync_report",
         arities: &[1, 2],
-        effects: Effects::Acts,
+        effects: Effects::Reads,
         handler: sql::report::report,
     },
     Function {
@@ -171,7 +174,7 @@ pub static FUNCTIONS: &[Function] = &[
     Function {
         name: "cloud_sync_worker_status",
         arities: &[0],
-        effects: Effects::Acts,
+        effects: Effects::Reads,
         handler: sql::worker::status,
     },
 ];

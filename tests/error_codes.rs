@@ -51,3 +51,98 @@ fn a_locked_local_database_is_sqlite_busy() {
         .unwrap();
     assert_eq!(id, 1);
 }
+
+/// The SQL boundary puts the function's name in front of every message, so no message names
+/// it again: `cloud_sync_run: cannot run inside...`, not `cloud_sync_run: cloud_sync_run ...`.
+#[test]
+fn a_message_names_its_function_once() {
+    let (_dir, path) = temp_db("codes-named-once");
+    let conn = open(&path);
+    conn.execute_batch("BEGIN").unwrap();
+    for (function, sql) in [
+        ("cloud_sync_run", "SELECT cloud_sync_run(1)"),
+        ("cloud_sync_run_jobs", "SELECT cloud_sync_run_jobs()"),
+        ("cloud_sync_run_jobs", "SELECT cloud_sync_run_jobs(1)"),
+    ] {
+        let (_, _, message) = failure(&conn, sql);
+        let rest = message
+            .strip_prefix(&format!("{function}: "))
+            .unwrap_or_else(|| panic!("{sql}: {message}"));
+        assert!(
+            rest.starts_with("cannot run inside an open transaction"),
+            "{sql}: {message}"
+        );
+        assert!(!rest.contains("cloud_sync_run"), "{sql}: {message}");
+    }
+    conn.execute_batch("ROLLBACK").unwrap();
+    for (function, sql) in [
+        ("cloud_sync_export", "SELECT cloud_sync_export('prod', 2)"),
+        ("cloud_sync_report", "SELECT cloud_sync_report(99)"),
+        (
+            "cloud_sync_worker_start",
+            "SELECT cloud_sync_worker_start('[]')",
+        ),
+        (
+            "cloud_sync_job_log",
+            "SELECT * FROM cloud_sync_job_log('x')",
+        ),
+    ] {
+        let (_, _, message) = failure(&conn, sql);
+        assert_eq!(message.matches(function).count(), 1, "{sql}: {message}");
+    }
+}
+
+/// A message quotes at most about 100 characters of what it was given, with its length, so a
+/// 10 MB argument does not come back as a 10 MB error; a NUL in it is written `\0`.
+#[test]
+fn messages_cut_long_input() {
+    let (_dir, path) = temp_db("codes-long-input");
+    let conn = open(&path);
+    conn.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    conn.query_row(
+        "SELECT cloud_sync_save('prod', 'postgresql://u@localhost/db')",
+        [],
+        |_| Ok(()),
+    )
+    .unwrap();
+    let long = "x".repeat(10_000_000);
+    let mut echoed = 0;
+    for sql in [
+        "SELECT cloud_sync_import('prod', 1, ?1)",
+        "SELECT cloud_sync_export(?1, 1)",
+        "SELECT cloud_sync_report(1, ?1)",
+        "SELECT cloud_sync_track(?1)",
+        "SELECT cloud_sync_untrack(?1)",
+        "SELECT cloud_sync_run(?1)",
+        "SELECT cloud_sync_export('prod', 1, json_object('tables', json_array(?1)))",
+        "SELECT cloud_sync_export('prod', 1, json_object(?1, 1))",
+        "SELECT cloud_sync_export('prod', 1, json_object('max_attempts', ?1))",
+        "SELECT cloud_sync_worker_start(json_object('poll_interval_ms', ?1))",
+    ] {
+        let message = match conn.query_row(sql, [&long], |r| r.get::<_, rusqlite::types::Value>(0))
+        {
+            Err(rusqlite::Error::SqliteFailure(_, Some(message))) => message,
+            other => panic!("{sql}: expected a failure, got {other:?}"),
+        };
+        // Either the value is not quoted at all, or it is cut with its length.
+        assert!(message.len() < 600, "{sql}: {} bytes", message.len());
+        let quoted = message.contains(&"x".repeat(100));
+        assert!(
+            !quoted || message.contains(&format!("{}…", "x".repeat(100))),
+            "{sql}: {message}"
+        );
+        assert_eq!(
+            quoted,
+            message.contains("(10000000 characters)"),
+            "{sql}: {message}"
+        );
+        echoed += usize::from(quoted);
+    }
+    assert!(echoed >= 7, "only {echoed} messages show the value");
+    let (_, _, message) = failure(
+        &conn,
+        "SELECT cloud_sync_import('prod', 1, 'a' || char(0) || 'b')",
+    );
+    assert!(message.contains("unknown strategy \"a\\0b\""), "{message}");
+}

@@ -402,13 +402,109 @@ fn run_refuses_unknown_and_unqueued_jobs() {
     );
 }
 
+/// Options that could never run are refused when the job is queued, naming what is wrong and
+/// what to do, and nothing is queued.
+#[test]
+fn invalid_options_are_refused_when_queued() {
+    let (_dir, conn) = with_dead_connections("options_at_queue");
+    assert_each_refused(
+        &conn,
+        "cloud_sync_export",
+        &[
+            (
+                r#"SELECT cloud_sync_export('prod', 1, '{"column_types": {"items.name": "varchar(x)"}}')"#,
+                "option column_types gives \"items.name\" the type \"varchar(x)\", which \
+                 cloud_sync cannot write; supported:",
+            ),
+            (
+                r#"SELECT cloud_sync_export('prod', 1, '{"column_types": {"ghost.name": "text"}}')"#,
+                "option column_types names \"ghost.name\", which is not a column of a table \
+                 this export selects: name it \"table.column\" after a column of one of items, \
+                 notes",
+            ),
+            (
+                r#"SELECT cloud_sync_export('prod', 1, '{"tables": ["items"], "column_types": {"notes.body": "text"}}')"#,
+                "not a column of a table this export selects",
+            ),
+            (
+                "SELECT cloud_sync_export('prod', 1, '')",
+                "options are empty text: leave them out for the defaults",
+            ),
+            (
+                r#"SELECT cloud_sync_export('prod', 1, '{"schema": "a", "schema": "b"}')"#,
+                "the key \"schema\" is given twice: give it once",
+            ),
+        ],
+    );
+    assert_each_refused(
+        &conn,
+        "cloud_sync_import",
+        &[
+            (
+                "SELECT cloud_sync_import('prod', 1, 'skip', ' ')",
+                "options are empty text",
+            ),
+            (
+                r#"SELECT cloud_sync_import('prod', 1, 'skip', '{"tables": ["items"], "tables": []}')"#,
+                "the key \"tables\" is given twice",
+            ),
+        ],
+    );
+}
+
+/// JSON options take integers and booleans in every exact form a host writes them (`1.0` from
+/// JavaScript, `"1"` from a CLI), and show what they refuse.
+#[test]
+fn options_take_whole_numbers_as_hosts_write_them() {
+    let (_dir, conn) = with_dead_connections("options_numbers");
+    let id = int_of(
+        &conn,
+        r#"SELECT cloud_sync_export('prod', 1, '{"max_attempts": 2.0, "create_tables": "1"}')"#,
+    );
+    assert_eq!(job_row(&conn, id)["max_attempts"], 2);
+    let id = int_of(
+        &conn,
+        r#"SELECT cloud_sync_import('prod', 1, 'skip', '{"max_attempts": "3", "create_tables": 0.0}')"#,
+    );
+    assert_eq!(job_row(&conn, id)["max_attempts"], 3);
+    let queued = job_count(&conn);
+    for (options, shown) in [
+        (
+            r#"{"max_attempts": 1.5}"#,
+            "must be a positive integer, not 1.5",
+        ),
+        (
+            r#"{"confirm": "one"}"#,
+            "must be a positive integer, not \"one\"",
+        ),
+        (r#"{"create_tables": 2}"#, "must be true or false, not 2"),
+    ] {
+        let message = error_of(
+            &conn,
+            &format!("SELECT cloud_sync_export('prod', 0, '{options}')"),
+        );
+        assert!(message.contains(shown), "{options}: {message}");
+    }
+    // A full export confirmed by a job id written 1.0 reads it as job 1: found, and refused
+    // for what that job is, not for how its id was written.
+    let message = error_of(
+        &conn,
+        r#"SELECT cloud_sync_export('prod', 0, '{"confirm": 1.0}')"#,
+    );
+    assert!(
+        message.contains("confirm: dry run 1 has not succeeded"),
+        "{message}"
+    );
+    assert_eq!(job_count(&conn), queued);
+}
+
 #[test]
 fn run_jobs_runs_due_jobs_oldest_first_up_to_max() {
     let (_dir, conn) = with_dead_connections("run_jobs");
     let empty = json_of(&conn, "SELECT cloud_sync_run_jobs()");
     assert_eq!(
         empty,
-        json!({"ran": 0, "succeeded": 0, "failed": 0, "jobs": []})
+        json!({"ran": 0, "succeeded": 0, "failed": 0, "retrying": 0, "cancelled": 0, "jobs": []})
     );
 
     let first = int_of(&conn, "SELECT cloud_sync_export('prod')");
@@ -450,11 +546,22 @@ fn run_jobs_runs_due_jobs_oldest_first_up_to_max() {
         "{one}"
     );
 
+    // A transient failure with attempts left is queued again: retrying, not failed.
     let rest = json_of(&conn, "SELECT cloud_sync_run_jobs()");
     assert_eq!(rest["ran"], 1, "{rest}");
+    assert_eq!(
+        (&rest["retrying"], &rest["failed"]),
+        (&json!(1), &json!(0)),
+        "{rest}"
+    );
     assert_eq!(rest["jobs"][0]["id"], first, "{rest}");
+    assert_eq!(rest["jobs"][0]["status"], "queued", "{rest}");
+    assert!(rest["jobs"][0]["next_attempt_at"].is_string(), "{rest}");
+    assert_eq!(job_status(&conn, first), "queued");
     let status = job_status(&conn, later);
     assert_eq!(status, "queued", "a job that is not due yet waits");
+    // The retry's delay is drawn from 0 s up: put it surely ahead, so nothing is due.
+    due_in(first, "+1 hour");
     assert_eq!(json_of(&conn, "SELECT cloud_sync_run_jobs()")["ran"], 0);
 }
 
@@ -1057,7 +1164,7 @@ fn integer_arguments_take_whole_reals_and_integer_text_and_refuse_the_rest() {
     let message = error_of(&conn, &format!("SELECT cloud_sync_run('{long}')"));
     assert!(
         message.ends_with(&format!(
-            "must be an integer, not '{}'... (150 characters)",
+            "must be an integer, not '{}…' (150 characters)",
             "9".repeat(100)
         )),
         "{message}"

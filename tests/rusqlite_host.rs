@@ -51,7 +51,13 @@ fn every_function_has_a_test_a_reference_entry_and_safe_flags() {
         }
     }
     const DIRECTONLY: i64 = 0x80000;
-    const INFORMATIONAL: [&str; 2] = ["cloud_sync_version", "cloud_sync_debug"];
+    // These only read: the build, cloud_sync's own tables, the worker's state.
+    const READ_ONLY: [&str; 4] = [
+        "cloud_sync_version",
+        "cloud_sync_debug",
+        "cloud_sync_report",
+        "cloud_sync_worker_status",
+    ];
     for (name, flags) in &functions {
         assert!(
             reference.contains(&format!("### `{name}(")),
@@ -64,7 +70,7 @@ fn every_function_has_a_test_a_reference_entry_and_safe_flags() {
         let direct_only = flags & DIRECTONLY != 0;
         assert_eq!(
             direct_only,
-            !INFORMATIONAL.contains(&name.as_str()),
+            !READ_ONLY.contains(&name.as_str()),
             "{name}: DIRECTONLY flag is {direct_only}"
         );
     }
@@ -182,6 +188,58 @@ fn the_schema_is_created_idempotently_with_the_job_columns_later_issues_need() {
     .unwrap();
     let err = common::load(&conn).unwrap_err().to_string();
     assert!(err.contains("newer cloud_sync"), "{err}");
+}
+
+/// A `cloud_sync_meta` changed by something else is named, with the way to restore it, by a
+/// new load and by every function of a connection loaded before; the host carries on.
+#[test]
+fn a_damaged_schema_version_is_a_clear_error_at_load_and_in_functions() {
+    let (_dir, path) = temp_db("damaged-meta");
+    let conn = open(&path);
+    for (damage, what) in [
+        (
+            "UPDATE cloud_sync_meta SET value = 'x2' WHERE key = 'schema_version'",
+            "its schema_version is 'x2', not a version number",
+        ),
+        (
+            "DELETE FROM cloud_sync_meta WHERE key = 'schema_version'",
+            "it records no schema_version",
+        ),
+    ] {
+        conn.execute_batch(damage).unwrap();
+        let expected = format!("cloud_sync_meta is damaged: {what}");
+        let err = common::load(&Connection::open(&path).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&expected), "load: {err}");
+        assert!(
+            err.contains("INSERT OR REPLACE INTO cloud_sync_meta"),
+            "{err}"
+        );
+        for sql in [
+            "SELECT cloud_sync_save('prod', 'postgresql://u@localhost/db')",
+            "SELECT cloud_sync_run_jobs()",
+            "SELECT * FROM cloud_sync_jobs_vtab",
+        ] {
+            let err = error_of(&conn, sql);
+            assert!(err.contains(&expected), "{sql}: {err}");
+        }
+        let debug = json_of(&conn, "SELECT cloud_sync_debug()");
+        let shown = debug["schema_version"]["error"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(shown.contains(&expected), "{debug}");
+        // What the message says to do restores it.
+        conn.execute_batch(
+            "INSERT OR REPLACE INTO cloud_sync_meta (key, value) VALUES ('schema_version', '2')",
+        )
+        .unwrap();
+        assert_eq!(
+            json_of(&conn, "SELECT cloud_sync_debug()")["schema_version"],
+            2
+        );
+        common::load(&Connection::open(&path).unwrap()).unwrap();
+    }
 }
 
 #[test]
@@ -430,6 +488,31 @@ fn an_import_into_a_table_whose_check_calls_a_function_with_effects_fails_and_ch
     );
     assert_eq!(int_of(&conn, "SELECT count(*) FROM notes"), 0);
     assert_never_contacted(&listener);
+}
+
+/// The functions that only read cloud_sync's own tables or the worker's state are innocuous:
+/// a view can call them even with PRAGMA trusted_schema off, while one that acts cannot.
+#[test]
+fn views_may_report_but_not_act() {
+    let (_dir, conn) = open_temp("innocuous");
+    conn.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY)")
+        .unwrap();
+    save(&conn, "prod", "postgresql://u:pw@localhost/db");
+    let id = int_of(&conn, "SELECT cloud_sync_export('prod', 1)");
+    conn.execute_batch(&format!(
+        "PRAGMA trusted_schema = OFF;
+         CREATE VIEW job_report AS SELECT cloud_sync_report({id}, 'markdown') AS report;
+         CREATE VIEW worker AS SELECT cloud_sync_worker_status() AS status;
+         CREATE VIEW sneaky_run AS SELECT cloud_sync_run({id});"
+    ))
+    .unwrap();
+    let report: String = value_of(&conn, "SELECT report FROM job_report");
+    assert!(report.contains(&format!("job {id}")), "{report}");
+    assert!(!report.contains("pw@"), "{report}");
+    let status = json_of(&conn, "SELECT status FROM worker");
+    assert_eq!(status["running"], false, "{status}");
+    let err = error_of(&conn, "SELECT * FROM sneaky_run");
+    assert!(err.contains("unsafe use of cloud_sync_run"), "{err}");
 }
 
 #[test]

@@ -282,6 +282,31 @@ fn a_database_set_up_by_a_newer_cloud_sync_fails_the_load_and_the_shell_lives_on
 }
 
 #[test]
+fn a_damaged_cloud_sync_meta_fails_the_load_and_the_shell_lives_on() {
+    for (case, value) in [("no-version", None), ("not-a-number", Some("two"))] {
+        let (_dir, db) = temp_db(case);
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE cloud_sync_meta (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL)
+               WITHOUT ROWID;",
+        )
+        .unwrap();
+        if let Some(value) = value {
+            conn.execute(
+                "INSERT INTO cloud_sync_meta VALUES ('schema_version', ?1)",
+                [value],
+            )
+            .unwrap();
+        }
+        let reason = match value {
+            None => "cloud_sync_meta is damaged: it records no schema_version".to_string(),
+            Some(v) => format!("cloud_sync_meta is damaged: its schema_version is '{v}'"),
+        };
+        assert_failed_load_leaves_the_shell_alive(&db, &reason);
+    }
+}
+
+#[test]
 fn a_database_locked_by_another_connection_fails_the_load_and_the_shell_lives_on() {
     let (_dir, db) = temp_db("locked");
     let holder = rusqlite::Connection::open(&db).unwrap();

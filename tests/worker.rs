@@ -278,13 +278,14 @@ fn options_are_checked_by_name() {
     assert!(e.starts_with("cloud_sync_worker_start: "), "{e}");
     assert!(e.contains("unknown option \"interval\""), "{e}");
     assert!(e.contains("poll_interval_ms"), "{e}");
-    for bad in ["10", "60001", "\"1000\"", "1.5"] {
+    for bad in ["10", "60001", "\"1000x\"", "1.5"] {
         let e = error_of(
             &conn,
             &format!("SELECT cloud_sync_worker_start('{{\"poll_interval_ms\": {bad}}}')"),
         );
         assert!(
-            e.contains("poll_interval_ms must be an integer from 50 to 60000"),
+            e.contains("poll_interval_ms must be an integer from 50 to 60000")
+                && e.ends_with(&format!("not {bad}")),
             "{e}"
         );
     }
@@ -294,6 +295,19 @@ fn options_are_checked_by_name() {
     assert!(e.contains("not valid JSON"), "{e}");
     // Refused options start nothing.
     assert_eq!(status(&conn)["running"], json!(false));
+    // A whole number in any exact form, as JavaScript or a CLI writes it.
+    for given in ["100.0", "\"100\""] {
+        let started = json_of(
+            &conn,
+            &format!("SELECT cloud_sync_worker_start('{{\"poll_interval_ms\": {given}}}')"),
+        );
+        assert_eq!(
+            started["poll_interval_ms"],
+            json!(100),
+            "{given}: {started}"
+        );
+        assert_eq!(stop(&conn)["stopped"], json!(true));
+    }
     // The default options.
     let started = json_of(&conn, "SELECT cloud_sync_worker_start()");
     assert_eq!(started["poll_interval_ms"], json!(1000), "{started}");

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use crate::connections;
 use crate::error::{Error, Result};
 use crate::local::schema;
+use crate::options_json;
 use crate::sql_text::sql_literal;
 use crate::sqlite::{Db, Param};
 use crate::sync::options::{ExportOptions, ImportOptions, Mode, Strategy};
@@ -30,6 +31,7 @@ pub fn enqueue_export(
     let options = ExportOptions::parse(options_json)?;
     let normalized = normalize(options_json)?;
     let tables = export::select_tables(db, &options)?;
+    export::check_column_types(db, &tables, &options)?;
     if options.mode == Some(Mode::Incremental) {
         let tracked: Vec<String> = tracking::all(db)?.into_iter().map(|t| t.table).collect();
         if let Some(untracked) = tables.iter().find(|t| !tracked.contains(t)) {
@@ -129,24 +131,15 @@ fn insert_job(
 
 /// The options object as given (empty when none were given), its keys sorted.
 fn options_object(options_json: Option<&str>) -> Result<Map<String, Value>> {
-    match options_json.map(str::trim).filter(|t| !t.is_empty()) {
+    match options_json {
         None => Ok(Map::new()),
-        Some(text) => match serde_json::from_str(text) {
-            Ok(Value::Object(map)) => Ok(map),
-            Ok(_) => Err(Error::invalid("options must be a JSON object")),
-            Err(e) => Err(Error::invalid(format!("options are not valid JSON: {e}"))),
-        },
+        Some(text) => options_json::object(text, "options", "'{}'"),
     }
 }
 
 /// The options as compact JSON (`{}` when none were given).
 fn normalize(options_json: Option<&str>) -> Result<String> {
-    match options_json.map(str::trim).filter(|t| !t.is_empty()) {
-        None => Ok("{}".into()),
-        Some(text) => serde_json::from_str::<Value>(text)
-            .map(|v| v.to_string())
-            .map_err(|e| Error::invalid(format!("options are not valid JSON: {e}"))),
-    }
+    Ok(Value::Object(options_object(options_json)?).to_string())
 }
 
 fn only_connection(db: &Db, dry_run: bool) -> Result<(i64, String)> {
@@ -386,7 +379,6 @@ mod tests {
     #[test]
     fn options_are_stored_compact() {
         assert_eq!(normalize(None).unwrap(), "{}");
-        assert_eq!(normalize(Some("  ")).unwrap(), "{}");
         assert_eq!(
             normalize(Some(r#"{ "tables" : ["a"], "confirm": 3 }"#)).unwrap(),
             r#"{"confirm":3,"tables":["a"]}"#
@@ -401,7 +393,6 @@ mod tests {
             r#"{"create_tables":true,"tables":["a"]}"#
         );
         assert!(options_object(None).unwrap().is_empty());
-        assert!(options_object(Some(" ")).unwrap().is_empty());
     }
 
     fn dry_run(options: &str, age_s: Option<i64>) -> DryRun {

@@ -30,7 +30,7 @@ use crate::sync::Progress;
 use per_process::PerProcess;
 
 pub use enqueue::{enqueue_export, enqueue_import};
-pub use runner::{run_due, run_one};
+pub use runner::{run_due, run_one, Outcome};
 
 /// Identifies one run of one job across every database of the process: the database file
 /// (`""` for an in-memory one), the job id and the run's `started_at`.

@@ -1,7 +1,8 @@
 //! cloud_sync's own tables in the host database (sql/schema.sql).
 
 use crate::error::{Error, Result};
-use crate::sqlite::{Db, Param};
+use crate::sqlite::argument::{exact_integer, shown};
+use crate::sqlite::{Db, Param, Value};
 
 pub const SCHEMA_SQL: &str = include_str!("../../sql/schema.sql");
 pub const SCHEMA_VERSION: i64 = 2;
@@ -53,7 +54,9 @@ fn apply(db: &Db) -> Result<()> {
     })
 }
 
-/// The schema version recorded in this database, `None` when cloud_sync never set it up.
+/// The schema version recorded in this database, `None` when cloud_sync never set it up. A
+/// `cloud_sync_meta` without a valid version is an error: the tables' shape is then unknown,
+/// and neither using nor upgrading them is safe.
 pub fn installed_version(db: &Db) -> Result<Option<i64>> {
     let has_meta = db
         .query_row(
@@ -65,11 +68,32 @@ pub fn installed_version(db: &Db) -> Result<Option<i64>> {
     if !has_meta {
         return Ok(None);
     }
-    db.query_row(
-        "SELECT CAST(value AS INTEGER) FROM cloud_sync_meta WHERE key = 'schema_version'",
+    let recorded = db.query_row(
+        "SELECT value FROM cloud_sync_meta WHERE key = 'schema_version'",
         &[],
-        |row| Ok(row.int(0)),
-    )
+        |row| Ok(row.text(0)),
+    )?;
+    match recorded.flatten() {
+        None => Err(damaged("it records no schema_version")),
+        Some(text) => match exact_integer(Value::Text(text.as_bytes())) {
+            Some(version) if version > 0 => Ok(Some(version)),
+            _ => Err(damaged(&format!(
+                "its schema_version is {}, not a version number",
+                shown(Value::Text(text.as_bytes()))
+            ))),
+        },
+    }
+}
+
+/// The error for a `cloud_sync_meta` whose version is missing or unreadable: `what` is wrong.
+fn damaged(what: &str) -> Error {
+    Error::local(format!(
+        "cloud_sync_meta is damaged: {what}, so cloud_sync cannot tell the shape of its tables. \
+         Something other than cloud_sync changed it: restore the database from a backup, or, if \
+         its cloud_sync tables are of this build's schema version ({SCHEMA_VERSION}), record \
+         it: INSERT OR REPLACE INTO cloud_sync_meta (key, value) VALUES ('schema_version', \
+         '{SCHEMA_VERSION}')"
+    ))
 }
 
 /// Fails with a clear message when cloud_sync's tables are missing (cloud_sync was loaded only

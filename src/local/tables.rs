@@ -1,6 +1,7 @@
 //! The application's tables as SQLite describes them.
 
 use crate::error::{Error, Result};
+use crate::shown;
 use crate::sqlite::{Db, Param};
 
 #[derive(Debug, Clone)]
@@ -70,8 +71,8 @@ pub fn select(
     for (option, names) in named.iter().chain(other) {
         if let Some(unknown) = names.iter().find(|n| !eligible.contains(n)) {
             return Err(Error::invalid(format!(
-                "unknown table \"{unknown}\" in option {option}: the local tables cloud_sync can \
-                 sync are {}",
+                "unknown table {} in option {option}: the local tables cloud_sync can sync are {}",
+                shown::quoted(unknown, '"'),
                 if eligible.is_empty() {
                     "none".to_string()
                 } else {
@@ -144,7 +145,8 @@ pub fn describe(db: &Db, name: &str) -> Result<LocalTable> {
     }
     if table.columns.is_empty() {
         return Err(Error::invalid(format!(
-            "there is no table \"{name}\" in the main database"
+            "there is no table {} in the main database",
+            shown::quoted(name, '"')
         )));
     }
     Ok(table)

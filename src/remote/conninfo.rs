@@ -13,6 +13,7 @@ use percent_encoding::percent_decode_str;
 
 use crate::error::{Error, Result};
 use crate::secret::SecretString;
+use crate::shown;
 
 pub const DEFAULT_CONNECT_DEADLINE: Duration = Duration::from_secs(15);
 
@@ -230,19 +231,21 @@ impl ConnInfo {
         })
     }
 
-    /// The connection string with the password replaced by `***`, safe to show anywhere.
+    /// The connection string with the password replaced by `***`, safe to show anywhere. A URL
+    /// that parses back to the same user, host and database: what the URL syntax reserves is
+    /// percent-encoded in them (`my%20db`, `me%40corp`), other text is shown as it is.
     pub fn display(&self) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
-            self.host.clone()
+            url_encoded(&self.host)
         };
         let secret = if self.password.is_some() { ":***" } else { "" };
         format!(
             "postgresql://{}{secret}@{host}:{}/{}?sslmode={}",
-            self.user,
+            url_encoded(&self.user),
             self.port,
-            self.dbname,
+            url_encoded(&self.dbname),
             self.sslmode.as_str()
         )
     }
@@ -354,7 +357,7 @@ impl Param {
 /// `text` in quotes for a message, or [`WITHHELD`] in its place.
 fn quoted(text: &str, quotable: bool) -> String {
     if quotable {
-        format!("\"{text}\"")
+        shown::quoted(text, '"')
     } else {
         WITHHELD.to_string()
     }
@@ -370,6 +373,21 @@ fn strip_scheme(s: &str) -> Option<&str> {
     ["postgresql://", "postgres://"]
         .iter()
         .find_map(|scheme| s.strip_prefix(scheme))
+}
+
+/// `text` as one part of a URL: the characters that end or split a part (`/ ? # @ : & = [ ]`),
+/// `%` itself, spaces and control characters percent-encoded; everything else, non-ASCII
+/// letters included, as it is, so that [`decode`] gives `text` back.
+fn url_encoded(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii_control() || " %/?#@:&=[]".contains(c) {
+            encoded.push_str(&format!("%{:02X}", c as u8));
+        } else {
+            encoded.push(c);
+        }
+    }
+    encoded
 }
 
 /// Percent-decodes one part of a URL. Errors name the part, never quote it.
@@ -605,6 +623,34 @@ mod tests {
         let c = parse("postgresql://u:hunter2@h:5432/d?sslmode=require");
         assert_eq!(c.display(), "postgresql://u:***@h:5432/d?sslmode=require");
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn display_shows_names_as_given_and_parses_back_to_them() {
+        let c = parse("postgresql://al%40ice:pw@h/my%20db");
+        assert_eq!(
+            c.display(),
+            "postgresql://al%40ice:***@h:5432/my%20db?sslmode=prefer"
+        );
+        let c = parse("host=h user=u dbname='données 100% a/b?c#d:e@f&g=h'");
+        assert_eq!(
+            c.display(),
+            "postgresql://u@h:5432/données%20100%25%20a%2Fb%3Fc%23d%3Ae%40f%26g%3Dh?sslmode=prefer"
+        );
+        for given in [
+            "postgresql://al%40ice:pw@h/my%20db",
+            "host=h user='a:b@c' dbname='données 100% a/b?c#d:e@f&g=h[]'",
+            "host=h user=u dbname='tab\tline'",
+            "postgresql://u@[::1]:5433/d",
+        ] {
+            let c = parse(given);
+            let back = parse(&c.display());
+            assert_eq!(
+                (&back.user, &back.host, back.port, &back.dbname),
+                (&c.user, &c.host, c.port, &c.dbname),
+                "{given}"
+            );
+        }
     }
 
     #[test]

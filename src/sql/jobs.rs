@@ -1,29 +1,41 @@
 //! cloud_sync_run_jobs([max]), cloud_sync_run(job_id), and the read-only views
 //! cloud_sync_jobs_vtab, cloud_sync_job_tables(job_id), cloud_sync_job_log(job_id).
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
-use crate::jobs::{self, views};
+use crate::jobs::{self, views, Outcome};
 use crate::sqlite::argument::{exact_integer, shown};
 use crate::sqlite::vtab::{Cell, Column, Row, TableFunction};
 use crate::sqlite::{Call, Db, Output};
 use crate::sync::summary::JOB_TABLE_COLUMNS;
 
 fn run_jobs(call: &Call, max: Option<i64>) -> Result<Output> {
-    refuse_in_transaction(call, "cloud_sync_run_jobs")?;
+    refuse_in_transaction(call)?;
     let outcomes = jobs::run_due(&call.db, max)?;
-    let succeeded = outcomes.iter().filter(|o| o.status == "succeeded").count();
-    let report = json!({
+    Ok(Output::Text(run_jobs_result(&outcomes).to_string()))
+}
+
+/// What `cloud_sync_run_jobs` returns: how many jobs ran and how each ended. A job queued again
+/// for a retry is `retrying`, not failed: it will run again.
+fn run_jobs_result(outcomes: &[Outcome]) -> Value {
+    let count = |status: &str| outcomes.iter().filter(|o| o.status == status).count();
+    json!({
         "ran": outcomes.len(),
-        "succeeded": succeeded,
-        "failed": outcomes.len() - succeeded,
+        "succeeded": count("succeeded"),
+        "failed": count("failed"),
+        "retrying": count("queued"),
+        "cancelled": count("cancelled"),
         "jobs": outcomes
             .iter()
-            .map(|o| json!({"id": o.id, "status": o.status, "error": o.error}))
+            .map(|o| json!({
+                "id": o.id,
+                "status": o.status,
+                "error": o.error,
+                "next_attempt_at": o.next_attempt_at,
+            }))
             .collect::<Vec<_>>(),
-    });
-    Ok(Output::Text(report.to_string()))
+    })
 }
 
 /// `cloud_sync_run_jobs()`: every due job.
@@ -43,19 +55,20 @@ pub fn run_jobs_max(call: &Call) -> Result<Output> {
 /// `cloud_sync_run(job_id)`.
 pub fn run(call: &Call) -> Result<Output> {
     let id = call.int(0, "job id")?;
-    refuse_in_transaction(call, "cloud_sync_run")?;
+    refuse_in_transaction(call)?;
     let outcome = jobs::run_one(&call.db, id)?;
     Ok(Output::Text(outcome.to_json().to_string()))
 }
 
 /// Jobs commit on the remote server, which a ROLLBACK of the caller's transaction could not
-/// undo; and an export inside one could ship rows that are then rolled back.
-fn refuse_in_transaction(call: &Call, function: &str) -> Result<()> {
+/// undo; and an export inside one could ship rows that are then rolled back. The message
+/// does not name the function: the SQL boundary puts its name in front.
+fn refuse_in_transaction(call: &Call) -> Result<()> {
     if call.db.in_transaction() {
-        return Err(Error::invalid(format!(
-            "{function} cannot run inside an open transaction: its jobs commit on the remote \
-             server, which a ROLLBACK here could not undo; COMMIT (or ROLLBACK) first"
-        )));
+        return Err(Error::invalid(
+            "cannot run inside an open transaction: its jobs commit on the remote server, which \
+             a ROLLBACK here could not undo; COMMIT (or ROLLBACK) first",
+        ));
     }
     Ok(())
 }
@@ -214,4 +227,48 @@ pub fn retry(call: &Call) -> Result<Output> {
     Ok(Output::Text(
         jobs::control::retry(&call.db, id)?.to_string(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(id: i64, status: &str) -> Outcome {
+        Outcome {
+            id,
+            status: status.into(),
+            error: (status != "succeeded").then(|| "refused".into()),
+            summary: None,
+            next_attempt_at: (status == "queued").then(|| "2030-01-01T00:00:00.000Z".into()),
+        }
+    }
+
+    #[test]
+    fn a_job_queued_again_is_retrying_not_failed() {
+        let result = run_jobs_result(&[
+            outcome(1, "succeeded"),
+            outcome(2, "queued"),
+            outcome(3, "failed"),
+            outcome(4, "cancelled"),
+            outcome(5, "queued"),
+        ]);
+        let counts: Vec<&Value> = ["ran", "succeeded", "failed", "retrying", "cancelled"]
+            .iter()
+            .map(|key| &result[key])
+            .collect();
+        assert_eq!(
+            counts,
+            [&json!(5), &json!(1), &json!(1), &json!(2), &json!(1)]
+        );
+        assert_eq!(
+            result["jobs"][1],
+            json!({"id": 2, "status": "queued", "error": "refused",
+                   "next_attempt_at": "2030-01-01T00:00:00.000Z"})
+        );
+        assert_eq!(
+            run_jobs_result(&[]),
+            json!({"ran": 0, "succeeded": 0, "failed": 0, "retrying": 0, "cancelled": 0,
+                   "jobs": []})
+        );
+    }
 }

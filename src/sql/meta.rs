@@ -27,7 +27,11 @@ pub fn debug(call: &Call) -> Result<Output> {
         "git_commit": env!("CLOUD_SYNC_GIT_COMMIT"),
         "sqlite_version": api::libversion(),
         "tls_backend": openssl::version::version(),
-        "schema_version": schema::installed_version(&call.db)?,
+        // A damaged cloud_sync_meta is shown, not an error: this is where one looks for it.
+        "schema_version": match schema::installed_version(&call.db) {
+            Ok(version) => json!(version),
+            Err(e) => json!({ "error": e.to_string() }),
+        },
         "database_readonly": call.db.is_readonly(),
         "journal_mode": journal::mode(&call.db)?,
         "journal_notice": journal::notice(&call.db)?,

@@ -1,75 +1,28 @@
-//! The one rule by which an argument given as a SQL value counts as an integer, shared by the
-//! scalar functions and the table-valued ones, and how a refused value is shown.
-//!
-//! Hosts do not always bind integers as INTEGER: JavaScript numbers arrive as REAL (`1.0`),
-//! command-line and HTTP parameters as text (`'1'`). So an integer argument takes any value that
-//! stands for one integer exactly: an INTEGER; a REAL with no fractional part within the 64-bit
-//! range; text that, between optional spaces, is such a number (`'1'`, `' 1 '`, `'+1'`, `'1.0'`,
-//! `'1e3'`). Everything else is refused: `1.5`, `'1.5'`, `'abc'`, `'1abc'`, `1e300`, infinities,
-//! NULL and blobs.
+//! An argument given as a SQL value, read as an integer by the crate's one rule
+//! ([`crate::integer`]: `1`, `1.0`, `'1'` alike), and how a refused value is shown.
 
 use super::api::Value;
-use crate::error::{given, may_be_connection_string};
-use crate::sql_text::sql_literal;
+use crate::{integer, shown};
 
-/// How much of a refused text an error message shows.
-const SHOWN_CHARS: usize = 100;
-
-/// The integer `value` stands for exactly, if it stands for one.
+/// The integer `value` stands for exactly, if it stands for one (NULL and blobs never do).
 pub fn exact_integer(value: Value) -> Option<i64> {
     match value {
         Value::Integer(i) => Some(i),
-        Value::Real(r) => whole(r),
-        Value::Text(bytes) => {
-            // SQLite's own blanks, as it skips them around a number.
-            let text = std::str::from_utf8(bytes)
-                .ok()?
-                .trim_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
-            if let Ok(i) = text.parse::<i64>() {
-                return Some(i);
-            }
-            // Rust's float syntax also takes "inf" and "NaN"; a decimal number has none of that.
-            let decimal = text.bytes().any(|b| b.is_ascii_digit())
-                && text
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b));
-            decimal
-                .then(|| text.parse::<f64>().ok())
-                .flatten()
-                .and_then(whole)
-        }
+        Value::Real(r) => integer::from_real(r),
+        Value::Text(bytes) => integer::from_text(bytes),
         Value::Null | Value::Blob(_) => None,
     }
 }
 
-/// `r` as an integer when it has no fractional part and fits in 64 bits.
-fn whole(r: f64) -> Option<i64> {
-    // 2^63, exact as an f64 (i64::MAX is not: it rounds up to 2^63).
-    const LIMIT: f64 = -(i64::MIN as f64);
-    (r.is_finite() && r.fract() == 0.0 && (-LIMIT..LIMIT).contains(&r)).then_some(r as i64)
-}
-
-/// `value` as an error message shows it: a number as written, text quoted and cut after
-/// `SHOWN_CHARS` characters, a connection string not at all.
+/// `value` as an error message shows it: a number as written, text quoted and cut (see
+/// [`crate::shown`]).
 pub fn shown(value: Value) -> String {
     match value {
         Value::Null => "NULL".into(),
         Value::Integer(i) => i.to_string(),
         // Debug writes 1e300 rather than 301 digits, and keeps the ".0" of 2.0.
         Value::Real(r) => format!("{r:?}"),
-        Value::Text(bytes) => {
-            let text = String::from_utf8_lossy(bytes);
-            if may_be_connection_string(&text) {
-                return given(&text).into();
-            }
-            let length = text.chars().count();
-            if length <= SHOWN_CHARS {
-                sql_literal(&text)
-            } else {
-                let start: String = text.chars().take(SHOWN_CHARS).collect();
-                format!("{}... ({length} characters)", sql_literal(&start))
-            }
-        }
+        Value::Text(bytes) => shown::quoted(&String::from_utf8_lossy(bytes), '\''),
         Value::Blob(_) => "a blob".into(),
     }
 }
@@ -151,7 +104,7 @@ mod tests {
         let long = "x".repeat(150);
         assert_eq!(
             shown(text(&long)),
-            format!("'{}'... (150 characters)", "x".repeat(100))
+            format!("'{}…' (150 characters)", "x".repeat(100))
         );
     }
 }

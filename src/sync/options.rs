@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use crate::error::{given, Error, Result};
+use crate::error::{Error, Result};
+use crate::{integer, options_json, shown};
 
 const KNOWN: &[&str] = &[
     "tables",
@@ -90,23 +91,18 @@ fn names(key: &str, value: &Value) -> Result<Vec<String>> {
         .collect()
 }
 
-/// The options object (`None` or blank text: empty).
+/// The options object (`None`: empty), read strictly (see [`options_json`]).
 fn object(json: Option<&str>) -> Result<Map<String, Value>> {
-    let Some(text) = json.map(str::trim).filter(|t| !t.is_empty()) else {
-        return Ok(Map::new());
-    };
-    match serde_json::from_str(text) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(Error::invalid(
-            "options must be a JSON object, like '{\"tables\": [\"items\"]}'",
-        )),
-        Err(e) => Err(Error::invalid(format!("options are not valid JSON: {e}"))),
+    match json {
+        None => Ok(Map::new()),
+        Some(text) => options_json::object(text, "options", r#"'{"tables": ["items"]}'"#),
     }
 }
 
 fn unknown_option(key: &str, known: &[&str]) -> Error {
     Error::invalid(format!(
-        "unknown option \"{key}\": known options are {}",
+        "unknown option {}: known options are {}",
+        shown::quoted(key, '"'),
         known.join(", ")
     ))
 }
@@ -138,17 +134,28 @@ fn column_types(value: &Value, what: &str, example: &str) -> Result<BTreeMap<Str
     Ok(types)
 }
 
+/// `true` or `false`, or 1 or 0 in any form the integer rule takes (`1.0`, `"1"`), as SQL
+/// and hosts without a boolean type write them.
 fn boolean(key: &str, value: &Value) -> Result<bool> {
-    value
-        .as_bool()
-        .ok_or_else(|| Error::invalid(format!("option {key} must be true or false")))
+    match (value, integer::from_json(value)) {
+        (Value::Bool(b), _) => Ok(*b),
+        (_, Some(0)) => Ok(false),
+        (_, Some(1)) => Ok(true),
+        _ => Err(Error::invalid(format!(
+            "option {key} must be true or false, not {}",
+            shown::json(value)
+        ))),
+    }
 }
 
+/// A positive integer, in any form the integer rule takes (`3`, `3.0`, `"3"`).
 fn positive(key: &str, value: &Value) -> Result<i64> {
-    value
-        .as_i64()
-        .filter(|v| *v > 0)
-        .ok_or_else(|| Error::invalid(format!("option {key} must be a positive integer")))
+    integer::from_json(value).filter(|v| *v > 0).ok_or_else(|| {
+        Error::invalid(format!(
+            "option {key} must be a positive integer, not {}",
+            shown::json(value)
+        ))
+    })
 }
 
 impl ExportOptions {
@@ -221,6 +228,22 @@ mod tests {
     }
 
     #[test]
+    fn integers_and_booleans_take_every_exact_form() {
+        let o = ExportOptions::parse(Some(
+            r#"{"confirm":1.0,"confirm_max_age_s":"60","max_attempts":" 3 ",
+                "create_tables":0,"propagate_deletes":"1.0","retry_base_s":2.0}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            (o.confirm, o.confirm_max_age_s, o.max_attempts),
+            (Some(1), 60, 3)
+        );
+        assert_eq!((o.create_tables, o.propagate_deletes), (false, Some(true)));
+        let o = ImportOptions::parse(Some(r#"{"create_tables":1.0,"max_attempts":"2"}"#)).unwrap();
+        assert_eq!((o.create_tables, o.max_attempts), (true, 2));
+    }
+
+    #[test]
     fn bad_options_are_named() {
         for (json, expected) in [
             ("[1]", "JSON object"),
@@ -228,7 +251,10 @@ mod tests {
             (r#"{"tabels":[]}"#, "unknown option \"tabels\""),
             (r#"{"tables":"a"}"#, "array of table names"),
             (r#"{"confirm":-1}"#, "confirm must be a positive integer"),
-            (r#"{"create_tables":1}"#, "true or false"),
+            (r#"{"create_tables":2}"#, "true or false, not 2"),
+            (r#"{"confirm":1.5}"#, "positive integer, not 1.5"),
+            (r#"{"confirm":"7x"}"#, "positive integer, not \"7x\""),
+            (r#"{"max_attempts":true}"#, "positive integer, not true"),
             (r#"{"column_types":{"at":"date"}}"#, "table.column"),
             (r#"{"mode":"delta"}"#, "\"full\" or \"incremental\""),
             (r#"{"propagate_deletes":"yes"}"#, "true or false"),
@@ -257,9 +283,9 @@ impl Strategy {
             "overwrite" => Ok(Strategy::Overwrite),
             "merge" => Ok(Strategy::Merge),
             other => Err(Error::invalid(format!(
-                "unknown strategy \"{}\": use skip (keep local rows), overwrite (take the \
+                "unknown strategy {}: use skip (keep local rows), overwrite (take the \
                  remote rows) or merge (take the remote values that are not NULL)",
-                given(other)
+                shown::quoted(other, '"')
             ))),
         }
     }

@@ -18,7 +18,8 @@ mod json;
 mod load;
 mod markdown;
 
-use crate::error::{given, Error, Result};
+use crate::error::{Error, Result};
+use crate::shown;
 use crate::sqlite::Db;
 use crate::sync::summary::TableCounts;
 use load::Report;
@@ -37,8 +38,8 @@ impl Format {
             "csv" => Ok(Format::Csv),
             "markdown" => Ok(Format::Markdown),
             other => Err(Error::invalid(format!(
-                "unknown format '{}': the format is 'json' (the default), 'csv' or 'markdown'",
-                given(other)
+                "unknown format {}: the format is 'json' (the default), 'csv' or 'markdown'",
+                shown::quoted(other, '\'')
             ))),
         }
     }

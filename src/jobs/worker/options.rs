@@ -6,10 +6,11 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::{integer, shown};
 
 const DEFAULT_POLL_MS: u64 = 1000;
-const MIN_POLL_MS: u64 = 50;
-const MAX_POLL_MS: u64 = 60_000;
+const MIN_POLL_MS: i64 = 50;
+const MAX_POLL_MS: i64 = 60_000;
 const OPTIONS: &[&str] = &["poll_interval_ms"];
 
 /// The worker's options (`options_json` of `cloud_sync_worker_start`).
@@ -42,7 +43,7 @@ impl Options {
         let unknown: Vec<String> = map
             .keys()
             .filter(|k| !OPTIONS.contains(&k.as_str()))
-            .map(|k| format!("\"{k}\""))
+            .map(|k| shown::quoted(k, '"'))
             .collect();
         if !unknown.is_empty() {
             return Err(Error::invalid(format!(
@@ -53,16 +54,16 @@ impl Options {
             )));
         }
         if let Some(v) = map.get("poll_interval_ms") {
-            let ms = v
-                .as_u64()
+            let ms = integer::from_json(v)
                 .filter(|ms| (MIN_POLL_MS..=MAX_POLL_MS).contains(ms))
                 .ok_or_else(|| {
                     Error::invalid(format!(
                         "poll_interval_ms must be an integer from {MIN_POLL_MS} to \
-                         {MAX_POLL_MS} (milliseconds), not {v}"
+                         {MAX_POLL_MS} (milliseconds), not {}",
+                        shown::json(v)
                     ))
                 })?;
-            options.poll_interval = Duration::from_millis(ms);
+            options.poll_interval = Duration::from_millis(ms as u64);
         }
         Ok(options)
     }
@@ -79,6 +80,18 @@ mod tests {
             Options::parse(Some("{}")).unwrap().poll_interval,
             Duration::from_millis(1000)
         );
+        for (given, ms) in [
+            ("100.0", 100),
+            ("\"100\"", 100),
+            ("50", 50),
+            ("60000", 60_000),
+        ] {
+            let text = format!("{{\"poll_interval_ms\": {given}}}");
+            assert_eq!(
+                Options::parse(Some(&text)).unwrap().poll_interval,
+                Duration::from_millis(ms)
+            );
+        }
         for ms in [50, 60_000] {
             let text = format!("{{\"poll_interval_ms\": {ms}}}");
             assert_eq!(
@@ -86,11 +99,12 @@ mod tests {
                 Duration::from_millis(ms)
             );
         }
-        for bad in ["49", "60001", "-1", "1000.5", "\"1000\"", "null", "true"] {
+        for bad in ["49", "60001", "-1", "1000.5", "\"1000x\"", "null", "true"] {
             let text = format!("{{\"poll_interval_ms\": {bad}}}");
             let e = Options::parse(Some(&text)).unwrap_err().to_string();
             assert!(
-                e.contains("poll_interval_ms must be an integer from 50 to 60000"),
+                e.contains("poll_interval_ms must be an integer from 50 to 60000")
+                    && e.ends_with(&format!("not {bad}")),
                 "{e}"
             );
         }

@@ -63,6 +63,19 @@ pub fn select_tables(db: &Db, options: &ExportOptions) -> Result<Vec<String>> {
     Ok(selected)
 }
 
+/// Checks the `column_types` option against the tables `names` (those the export selects), as
+/// queuing does so that a wrong entry is refused before the job exists.
+pub fn check_column_types(db: &Db, names: &[String], options: &ExportOptions) -> Result<()> {
+    if options.column_types.is_empty() {
+        return Ok(());
+    }
+    let locals = names
+        .iter()
+        .map(|name| tables::describe(db, name))
+        .collect::<Result<Vec<_>>>()?;
+    plan::check_column_types(&locals, options)
+}
+
 /// Runs one export. Errors carry the table and statement at fault; the remote transaction is
 /// rolled back on any error, and always for a dry run.
 pub fn run(

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::local::tables::LocalTable;
 use crate::mapping::{self, Affinity, PgType, Profile};
 use crate::remote::catalog::{self, RemoteColumn};
+use crate::shown;
 use crate::sql_text::{quote, sql_literal};
 use crate::sqlite::{Db, Value};
 use crate::sync::options::{ExportOptions, Mode};
@@ -155,13 +156,22 @@ pub fn check_column_types(locals: &[LocalTable], options: &ExportOptions) -> Res
             .is_some_and(|t| t.columns.iter().any(|c| c.name == name));
         if !known {
             return Err(Error::invalid(format!(
-                "option column_types names {column}, which is not a column of an exported table"
+                "option column_types names {}, which is not a column of a table this export \
+                 selects: name it \"table.column\" after a column of one of {}",
+                shown::quoted(column, '"'),
+                locals
+                    .iter()
+                    .map(|t| t.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
         if PgType::parse(spelling).is_none() {
             return Err(Error::invalid(format!(
-                "option column_types gives {column} the type \"{spelling}\", which cloud_sync \
-                 cannot write; supported: {}",
+                "option column_types gives {} the type {}, which cloud_sync cannot write; \
+                 supported: {}",
+                shown::quoted(column, '"'),
+                shown::quoted(spelling, '"'),
                 mapping::SUPPORTED_TYPES
             )));
         }

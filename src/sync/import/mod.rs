@@ -34,6 +34,7 @@ use crate::local::tables;
 use crate::remote::session::remote_error;
 use crate::remote::{catalog, schema as remote_schema};
 use crate::remote::{ConnInfo, Session};
+use crate::shown;
 use crate::sqlite::Db;
 
 pub struct ImportRequest<'a> {
@@ -52,8 +53,9 @@ pub fn select_tables(db: &Db, options: &ImportOptions) -> Result<Vec<String>> {
     if !options.create_tables {
         if let Some(missing) = not_local.tables.first() {
             return Err(Error::invalid(format!(
-                "unknown table \"{missing}\" in option tables: it is not a local table; set \
-                 \"create_tables\": true to create it from the remote definition"
+                "unknown table {} in option tables: it is not a local table; set \
+                 \"create_tables\": true to create it from the remote definition",
+                shown::quoted(missing, '"')
             )));
         }
         // An unknown name in exclude: the error names it and the local tables there are.
@@ -182,8 +184,10 @@ fn plan_tables(
     }
     if let Some((option, missing)) = &scope.unknown {
         return Err(Error::invalid(format!(
-            "unknown table \"{missing}\" in option {option}: it is neither a local table nor a \
-             table of remote schema {schema}"
+            "unknown table {} in option {option}: it is neither a local table nor a table of \
+             remote schema {}",
+            shown::quoted(missing, '"'),
+            shown::quoted(schema, '"')
         )));
     }
     if options.create_tables {

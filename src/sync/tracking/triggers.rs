@@ -5,9 +5,10 @@
 use serde_json::{json, Value};
 
 use super::{all, find, fingerprint, integrity, trigger_name, Tracked, KINDS};
-use crate::error::{given, Error, Result};
+use crate::error::{Error, Result};
 use crate::local::schema;
 use crate::local::tables::{self, LocalTable};
+use crate::shown;
 use crate::sql_text::quote;
 use crate::sqlite::{Db, Param};
 
@@ -19,8 +20,9 @@ pub fn track(db: &Db, table: &str) -> Result<Value> {
     let local = tables::describe(db, table)?;
     if local.key().is_empty() {
         return Err(Error::invalid(format!(
-            "table {table} cannot be tracked: tracking needs a primary key to name rows (rowids \
-             can change on VACUUM); give the table one"
+            "table {} cannot be tracked: tracking needs a primary key to name rows (rowids \
+             can change on VACUUM); give the table one",
+            shown::quoted(table, '"')
         )));
     }
     let (key_columns, columns) = fingerprint(&local);
@@ -78,11 +80,12 @@ fn require_trackable(db: &Db, table: &str) -> Result<()> {
         });
     Err(Error::invalid(match kind {
         Some(kind) => format!(
-            "{table} cannot be tracked: it is {kind}; only the application's ordinary tables can"
+            "{} cannot be tracked: it is {kind}; only the application's ordinary tables can",
+            shown::quoted(table, '"')
         ),
         None => format!(
-            "table \"{}\" does not exist in the main database",
-            given(table)
+            "table {} does not exist in the main database",
+            shown::quoted(table, '"')
         ),
     }))
 }
@@ -127,7 +130,7 @@ pub fn untrack(db: &Db, table: &str) -> Result<Value> {
                 .unwrap_or_default();
             Error::invalid(format!(
                 "table {} is not tracked: the tracked tables are {}",
-                given(table),
+                shown::quoted(table, '"'),
                 if tracked.is_empty() {
                     "none".to_string()
                 } else {
