@@ -278,7 +278,7 @@ fn options_are_checked_by_name() {
     assert!(e.starts_with("cloud_sync_worker_start: "), "{e}");
     assert!(e.contains("unknown option \"interval\""), "{e}");
     assert!(e.contains("poll_interval_ms"), "{e}");
-    for bad in ["10", "60001", "\"1000\"", "1.5"] {
+    for bad in ["10", "60001", "\"1e3x\"", "1.5"] {
         let e = error_of(
             &conn,
             &format!("SELECT cloud_sync_worker_start('{{\"poll_interval_ms\": {bad}}}')"),

@@ -8,6 +8,7 @@ use aes_gcm::aead::OsRng;
 use serde_json::Value;
 
 use crate::error::Error;
+use crate::sqlite::argument::json_integer;
 
 pub const DEFAULT_BASE: Duration = Duration::from_secs(2);
 pub const DEFAULT_CAP: Duration = Duration::from_secs(300);
@@ -25,8 +26,8 @@ impl Policy {
     pub fn new(max_attempts: i64, options_json: &str) -> Policy {
         let options: Value = serde_json::from_str(options_json).unwrap_or(Value::Null);
         let seconds = |key: &str, default: Duration| {
-            options[key]
-                .as_u64()
+            json_integer(&options[key])
+                .and_then(|s| u64::try_from(s).ok())
                 .map(Duration::from_secs)
                 .unwrap_or(default)
         };
@@ -109,6 +110,15 @@ mod tests {
         let custom = Policy::new(3, r#"{"retry_base_s": 1, "retry_cap_s": 3}"#);
         assert_eq!(custom.delay(2, 2_000), Duration::from_secs(2));
         assert_eq!(custom.delay(5, 3_000), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn whole_real_delays_are_read_as_given() {
+        let policy = Policy::new(5, r#"{"retry_base_s": 3.0, "retry_cap_s": "60"}"#);
+        assert_eq!(
+            (policy.base, policy.cap),
+            (Duration::from_secs(3), Duration::from_secs(60))
+        );
     }
 
     #[test]

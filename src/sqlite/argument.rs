@@ -6,7 +6,8 @@
 //! stands for one integer exactly: an INTEGER; a REAL with no fractional part within the 64-bit
 //! range; text that, between optional spaces, is such a number (`'1'`, `' 1 '`, `'+1'`, `'1.0'`,
 //! `'1e3'`). Everything else is refused: `1.5`, `'1.5'`, `'abc'`, `'1abc'`, `1e300`, infinities,
-//! NULL and blobs.
+//! NULL and blobs. Integers in JSON options follow the same rule: built in SQL with
+//! `json_object` from bound values, they hold `1.0` or `"1"` where an integer is meant.
 
 use super::api::Value;
 use crate::sql_text::sql_literal;
@@ -38,6 +39,15 @@ pub fn exact_integer(value: Value) -> Option<i64> {
                 .and_then(whole)
         }
         Value::Null | Value::Blob(_) => None,
+    }
+}
+
+/// The integer the JSON `value` stands for exactly, by the rule of `exact_integer`.
+pub fn json_integer(value: &serde_json::Value) -> Option<i64> {
+    match value {
+        serde_json::Value::Number(n) => n.as_i64().or_else(|| n.as_f64().and_then(whole)),
+        serde_json::Value::String(s) => exact_integer(Value::Text(s.as_bytes())),
+        _ => None,
     }
 }
 
@@ -130,6 +140,26 @@ mod tests {
         assert_eq!(exact_integer(Value::Text(b"\xff1")), None);
         assert_eq!(exact_integer(Value::Null), None);
         assert_eq!(exact_integer(Value::Blob(b"1")), None);
+    }
+
+    #[test]
+    fn json_numbers_and_text_follow_the_same_rule() {
+        use serde_json::json;
+        for (given, expected) in [
+            (json!(5), Some(5)),
+            (json!(5.0), Some(5)),
+            (json!("5"), Some(5)),
+            (json!(-0.0), Some(0)),
+            (json!(1.5), None),
+            (json!(1e300), None),
+            (json!(u64::MAX), None),
+            (json!("1.5"), None),
+            (json!(true), None),
+            (json!(null), None),
+            (json!([1]), None),
+        ] {
+            assert_eq!(json_integer(&given), expected, "{given}");
+        }
     }
 
     #[test]

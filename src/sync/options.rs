@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::sqlite::argument::json_integer;
 
 const KNOWN: &[&str] = &[
     "tables",
@@ -126,8 +127,7 @@ fn boolean(key: &str, value: &Value) -> Result<bool> {
 }
 
 fn positive(key: &str, value: &Value) -> Result<i64> {
-    value
-        .as_i64()
+    json_integer(value)
         .filter(|v| *v > 0)
         .ok_or_else(|| Error::invalid(format!("option {key} must be a positive integer")))
 }
@@ -215,6 +215,13 @@ mod tests {
     }
 
     #[test]
+    fn whole_reals_and_integer_text_are_integers() {
+        // json_object('confirm', ?) with a JS number writes 5.0; with a CLI parameter, "5".
+        let o = ExportOptions::parse(Some(r#"{"confirm":5.0,"max_attempts":"3"}"#)).unwrap();
+        assert_eq!((o.confirm, o.max_attempts), (Some(5), 3));
+    }
+
+    #[test]
     fn bad_options_are_named() {
         for (json, expected) in [
             ("[1]", "JSON object"),
@@ -222,6 +229,7 @@ mod tests {
             (r#"{"tabels":[]}"#, "unknown option \"tabels\""),
             (r#"{"tables":"a"}"#, "array of table names"),
             (r#"{"confirm":-1}"#, "confirm must be a positive integer"),
+            (r#"{"confirm":1.5}"#, "confirm must be a positive integer"),
             (r#"{"create_tables":1}"#, "true or false"),
             (r#"{"column_types":{"at":"date"}}"#, "table.column"),
             (r#"{"mode":"delta"}"#, "\"full\" or \"incremental\""),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::sqlite::argument::json_integer;
 
 const DEFAULT_POLL_MS: u64 = 1000;
 const MIN_POLL_MS: u64 = 50;
@@ -53,8 +54,8 @@ impl Options {
             )));
         }
         if let Some(v) = map.get("poll_interval_ms") {
-            let ms = v
-                .as_u64()
+            let ms = json_integer(v)
+                .and_then(|ms| u64::try_from(ms).ok())
                 .filter(|ms| (MIN_POLL_MS..=MAX_POLL_MS).contains(ms))
                 .ok_or_else(|| {
                     Error::invalid(format!(
@@ -86,13 +87,23 @@ mod tests {
                 Duration::from_millis(ms)
             );
         }
-        for bad in ["49", "60001", "-1", "1000.5", "\"1000\"", "null", "true"] {
+        for bad in ["49", "60001", "-1", "1000.5", "\"1e3x\"", "null", "true"] {
             let text = format!("{{\"poll_interval_ms\": {bad}}}");
             let e = Options::parse(Some(&text)).unwrap_err().to_string();
             assert!(
                 e.contains("poll_interval_ms must be an integer from 50 to 60000"),
                 "{e}"
             );
+        }
+    }
+
+    #[test]
+    fn a_whole_real_or_integer_text_poll_interval_counts_as_an_integer() {
+        // json_object('poll_interval_ms', ?) writes 100.0 from a JS number, "100" from a CLI.
+        for given in ["100.0", "\"100\""] {
+            let text = format!("{{\"poll_interval_ms\": {given}}}");
+            let options = Options::parse(Some(&text)).unwrap();
+            assert_eq!(options.poll_interval, Duration::from_millis(100), "{given}");
         }
     }
 
