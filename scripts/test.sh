@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 . scripts/lib/deps.sh
 . scripts/lib/pg.sh
 . scripts/lib/walkthrough.sh
+. scripts/lib/node.sh
 
 cloud_sync_install_deps
+cloud_sync_node_install
 trap cloud_sync_pg_stop EXIT
 cloud_sync_pg_start
 
@@ -23,6 +25,9 @@ echo "== apsw host"
 
 echo "== python sqlite3 host"
 /usr/bin/python3 tests/python_sqlite3_host.py
+
+echo "== node hosts (better-sqlite3, node:sqlite)"
+cloud_sync_node_test
 
 echo "== walk-through through the sqlite3 shell"
 workdir=$(mktemp -d)
