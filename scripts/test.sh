@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 . scripts/lib/deps.sh
 . scripts/lib/pg.sh
 . scripts/lib/walkthrough.sh
+. scripts/lib/node.sh
 
 cloud_sync_install_deps
+cloud_sync_node_install
 trap cloud_sync_pg_stop EXIT
 cloud_sync_pg_start
 
@@ -29,6 +31,9 @@ echo "== forked python child"
 
 echo "== fuzz: every function with wrong counts and hostile values"
 /usr/bin/python3 tests/fuzz_host.py
+
+echo "== node hosts (better-sqlite3, node:sqlite)"
+cloud_sync_node_test
 
 echo "== walk-through through the sqlite3 shell"
 workdir=$(mktemp -d)

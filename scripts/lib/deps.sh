@@ -17,6 +17,12 @@ _cloud_sync_missing_debs() {
     _cloud_sync_deb_installed libssl-dev || echo libssl-dev
     # Tests run the Debian interpreter, not whatever python3 is first in PATH.
     /usr/bin/python3 -c 'import apsw' >/dev/null 2>&1 || echo python3-apsw
+    # npm installs tests/node; the Node that runs those tests comes from npm (scripts/lib/node.sh),
+    # so any node will do here. node-gyp builds better-sqlite3 with make and g++.
+    command -v node >/dev/null || echo nodejs
+    command -v npm >/dev/null || echo npm
+    command -v make >/dev/null || echo make
+    command -v g++ >/dev/null || echo g++
     # A C compiler alone cannot link without the libc headers and crt files.
     if ! printf 'int main(void) { return 0; }\n' | cc -x c -o /dev/null - >/dev/null 2>&1; then
         echo gcc
