@@ -4,23 +4,12 @@
 
 mod common;
 
-use common::jobs::{dry_run, exported, quoted, run_job};
+use common::jobs::{dry_run, exported, import, quoted};
 use common::local::{rows_of, with_fresh_schema, with_saved_connection};
 use common::remote::{as_test_user, fresh_schema};
 use common::summary::{counts, counts_of, listed_problems, problems_total_of};
 use rusqlite::Connection;
-use serde_json::{json, Value};
-
-/// `cloud_sync_import` to `prod`, run now; its JSON, whatever its status.
-fn import(conn: &Connection, dry_run: i64, strategy: &str, options: &Value) -> Value {
-    run_job(
-        conn,
-        &format!(
-            "cloud_sync_import('prod', {dry_run}, '{strategy}', {})",
-            quoted(options)
-        ),
-    )
-}
+use serde_json::json;
 
 /// A table's shape as `pragma table_info` gives it: name, type, notnull, default, pk.
 fn shape(conn: &Connection, table: &str) -> Vec<(String, String, i64, Option<String>, i64)> {
