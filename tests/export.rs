@@ -124,7 +124,7 @@ fn values_that_cannot_land_unchanged_are_listed_and_block_the_full_export() {
          the column_types option, {\\\"p.n\\\":\\\"text\\\"}\"",
         "{\"id\":3} \"t\" \"text holds a NUL byte",
         "{\"id\":4} \"t\" \"text is not valid UTF-8",
-        "\"m\" null null \"column v holds integer and text values",
+        "\"m\" null \"v\" \"column v holds integer and text values",
     ] {
         assert!(all.contains(expected), "{expected}: {all}");
     }

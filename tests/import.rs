@@ -4,13 +4,13 @@
 mod common;
 
 use common::edge;
-use common::jobs::{exported, quoted, run_job};
+use common::jobs::{exported, import, quoted, run_job};
 use common::local::{column_of, error_of, int_of, row_of, with_saved_connection};
 use common::remote::{admin, as_test_user, fresh_schema, missing_schema};
 use common::summary::{counts, counts_of, listed_problems, summary_of};
 use common::Pg;
 use rusqlite::Connection;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// A fresh remote schema `i_<name>` holding what `sql` creates there, as the test user's tables.
 fn remote_schema(pg: &Pg, name: &str, sql: &str) -> String {
@@ -25,17 +25,6 @@ fn with_remote_schema(name: &str, sql: &str) -> (common::tempdir::Dir, Connectio
     let (dir, conn, pg) = with_saved_connection(name, false);
     let schema = remote_schema(&pg, name, sql);
     (dir, conn, pg, schema)
-}
-
-/// `cloud_sync_import` to `prod`, run now; its JSON, whatever its status.
-fn import(conn: &Connection, dry_run: i64, strategy: &str, options: &Value) -> Value {
-    run_job(
-        conn,
-        &format!(
-            "cloud_sync_import('prod', {dry_run}, '{strategy}', {})",
-            quoted(options)
-        ),
-    )
 }
 
 /// Every row of `table` as text, storage class included, to compare whole tables.

@@ -129,8 +129,8 @@ fn every_refused_import_queues_nothing() {
              create_tables, strategy, column_types, max_attempts",
         ),
         (
-            "SELECT cloud_sync_import('prod', 1, 'skip', '{\"use_rowid\": []}')",
-            "unknown option \"use_rowid\"",
+            "SELECT cloud_sync_import('prod', 1, 'skip', '{\"use_rowid\": [\"nope\"]}')",
+            "unknown table \"nope\" in option use_rowid",
         ),
         (
             "SELECT cloud_sync_import('prod', 1, 'skip', '{\"tables\": \"items\"}')",

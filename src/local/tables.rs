@@ -22,6 +22,8 @@ pub struct LocalTable {
     /// locally and cannot be written back).
     pub columns: Vec<LocalColumn>,
     pub generated: Vec<String>,
+    /// False for a `WITHOUT ROWID` table: its rows have no rowid, and its key is never NULL.
+    pub has_rowid: bool,
 }
 
 impl LocalTable {
@@ -127,6 +129,7 @@ pub fn describe(db: &Db, name: &str) -> Result<LocalTable> {
         name: name.to_string(),
         columns: Vec::new(),
         generated: Vec::new(),
+        has_rowid: true,
     };
     while stmt.step()? {
         let column = stmt.text(0).unwrap_or_default();
@@ -149,5 +152,9 @@ pub fn describe(db: &Db, name: &str) -> Result<LocalTable> {
             shown::quoted(name, '"')
         )));
     }
+    let mut without_rowid =
+        db.prepare("SELECT wr FROM pragma_table_list WHERE schema = 'main' AND name = ?1")?;
+    without_rowid.bind_all(&[Param::Text(name)])?;
+    table.has_rowid = !(without_rowid.step()? && without_rowid.int(0) != 0);
     Ok(table)
 }

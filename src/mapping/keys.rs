@@ -1,8 +1,14 @@
-//! Row keys as JSON objects, for problem reports.
+//! Row keys: as JSON objects for problem reports, and the rowid that stands in for a missing
+//! one.
 
 use std::io::Write;
 
 use crate::sqlite::Value;
+
+/// The remote column that holds the rowids of a table exported with `use_rowid`, and the name
+/// import's statements give the local rowid (SQLite reads `"rowid"` as the rowid when no column
+/// has that name).
+pub const ROWID_COLUMN: &str = "rowid";
 
 /// A row's key as a JSON object `{column: value}`.
 pub fn key_json<'a>(columns: impl IntoIterator<Item = (&'a str, Value<'a>)>) -> serde_json::Value {
@@ -16,6 +22,11 @@ pub fn key_json<'a>(columns: impl IntoIterator<Item = (&'a str, Value<'a>)>) -> 
         );
     }
     serde_json::Value::Object(key)
+}
+
+/// The key of a row named by its rowid: a row of a keyless table, or one whose key is NULL.
+pub fn rowid_key(rowid: i64) -> serde_json::Value {
+    serde_json::json!({ ROWID_COLUMN: rowid })
 }
 
 /// Appends the JSON text of a key value. A non-finite real has none (it is written `inf` or

@@ -23,7 +23,7 @@ mod round_trip;
 
 pub use decode::Incoming;
 pub use encode::{begin_row, encode, COPY_HEADER, COPY_TRAILER};
-pub use keys::key_json;
+pub use keys::{key_json, rowid_key, ROWID_COLUMN};
 pub use new_column::{affinity, needs_profile, sqlite_type_for, type_for_new_column, Affinity};
 pub use pg_type::{PgType, SUPPORTED_TYPES};
 pub use profile::Profile;

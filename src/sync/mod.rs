@@ -99,6 +99,29 @@ impl Progress {
     }
 }
 
+/// A problem a plan finds before any row is read: about the whole table, or about one column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanProblem {
+    pub column: Option<String>,
+    pub problem: String,
+}
+
+impl PlanProblem {
+    pub fn table(problem: impl Into<String>) -> PlanProblem {
+        PlanProblem {
+            column: None,
+            problem: problem.into(),
+        }
+    }
+
+    pub fn column(column: &str, problem: impl Into<String>) -> PlanProblem {
+        PlanProblem {
+            column: Some(column.to_string()),
+            problem: problem.into(),
+        }
+    }
+}
+
 /// Problems found in the data, listed up to a limit (the summary stays small) and all counted.
 #[derive(Default)]
 pub struct Problems {
@@ -109,12 +132,13 @@ pub struct Problems {
 impl Problems {
     const MAX_LISTED: usize = 100;
 
-    /// The table-level problems a plan found, per table (they have no key or column).
-    pub fn of_plans<'a>(plans: impl IntoIterator<Item = (&'a str, &'a [String])>) -> Problems {
+    /// The problems the plans found, per table (they have no key: they are not about a row).
+    pub fn of_plans<'a>(plans: impl IntoIterator<Item = (&'a str, &'a [PlanProblem])>) -> Problems {
         let mut problems = Problems::default();
         for (table, found) in plans {
-            for problem in found {
-                problems.add(table, serde_json::Value::Null, None, problem);
+            for p in found {
+                let column = p.column.as_deref();
+                problems.add(table, serde_json::Value::Null, column, &p.problem);
             }
         }
         problems
@@ -220,15 +244,15 @@ pub fn iso_from_unix_ms(ms: i64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{iso_from_unix_ms, Problems};
+    use super::{iso_from_unix_ms, PlanProblem, Problems};
 
     #[test]
     fn a_full_run_refuses_to_start_while_the_plan_has_problems() {
         let none = Problems::of_plans([("a", &[][..])]);
         assert!(none.refuse_full_run("export").is_ok());
         let found = [
-            "has no primary key".to_string(),
-            "column x holds mixed values".to_string(),
+            PlanProblem::table("has no primary key"),
+            PlanProblem::column("x", "column x holds mixed values"),
         ];
         let problems = Problems::of_plans([("a", &found[..]), ("b", &found[..1])]);
         assert_eq!(problems.total, 3);
@@ -243,6 +267,13 @@ mod tests {
             ),
             "{message}"
         );
+        // A column's problem names its column; a table's names none.
+        let columns: Vec<Option<&str>> = problems
+            .listed
+            .iter()
+            .map(|p| p.column.as_deref())
+            .collect();
+        assert_eq!(columns, [None, Some("x"), None]);
     }
 
     #[test]

@@ -309,6 +309,7 @@ const KNOWN_IMPORT: &[&str] = &[
     "max_attempts",
     "retry_base_s",
     "retry_cap_s",
+    "use_rowid",
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -322,6 +323,8 @@ pub struct ImportOptions {
     pub strategy: Strategy,
     /// SQLite declared types for columns of tables the import creates, keyed `table.column`.
     pub column_types: BTreeMap<String, String>,
+    /// Keyless tables whose rows the remote keys by rowid (exported with `use_rowid`).
+    pub use_rowid: Vec<String>,
     pub max_attempts: i64,
 }
 
@@ -334,6 +337,7 @@ impl Default for ImportOptions {
             create_tables: false,
             strategy: Strategy::Skip,
             column_types: BTreeMap::new(),
+            use_rowid: Vec::new(),
             max_attempts: 5,
         }
     }
@@ -358,6 +362,7 @@ impl ImportOptions {
                     options.column_types =
                         column_types(value, "a SQLite type", r#"{"prices.amount": "TEXT"}"#)?
                 }
+                "use_rowid" => options.use_rowid = names(key, value)?,
                 "max_attempts" => options.max_attempts = positive(key, value)?,
                 // Read by the retry policy from the stored options; checked here.
                 "retry_base_s" | "retry_cap_s" => {
@@ -377,9 +382,11 @@ mod import_tests {
     #[test]
     fn import_options() {
         let o = ImportOptions::parse(Some(
-            r#"{"strategy":"merge","create_tables":true,"column_types":{"p.amount":"TEXT"}}"#,
+            r#"{"strategy":"merge","create_tables":true,"column_types":{"p.amount":"TEXT"},
+                "use_rowid":["log"]}"#,
         ))
         .unwrap();
+        assert_eq!(o.use_rowid, ["log"]);
         assert_eq!(
             (o.strategy, o.create_tables, o.schema.as_str()),
             (Strategy::Merge, true, "public")

@@ -19,6 +19,17 @@ pub fn run_job(conn: &Connection, sql: &str) -> Value {
     json_of(conn, &format!("SELECT cloud_sync_run({sql})"))
 }
 
+/// `cloud_sync_import` to `prod`, run now; its JSON, whatever its status.
+pub fn import(conn: &Connection, dry_run: i64, strategy: &str, options: &Value) -> Value {
+    run_job(
+        conn,
+        &format!(
+            "cloud_sync_import('prod', {dry_run}, '{strategy}', {})",
+            quoted(options)
+        ),
+    )
+}
+
 /// The call that queues an export to the saved connection `connection`.
 fn export_call(connection: &str, dry_run: i64, options: &Value) -> String {
     format!(

@@ -7,13 +7,13 @@ use std::io::Write;
 
 use postgres::Transaction;
 
-use super::plan::TablePlan;
+use super::plan::{self, TablePlan};
 use super::sql;
 use super::transaction::failed;
 use crate::error::{Error, Result};
 use crate::mapping::{self, PgType};
 use crate::sqlite::api::Stmt;
-use crate::sqlite::Db;
+use crate::sqlite::{Db, Value};
 use crate::sync::summary::TableCounts;
 use crate::sync::tracking::KeyValue;
 use crate::sync::{Problems, Progress};
@@ -53,14 +53,11 @@ pub fn copy_rows(
         gone: Vec::new(),
         unreported: 0,
         plan,
-        key_positions: (0..plan.columns.len())
-            .filter(|&i| plan.columns[i].is_key)
-            .collect(),
         dry_run,
         progress,
     };
     copy.buffer.extend_from_slice(mapping::COPY_HEADER);
-    let select: Vec<&str> = plan.columns.iter().map(|c| c.local_expr.as_str()).collect();
+    let select = local_select(plan);
     match &plan.window {
         None => {
             let mut stmt = db.prepare(&sql::local_rows(table, &select))?;
@@ -85,6 +82,76 @@ pub fn copy_rows(
         }
     }
     copy.finish()
+}
+
+/// A dry run's check of the values of a table that is not exported (`checks_values_only`):
+/// each value the remote column could not take unchanged is listed, its row named by rowid.
+/// Returns how many were found.
+pub fn check_values(db: &Db, plan: &TablePlan, problems: &mut Problems) -> Result<u64> {
+    let mut stmt = db.prepare(&sql::local_rows(&plan.name, &local_select(plan)))?;
+    let mut scratch = Vec::new();
+    let mut found = 0;
+    while stmt.step()? {
+        scratch.clear();
+        if let Some((column, problem)) = first_problem(plan, &stmt, &mut scratch) {
+            problems.add(&plan.name, row_key(plan, &stmt), Some(column), &problem);
+            found += 1;
+        }
+    }
+    Ok(found)
+}
+
+/// The local expressions a row is read with: the columns, then the rowid when the plan reads it.
+fn local_select(plan: &TablePlan) -> Vec<&str> {
+    let columns = plan.columns.iter().map(|c| c.local_expr.as_str());
+    columns
+        .chain(plan.reads_rowid.then_some(plan::ROWID_EXPR))
+        .collect()
+}
+
+/// The first value of the row `stmt` is on that cannot land unchanged, with its column: a NULL
+/// in a key column, or a value its remote type cannot hold or would give back changed. The
+/// row's values are encoded onto `buffer` (partly, when there is a problem).
+fn first_problem<'p>(
+    plan: &'p TablePlan,
+    stmt: &Stmt,
+    buffer: &mut Vec<u8>,
+) -> Option<(&'p str, String)> {
+    let values = || (0..plan.columns.len()).map(|i| stmt.value(i as i32));
+    let null_key = plan
+        .columns
+        .iter()
+        .zip(values())
+        .find(|(c, v)| c.is_key && matches!(v, Value::Null));
+    if let Some((column, _)) = null_key {
+        let problem = "the key is NULL (SQLite allows it in a primary key that is not an \
+                       INTEGER PRIMARY KEY), and a remote key cannot be: give the row a key";
+        return Some((&column.name, problem.to_string()));
+    }
+    mapping::begin_row(buffer, plan.columns.len());
+    for (column, value) in plan.columns.iter().zip(values()) {
+        let sent = mapping::encode(column.ty, value, buffer)
+            .and_then(|()| mapping::comes_back(column.ty, value, column.affinity));
+        if let Err(why) = sent {
+            return Some((&column.name, plan.value_problem(column, value, &why)));
+        }
+    }
+    None
+}
+
+/// The key of the row `stmt` is on, for a problem report: its key columns, or its rowid when it
+/// has no key or a NULL in it.
+fn row_key(plan: &TablePlan, stmt: &Stmt) -> serde_json::Value {
+    let key: Vec<(&str, Value)> = (0..plan.columns.len())
+        .filter(|&i| plan.columns[i].is_key)
+        .map(|i| (plan.columns[i].name.as_str(), stmt.value(i as i32)))
+        .collect();
+    let named = !key.is_empty() && key.iter().all(|(_, v)| !matches!(v, Value::Null));
+    if named || !plan.reads_rowid {
+        mapping::key_json(key)
+    } else {
+        mapping::rowid_key(stmt.int(plan.columns.len() as i32))
+    }
 }
 
 /// Sends `gone` (binary COPY rows of the key columns) into the table of deleted keys of `stage`.
@@ -121,7 +188,6 @@ struct RowCopy<'tx, 'p> {
     /// Rows read since progress was last reported.
     unreported: u64,
     plan: &'p TablePlan,
-    key_positions: Vec<usize>,
     dry_run: bool,
     progress: &'p Progress,
 }
@@ -136,30 +202,18 @@ impl RowCopy<'_, '_> {
         // Progress counts rows read, skipped ones included, so it ends at rows_total.
         self.unreported += 1;
         let row_start = self.buffer.len();
-        mapping::begin_row(&mut self.buffer, plan.columns.len());
-        for (i, column) in plan.columns.iter().enumerate() {
-            let value = stmt.value(i as i32);
-            let sent = mapping::encode(column.ty, value, &mut self.buffer)
-                .and_then(|()| mapping::comes_back(column.ty, value, column.affinity));
-            if let Err(why) = sent {
-                let problem = plan.value_problem(column, value, &why);
-                self.buffer.truncate(row_start);
-                let key = mapping::key_json(
-                    self.key_positions
-                        .iter()
-                        .map(|&k| (plan.columns[k].name.as_str(), stmt.value(k as i32))),
-                );
-                if !self.dry_run {
-                    return Err(Error::invalid(format!(
-                        "table {table}, key {key}, column {}: {problem}; nothing was written",
-                        column.name
-                    )));
-                }
-                problems.add(table, key, Some(&column.name), &problem);
-                self.counts.problems += 1;
-                self.counts.skipped += 1;
-                return Ok(());
+        if let Some((column, problem)) = first_problem(plan, stmt, &mut self.buffer) {
+            self.buffer.truncate(row_start);
+            let key = row_key(plan, stmt);
+            if !self.dry_run {
+                return Err(Error::invalid(format!(
+                    "table {table}, key {key}, column {column}: {problem}; nothing was written"
+                )));
             }
+            problems.add(table, key, Some(column), &problem);
+            self.counts.problems += 1;
+            self.counts.skipped += 1;
+            return Ok(());
         }
         if self.buffer.len() >= COPY_CHUNK {
             self.flush()?;

@@ -190,14 +190,15 @@ fn plan_tables(
             ),
         );
         for problem in &plan.problems {
-            log.push(Level::Warn, Some(&plan.name), problem.clone());
+            log.push(Level::Warn, Some(&plan.name), problem.problem.clone());
         }
         plans.push(plan);
     }
     Ok(plans)
 }
 
-/// Exports every table whose plan has no problem, and summarizes each table.
+/// Exports every table whose plan has no problem, and summarizes each table. A dry run also
+/// checks the values of a keyless table, so its preview lists them with the missing key.
 fn export_tables(
     tx: &mut Transaction,
     db: &Db,
@@ -221,8 +222,11 @@ fn export_tables(
                 problems,
                 log,
             )?
+        } else if request.dry_run && plan.checks_values_only() {
+            let found = copy::check_values(db, plan, problems)?;
+            outcome::skipped(plan, found)
         } else {
-            outcome::skipped(plan)
+            outcome::skipped(plan, 0)
         };
         let schema = &request.options.schema;
         tables.push(outcome::table(plan, counts, schema, table_started));

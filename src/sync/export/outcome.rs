@@ -9,11 +9,12 @@ use crate::sync::summary::{ColumnSummary, Kind, Summary, TableCounts, TableSumma
 use crate::sync::{elapsed_ms, Problems};
 
 /// The counts of a table not exported because its plan has problems: every row skipped.
-pub fn skipped(plan: &TablePlan) -> TableCounts {
+/// `value_problems`: the problems a dry run found in its values besides.
+pub fn skipped(plan: &TablePlan, value_problems: u64) -> TableCounts {
     TableCounts {
         source_rows: plan.source_rows,
         skipped: plan.source_rows,
-        problems: plan.problems.len() as u64,
+        problems: plan.problems.len() as u64 + value_problems,
         ..plan.zero_counts()
     }
 }

@@ -7,7 +7,7 @@ use postgres::Transaction;
 use super::sql::{self, Column};
 use crate::error::{Error, Result};
 use crate::local::tables::LocalTable;
-use crate::mapping::{self, Affinity, PgType, Profile};
+use crate::mapping::{self, Affinity, PgType, Profile, ROWID_COLUMN};
 use crate::remote::catalog::{self, RemoteColumn};
 use crate::shown;
 use crate::sql_text::{quote, sql_literal};
@@ -15,6 +15,10 @@ use crate::sqlite::{Db, Value};
 use crate::sync::options::{ExportOptions, Mode};
 use crate::sync::summary::TableCounts;
 use crate::sync::tracking::{self, Tracked, Window};
+use crate::sync::PlanProblem;
+
+/// How the local rowid is read: `_rowid_` is the spelling a column is least likely to shadow.
+pub const ROWID_EXPR: &str = "_rowid_";
 
 /// Postgres truncates longer identifiers; we refuse them instead.
 const MAX_IDENTIFIER_BYTES: usize = 63;
@@ -47,7 +51,13 @@ pub struct TablePlan {
     pub source_rows: u64,
     /// Change records read (incremental).
     pub changes: u64,
-    pub problems: Vec<String>,
+    /// Rows are read with their rowid last, to name a row whose key is NULL (SQLite allows it
+    /// in a key that is not an INTEGER PRIMARY KEY) or that has no key.
+    pub reads_rowid: bool,
+    /// No primary key and not named by `use_rowid`: never exported, but a dry run still checks
+    /// its values, so that one preview lists every problem.
+    pub keyless: bool,
+    pub problems: Vec<PlanProblem>,
 }
 
 impl TablePlan {
@@ -62,6 +72,12 @@ impl TablePlan {
             .map(|k| self.columns.iter().find(|c| &c.name == k))
             .collect::<Option<_>>()
             .ok_or_else(|| Error::local(format!("table {}: key columns not planned", self.name)))
+    }
+
+    /// Whether a dry run checks the values of this table although it is not exported: it is
+    /// keyless and has no other problem (with one, the columns' types may not be known).
+    pub fn checks_values_only(&self) -> bool {
+        self.keyless && self.problems.len() == 1
     }
 
     /// The columns as the statements name and type them, in table order.
@@ -189,20 +205,30 @@ pub fn plan_table(
     let name = &local.name;
     let remote = format!("{}.{}", quote(&options.schema), quote(name));
     let mut problems = Vec::new();
-    for identifier in std::iter::once(name).chain(local.columns.iter().map(|c| &c.name)) {
-        if identifier.len() > MAX_IDENTIFIER_BYTES {
-            problems.push(format!(
-                "the name \"{identifier}\" is longer than Postgres's {MAX_IDENTIFIER_BYTES} bytes; rename it"
-            ));
+    let too_long = |identifier: &str| {
+        format!(
+            "the name \"{identifier}\" is longer than Postgres's {MAX_IDENTIFIER_BYTES} bytes; \
+             rename it"
+        )
+    };
+    if name.len() > MAX_IDENTIFIER_BYTES {
+        problems.push(PlanProblem::table(too_long(name)));
+    }
+    for column in local.columns.iter().map(|c| &c.name) {
+        if column.len() > MAX_IDENTIFIER_BYTES {
+            problems.push(PlanProblem::column(column, too_long(column)));
         }
     }
     let mut columns = local_columns(local, options, &mut problems);
+    let keyless = !columns.iter().any(|c| c.is_key);
+    // With use_rowid the rowid is the key column already.
+    let reads_rowid = local.has_rowid && !columns.iter().any(|c| c.local_expr == ROWID_EXPR);
     let create = match catalog::columns(tx, &remote)? {
         None if !options.create_tables => {
-            problems.push(format!(
+            problems.push(PlanProblem::table(format!(
                 "the remote table {}.{name} does not exist, and create_tables is false",
                 options.schema
-            ));
+            )));
             false
         }
         None => {
@@ -238,6 +264,8 @@ pub fn plan_table(
         tracking_id: tracking.map(|t| t.tracking_id),
         source_rows,
         changes,
+        reads_rowid,
+        keyless,
         problems,
     })
 }
@@ -247,7 +275,7 @@ pub fn plan_table(
 fn local_columns(
     local: &LocalTable,
     options: &ExportOptions,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<PlanProblem>,
 ) -> Vec<ColumnPlan> {
     let mut columns: Vec<ColumnPlan> = local
         .columns
@@ -266,20 +294,19 @@ fn local_columns(
             columns.insert(
                 0,
                 ColumnPlan {
-                    name: "rowid".into(),
+                    name: ROWID_COLUMN.into(),
                     sqlite_type: "INTEGER".into(),
                     affinity: Affinity::Integer,
                     ty: PgType::BigInt,
-                    local_expr: "_rowid_".into(),
+                    local_expr: ROWID_EXPR.into(),
                     is_key: true,
                 },
             );
         } else {
-            problems.push(
+            problems.push(PlanProblem::table(
                 "has no primary key, so rows cannot be matched with the remote ones: add one, or \
-                 opt in with the use_rowid option (its rowid becomes the remote key)"
-                    .into(),
-            );
+                 opt in with the use_rowid option (its rowid becomes the remote key)",
+            ));
         }
     }
     columns
@@ -292,11 +319,11 @@ fn choose_types(
     local: &LocalTable,
     options: &ExportOptions,
     columns: &mut [ColumnPlan],
-    problems: &mut Vec<String>,
+    problems: &mut Vec<PlanProblem>,
 ) -> Result<()> {
     let profiles = profiles(db, local)?;
     // The synthetic rowid key already has its type; every other column reads a local one.
-    for column in columns.iter_mut().filter(|c| c.local_expr != "_rowid_") {
+    for column in columns.iter_mut().filter(|c| c.local_expr != ROWID_EXPR) {
         let explicit = options
             .column_types
             .get(&format!("{}.{}", local.name, column.name));
@@ -318,7 +345,10 @@ fn choose_types(
                 column.ty = PgType::Numeric(None)
             }
             Ok(ty) => column.ty = ty,
-            Err(why) => problems.push(format!("column {} {why}", column.name)),
+            Err(why) => problems.push(PlanProblem::column(
+                &column.name,
+                format!("column {} {why}", column.name),
+            )),
         }
     }
     Ok(())
@@ -331,34 +361,43 @@ fn match_remote(
     remote: &str,
     remote_columns: &[RemoteColumn],
     columns: &mut [ColumnPlan],
-    problems: &mut Vec<String>,
+    problems: &mut Vec<PlanProblem>,
 ) -> Result<()> {
     for column in columns.iter_mut() {
         match remote_columns.iter().find(|r| r.name == column.name) {
-            None => problems.push(format!(
-                "the remote table has no column \"{}\": add it (ALTER TABLE {remote} ADD \
-                 COLUMN {} ...)",
-                column.name,
-                quote(&column.name)
+            None => problems.push(PlanProblem::column(
+                &column.name,
+                format!(
+                    "the remote table has no column \"{}\": add it (ALTER TABLE {remote} ADD \
+                     COLUMN {} ...)",
+                    column.name,
+                    quote(&column.name)
+                ),
             )),
             Some(r) => match PgType::parse(&r.spelling) {
                 Some(ty) => column.ty = ty,
-                None => problems.push(format!(
-                    "remote column \"{}\" has type {}, which cloud_sync cannot write \
-                     (supported: {})",
-                    column.name,
-                    r.spelling,
-                    mapping::SUPPORTED_TYPES
+                None => problems.push(PlanProblem::column(
+                    &column.name,
+                    format!(
+                        "remote column \"{}\" has type {}, which cloud_sync cannot write \
+                         (supported: {})",
+                        column.name,
+                        r.spelling,
+                        mapping::SUPPORTED_TYPES
+                    ),
                 )),
             },
         }
     }
     for r in remote_columns {
         if r.not_null && !r.has_default && !columns.iter().any(|c| c.name == r.name) {
-            problems.push(format!(
-                "remote column \"{}\" is NOT NULL without a default and has no local \
-                 counterpart",
-                r.name
+            problems.push(PlanProblem::column(
+                &r.name,
+                format!(
+                    "remote column \"{}\" is NOT NULL without a default and has no local \
+                     counterpart",
+                    r.name
+                ),
             ));
         }
     }
@@ -368,12 +407,12 @@ fn match_remote(
         .map(|c| c.name.as_str())
         .collect();
     if !key.is_empty() && !catalog::has_unique_key(tx, remote, &key)? {
-        problems.push(format!(
+        problems.push(PlanProblem::table(format!(
             "the remote table has no unique constraint on its key ({}): add one (ALTER \
              TABLE {remote} ADD UNIQUE ({}))",
             key.join(", "),
             key.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ")
-        ));
+        )));
     }
     Ok(())
 }

@@ -59,14 +59,25 @@ pub fn select_tables(db: &Db, options: &ImportOptions) -> Result<Vec<String>> {
             )));
         }
         // An unknown name in exclude: the error names it and the local tables there are.
-        return tables::select(db, options.tables.as_deref(), &options.exclude, &[]);
+        return tables::select(
+            db,
+            options.tables.as_deref(),
+            &options.exclude,
+            &[("use_rowid", &options.use_rowid)],
+        );
     }
     let tables_filter = options
         .tables
         .as_deref()
         .map(|named| without(named, &not_local.tables));
     let exclude = without(&options.exclude, &not_local.exclude);
-    tables::select(db, tables_filter.as_deref(), &exclude, &[])
+    let use_rowid = without(&options.use_rowid, &not_local.use_rowid);
+    tables::select(
+        db,
+        tables_filter.as_deref(),
+        &exclude,
+        &[("use_rowid", &use_rowid)],
+    )
 }
 
 /// The names in the `tables` and `exclude` options that are not local tables.
@@ -75,6 +86,7 @@ fn not_local(db: &Db, options: &ImportOptions) -> Result<NotLocal> {
     Ok(NotLocal {
         tables: without(options.tables.as_deref().unwrap_or_default(), &local),
         exclude: without(&options.exclude, &local),
+        use_rowid: without(&options.use_rowid, &local),
     })
 }
 
@@ -180,7 +192,7 @@ fn plan_tables(
     let schema = &options.schema;
     let mut plans = Vec::new();
     for name in &scope.existing {
-        plans.push(plan::plan_existing(tx, db, name, schema)?);
+        plans.push(plan::plan_existing(tx, db, name, options)?);
     }
     if let Some((option, missing)) = &scope.unknown {
         return Err(Error::invalid(format!(
@@ -212,7 +224,7 @@ fn plan_tables(
             ),
         );
         for problem in &plan.problems {
-            log.push(Level::Warn, Some(&plan.name), problem.clone());
+            log.push(Level::Warn, Some(&plan.name), problem.problem.clone());
         }
     }
     Ok(plans)

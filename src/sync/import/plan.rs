@@ -8,12 +8,13 @@ use postgres::Transaction;
 use super::sql::{self, Column};
 use crate::error::{Error, Result};
 use crate::local::tables;
-use crate::mapping::{self, Affinity, Incoming};
-use crate::remote::catalog;
+use crate::mapping::{self, Affinity, Incoming, ROWID_COLUMN};
+use crate::remote::catalog::{self, RemoteColumn};
 use crate::remote::session::remote_error;
 use crate::sql_text::quote;
 use crate::sqlite::Db;
 use crate::sync::options::ImportOptions;
+use crate::sync::PlanProblem;
 
 pub struct ColumnPlan {
     pub name: String,
@@ -54,7 +55,7 @@ pub struct TablePlan {
     /// `CREATE TABLE` for a table that exists only remotely.
     pub create: Option<String>,
     pub remote_rows: u64,
-    pub problems: Vec<String>,
+    pub problems: Vec<PlanProblem>,
 }
 
 impl TablePlan {
@@ -84,12 +85,13 @@ impl TablePlan {
     }
 }
 
-/// The names in the `tables` and `exclude` options that are not local tables: with
-/// `create_tables`, each must be a remote table.
+/// The names in the `tables`, `exclude` and `use_rowid` options that are not local tables:
+/// with `create_tables`, each must be a remote table.
 #[derive(Debug, Default)]
 pub struct NotLocal {
     pub tables: Vec<String>,
     pub exclude: Vec<String>,
+    pub use_rowid: Vec<String>,
 }
 
 /// Which tables an import covers, once the remote schema's tables are known.
@@ -102,8 +104,8 @@ pub struct Scope {
     /// Remote tables without a local table, not excluded and, with a `tables` option, named in
     /// it: the tables `create_tables` creates.
     pub remote_only: Vec<String>,
-    /// The first name in `tables`, then in `exclude`, that is neither a local nor a remote
-    /// table, with the option that names it.
+    /// The first name in `tables`, then in `exclude`, then in `use_rowid`, that is neither a
+    /// local nor a remote table, with the option that names it.
     pub unknown: Option<(&'static str, String)>,
 }
 
@@ -138,33 +140,53 @@ pub fn scope(
         local_only,
         remote_only,
         unknown: nowhere("tables", &not_local.tables)
-            .or_else(|| nowhere("exclude", &not_local.exclude)),
+            .or_else(|| nowhere("exclude", &not_local.exclude))
+            .or_else(|| nowhere("use_rowid", &not_local.use_rowid)),
     }
 }
 
-/// A local table that the remote schema also has.
-pub fn plan_existing(tx: &mut Transaction, db: &Db, name: &str, schema: &str) -> Result<TablePlan> {
+/// A local table that the remote schema also has. A keyless one named by `use_rowid` is matched
+/// by its rowid, which the remote keeps in its `rowid` column (as an export with `use_rowid`
+/// wrote it).
+pub fn plan_existing(
+    tx: &mut Transaction,
+    db: &Db,
+    name: &str,
+    options: &ImportOptions,
+) -> Result<TablePlan> {
     let local = tables::describe(db, name)?;
-    let remote = format!("{}.{}", quote(schema), quote(name));
+    let remote = format!("{}.{}", quote(&options.schema), quote(name));
     let remote_columns = catalog::columns(tx, &remote)?.unwrap_or_default();
     let mut problems = Vec::new();
-    let key: Vec<&str> = local.key().iter().map(|c| c.name.as_str()).collect();
+    let by_rowid = local.key().is_empty() && options.use_rowid.contains(&local.name);
+    let key: Vec<&str> = if by_rowid {
+        vec![ROWID_COLUMN]
+    } else {
+        local.key().iter().map(|c| c.name.as_str()).collect()
+    };
     if key.is_empty() {
-        problems
-            .push("has no primary key, so remote rows cannot be matched with local ones".into());
+        problems.push(PlanProblem::table(
+            "has no primary key, so remote rows cannot be matched with local ones: add one, or \
+             opt in with the use_rowid option (the remote rowid column gives each row its rowid)",
+        ));
     } else if !key
         .iter()
         .all(|k| remote_columns.iter().any(|r| r.name == *k))
         || !catalog::has_unique_key(tx, &remote, &key)?
     {
-        problems.push(format!(
+        problems.push(PlanProblem::table(format!(
             "the remote table's key differs from the local key ({}): rows cannot be matched",
             key.join(", ")
-        ));
+        )));
     }
     let single_integer_key =
-        key.len() == 1 && local.key()[0].decl_type.eq_ignore_ascii_case("INTEGER");
+        key.len() == 1 && !by_rowid && local.key()[0].decl_type.eq_ignore_ascii_case("INTEGER");
     let mut columns = Vec::new();
+    if by_rowid {
+        if let Some(r) = remote_columns.iter().find(|r| r.name == ROWID_COLUMN) {
+            columns.push(ColumnPlan::new(ROWID_COLUMN, &r.spelling, "INTEGER", true));
+        }
+    }
     for column in &local.columns {
         match remote_columns.iter().find(|r| r.name == column.name) {
             Some(r) => columns.push(ColumnPlan::new(
@@ -178,10 +200,13 @@ pub fn plan_existing(tx: &mut Transaction, db: &Db, name: &str, schema: &str) ->
                 && !column.has_default
                 && !(column.pk_position > 0 && single_integer_key) =>
             {
-                problems.push(format!(
-                    "local column \"{}\" is NOT NULL without a default, and the remote table has \
-                     no such column",
-                    column.name
+                problems.push(PlanProblem::column(
+                    &column.name,
+                    format!(
+                        "local column \"{}\" is NOT NULL without a default, and the remote \
+                         table has no such column",
+                        column.name
+                    ),
                 ))
             }
             None => {}
@@ -198,21 +223,32 @@ pub fn plan_existing(tx: &mut Transaction, db: &Db, name: &str, schema: &str) ->
 }
 
 /// A remote table with no local counterpart, to create locally (`create_tables`), each column
-/// of the type `column_types` names or else the one its remote type maps to.
+/// of the type `column_types` names or else the one its remote type maps to. Named by
+/// `use_rowid`, its remote `rowid` key becomes the new table's rowids, not a column of it.
 pub fn plan_new(tx: &mut Transaction, name: &str, options: &ImportOptions) -> Result<TablePlan> {
     let schema = &options.schema;
     let remote = format!("{}.{}", quote(schema), quote(name));
     let remote_columns = catalog::columns(tx, &remote)?.unwrap_or_default();
     let key = catalog::primary_key(tx, &remote)?;
+    let by_rowid = options.use_rowid.contains(&name.to_string());
     let mut problems = Vec::new();
     if key.is_empty() {
-        problems.push(
+        problems.push(PlanProblem::table(
             "the remote table has no primary key, so a local table cannot match its rows: add one \
-             remotely"
-                .into(),
-        );
+             remotely",
+        ));
+    } else if by_rowid && key != [ROWID_COLUMN] {
+        problems.push(PlanProblem::table(format!(
+            "option use_rowid names it, but its remote primary key is ({}), not a {ROWID_COLUMN} \
+             column as an export with use_rowid makes: leave it out of use_rowid",
+            key.join(", ")
+        )));
     }
-    let declared: Vec<String> = remote_columns
+    // The rowid goes first, as the export with use_rowid placed it; it is no declared column.
+    let (rowid, user): (Vec<&RemoteColumn>, Vec<&RemoteColumn>) = remote_columns
+        .iter()
+        .partition(|r| by_rowid && r.name == ROWID_COLUMN);
+    let declared: Vec<String> = user
         .iter()
         .map(
             |r| match options.column_types.get(&format!("{name}.{}", r.name)) {
@@ -221,18 +257,19 @@ pub fn plan_new(tx: &mut Transaction, name: &str, options: &ImportOptions) -> Re
             },
         )
         .collect();
-    let columns = remote_columns
+    let columns = rowid
         .iter()
-        .zip(&declared)
-        .map(|(r, decl_type)| {
+        .map(|r| ColumnPlan::new(ROWID_COLUMN, &r.spelling, "INTEGER", true))
+        .chain(user.iter().zip(&declared).map(|(r, decl_type)| {
             ColumnPlan::new(&r.name, &r.spelling, decl_type, key.contains(&r.name))
-        })
+        }))
         .collect();
+    let declared_key: &[String] = if by_rowid { &[] } else { &key };
     Ok(TablePlan {
         name: name.to_string(),
         remote,
         columns,
-        create: Some(sql::create_table(name, &remote_columns, &declared, &key)),
+        create: Some(sql::create_table(name, &user, &declared, declared_key)),
         remote_rows: 0,
         problems,
     })
@@ -325,6 +362,7 @@ mod tests {
         let not_local = NotLocal {
             tables: names(&["new", "ghost"]),
             exclude: names(&["phantom"]),
+            use_rowid: Vec::new(),
         };
         let scope = scope(
             &names(&["a"]),
@@ -350,6 +388,7 @@ mod tests {
             let not_local = NotLocal {
                 tables: Vec::new(),
                 exclude: names(&[excluded]),
+                use_rowid: Vec::new(),
             };
             let remote = names(&["a", "audit", "new"]);
             scope(

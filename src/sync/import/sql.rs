@@ -46,14 +46,15 @@ pub fn copy_out(remote: &str, columns: &[Column]) -> String {
 }
 
 /// Local: a table for the remote one, each column of its declared type (`declared`, in column
-/// order), keyed by `key` (the remote primary key, in its order).
+/// order), keyed by `key` (the remote primary key, in its order; none for a table whose rows the
+/// remote keys by rowid).
 pub fn create_table(
     table: &str,
-    columns: &[RemoteColumn],
+    columns: &[&RemoteColumn],
     declared: &[String],
     key: &[String],
 ) -> String {
-    let definitions: Vec<String> = columns
+    let mut definitions: Vec<String> = columns
         .iter()
         .zip(declared)
         .map(|(r, decl_type)| {
@@ -61,15 +62,15 @@ pub fn create_table(
             format!("{} {decl_type}{not_null}", quote(&r.name))
         })
         .collect();
-    format!(
-        "CREATE TABLE {} ({}, PRIMARY KEY ({}))",
-        quote(table),
-        definitions.join(", "),
-        key.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ")
-    )
+    if !key.is_empty() {
+        definitions.push(format!(
+            "PRIMARY KEY ({})",
+            key.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    format!("CREATE TABLE {} ({})", quote(table), definitions.join(", "))
 }
 
-/// Local: one row, 1 when `table` has no row.
 pub fn is_empty(table: &str) -> String {
     format!("SELECT NOT EXISTS (SELECT 1 FROM {})", quote(table))
 }
@@ -192,9 +193,15 @@ mod tests {
             .iter()
             .map(|c| mapping::sqlite_type_for(&c.spelling))
             .collect();
+        let columns: Vec<&RemoteColumn> = columns.iter().collect();
         assert_eq!(
             create_table("items", &columns, &declared, &["n".into(), "day".into()]),
             r#"CREATE TABLE "items" ("day" DATE NOT NULL, "n" INTEGER NOT NULL, "price" NUMERIC(10,2), "v" TEXT, PRIMARY KEY ("n", "day"))"#
+        );
+        // A table keyed by its rowid declares no key.
+        assert_eq!(
+            create_table("log", &columns[2..], &declared[2..], &[]),
+            r#"CREATE TABLE "log" ("price" NUMERIC(10,2), "v" TEXT)"#
         );
         assert_eq!(
             is_empty(r#"odd "name""#),
