@@ -445,7 +445,9 @@ fn a_connection_lost_mid_stream_changes_nothing_locally() {
         "CREATE TABLE a (id INTEGER PRIMARY KEY); CREATE TABLE b (id INTEGER PRIMARY KEY, v TEXT);",
     )
     .unwrap();
-    // Another session cuts the import's connection while b's rows are streaming.
+    // Another session cuts the import's connection while b's rows are streaming; only this
+    // test's (its schema in the query), not another test's table b.
+    let streaming_b = format!("COPY (SELECT%\"{schema}\".\"b\"%");
     let killer = {
         let mut cutter = admin(&pg);
         std::thread::spawn(move || {
@@ -454,8 +456,8 @@ fn a_connection_lost_mid_stream_changes_nothing_locally() {
                 let killed: i64 = cutter
                     .query_one(
                         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-                         WHERE application_name = 'cloud_sync' AND query LIKE 'COPY (SELECT%\"b\"%'",
-                        &[],
+                         WHERE application_name = 'cloud_sync' AND query LIKE $1",
+                        &[&streaming_b],
                     )
                     .unwrap()
                     .get(0);
@@ -537,7 +539,7 @@ fn exclude_keeps_a_remote_only_table_out_and_refuses_a_name_that_is_nowhere() {
     assert_eq!(
         typo["error"],
         "unknown table \"audti\" in option exclude: it is neither a local table nor a table of \
-         remote schema i_exclude"
+         remote schema \"i_exclude\""
     );
     assert_eq!(local_tables(&conn), ["kept"]);
 }
