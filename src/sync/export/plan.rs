@@ -4,6 +4,7 @@
 
 use postgres::Transaction;
 
+use super::constraints::RemoteRules;
 use super::sql::{self, Column};
 use crate::error::{Error, Result};
 use crate::local::tables::LocalTable;
@@ -47,6 +48,8 @@ pub struct TablePlan {
     /// Change records read (incremental).
     pub changes: u64,
     pub problems: Vec<String>,
+    /// For a table the export creates: its constraints and indexes (`constraints::plan`).
+    pub rules: RemoteRules,
 }
 
 impl TablePlan {
@@ -229,6 +232,7 @@ pub fn plan_table(
         source_rows,
         changes,
         problems,
+        rules: RemoteRules::default(),
     })
 }
 

@@ -11,10 +11,11 @@
 //! It returns the job's `Summary` (src/sync/summary.rs), stored as the job's `summary`.
 //!
 //! This module runs the steps in order; each step is its own module: `plan` (which tables, and
-//! what to do with each), `table` (one table's import: `copy` reads the remote rows, `apply`
-//! writes each one), `outcome` (the summary). `sql` holds the text of every statement they run.
+//! what to do with each; `constraints`: those of the tables it creates), `table` (one table's
+//! import: `copy` reads the remote rows, `apply` writes each one), `outcome` (the summary). `sql` holds the text of every statement they run.
 
 mod apply;
+mod constraints;
 mod copy;
 mod outcome;
 mod plan;
@@ -188,7 +189,7 @@ fn plan_tables(
     }
     if options.create_tables {
         for name in &scope.remote_only {
-            plans.push(plan::plan_new(tx, name, options)?);
+            plans.push(plan::plan_new(tx, db, name, options, &scope.remote_only)?);
         }
     }
     let created: Vec<&TablePlan> = plans.iter().filter(|p| p.create.is_some()).collect();
@@ -209,6 +210,9 @@ fn plan_tables(
         );
         for problem in &plan.problems {
             log.push(Level::Warn, Some(&plan.name), problem.clone());
+        }
+        for note in &plan.not_created {
+            log.info(Some(&plan.name), format!("not created: {note}"));
         }
     }
     Ok(plans)
