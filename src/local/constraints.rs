@@ -150,24 +150,27 @@ fn read_foreign_keys(db: &Db, table: &str, rules: &mut LocalRules) -> Result<()>
                 Err(_) => Vec::new(),
             };
         }
-        let actions = (
+        if parent_columns.len() != columns.len() {
+            rules.not_created.push(format!(
+                "{shown}: the referenced table does not exist or has no primary key"
+            ));
+            continue;
+        }
+        match (
             ForeignKeyAction::parse(on_delete),
             ForeignKeyAction::parse(on_update),
-        );
-        match actions {
-            (Some(on_delete), Some(on_update)) if parent_columns.len() == columns.len() => {
-                rules.foreign_keys.push(ForeignKey {
-                    name: None,
-                    columns,
-                    parent: parent.clone(),
-                    parent_columns,
-                    on_delete,
-                    on_update,
-                })
-            }
-            _ => rules
-                .not_created
-                .push(format!("{shown}: its parent key or actions cannot be read")),
+        ) {
+            (Some(on_delete), Some(on_update)) => rules.foreign_keys.push(ForeignKey {
+                name: None,
+                columns,
+                parent: parent.clone(),
+                parent_columns,
+                on_delete,
+                on_update,
+            }),
+            _ => rules.not_created.push(format!(
+                "{shown}: ON DELETE {on_delete} ON UPDATE {on_update} is not translated"
+            )),
         }
     }
     Ok(())

@@ -35,6 +35,7 @@ use crate::local::tables;
 use crate::remote::session::remote_error;
 use crate::remote::{catalog, schema as remote_schema};
 use crate::remote::{ConnInfo, Session};
+use crate::sql_text::quote;
 use crate::sqlite::Db;
 
 pub struct ImportRequest<'a> {
@@ -188,8 +189,17 @@ fn plan_tables(
         )));
     }
     if options.create_tables {
+        // The tables the import will create: a foreign key may reference only those (or local
+        // ones). One without a primary key is a problem, so it is not created.
+        let mut created = Vec::new();
         for name in &scope.remote_only {
-            plans.push(plan::plan_new(tx, db, name, options, &scope.remote_only)?);
+            let remote = format!("{}.{}", quote(schema), quote(name));
+            if !catalog::primary_key(tx, &remote)?.is_empty() {
+                created.push(name.clone());
+            }
+        }
+        for name in &scope.remote_only {
+            plans.push(plan::plan_new(tx, db, name, options, &created)?);
         }
     }
     let created: Vec<&TablePlan> = plans.iter().filter(|p| p.create.is_some()).collect();
@@ -229,6 +239,16 @@ fn import_tables(
     log: &mut JobLog,
 ) -> Result<Vec<TableSummary>> {
     let options = request.options;
+    // Every new table first: SQLite refuses to write a child whose parent table is missing.
+    for plan in plans.iter().filter(|p| p.problems.is_empty()) {
+        if let Some(create) = &plan.create {
+            db.exec(create)?;
+            log.info(
+                Some(&plan.name),
+                format!("created local table {}", quote(&plan.name)),
+            );
+        }
+    }
     let mut tables = Vec::new();
     for plan in plans {
         let table_started = Instant::now();
