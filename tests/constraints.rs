@@ -57,7 +57,8 @@ fn constraints_are_created_both_ways_and_the_rest_is_noted() {
     assert_eq!(
         notes(&dry, "artist"),
         [
-            "column added: DEFAULT CURRENT_TIMESTAMP: not a constant",
+            "column added: DEFAULT CURRENT_TIMESTAMP: only number, string and boolean constants are \
+             translated",
             "CHECK (rating >= 0): expression CHECKs are not translated",
         ]
     );
@@ -71,6 +72,31 @@ fn constraints_are_created_both_ways_and_the_rest_is_noted() {
         ]
     );
     assert_eq!(notes(&dry, "track"), Vec::<String>::new());
+    // The reports show them too.
+    let report = |format: &str| -> String {
+        conn.query_row(
+            &format!("SELECT cloud_sync_report({}, '{format}')", dry["id"]),
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    let json_report: Value = serde_json::from_str(&report("json")).unwrap();
+    let artist = json_report["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["table"] == "artist")
+        .unwrap();
+    assert_eq!(artist["not_created"], json!(notes(&dry, "artist")));
+    assert!(
+        report("markdown").contains(
+            "| `album` | `CREATE INDEX album_active ON album (title) WHERE active = 1: partial \
+             indexes are not translated` |"
+        ),
+        "{}",
+        report("markdown")
+    );
     // Nothing of it stays after the dry run.
     let left: i64 = remote_value(
         &pg,
@@ -180,7 +206,8 @@ fn import_into_an_empty_database(pg: &common::Pg, schema: &str) {
         [
             format!("CREATE INDEX extra_partial ON {schema}.extra USING btree (label) WHERE (n > 1): only btree indexes on plain columns, without predicate, INCLUDE or collation, are translated"),
             "CHECK ((n > 0)): expression CHECKs are not translated".to_string(),
-            "column made: DEFAULT now(): not a constant".to_string(),
+            "column made: DEFAULT now(): only number, string and boolean constants are translated"
+                .to_string(),
         ]
     );
     assert_eq!(notes(&job, "album"), Vec::<String>::new());

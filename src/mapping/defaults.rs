@@ -36,7 +36,7 @@ impl Constant {
         if is_decimal_number(text) {
             return Ok(Some(Constant::Number(text.to_string())));
         }
-        Err(format!("DEFAULT {written}: not a constant"))
+        Err(not_translated(written))
     }
 
     /// Postgres's `pg_get_expr()` of a column default: `5`, `'-5'::integer`, `'a''b'::text`,
@@ -79,7 +79,7 @@ impl Constant {
                 }))
             }
             Some(string) => Ok(Some(Constant::Text(string))),
-            None => Err(format!("DEFAULT {written}: not a constant")),
+            None => Err(not_translated(written)),
         }
     }
 
@@ -87,11 +87,19 @@ impl Constant {
     pub fn for_postgres(&self, ty: PgType) -> Result<String, String> {
         use PgType::*;
         let literal = match (self, ty) {
-            (Constant::Number(n), SmallInt | Integer | BigInt) if is_integer(n) => n.clone(),
-            (Constant::Text(t), SmallInt | Integer | BigInt) if is_integer(t) => t.clone(),
+            (Constant::Number(n), SmallInt | Integer | BigInt) if is_integer(n) && fits(n, ty) => {
+                n.clone()
+            }
+            (Constant::Text(t), SmallInt | Integer | BigInt) if is_integer(t) && fits(t, ty) => {
+                t.clone()
+            }
             (Constant::Bool(b), SmallInt | Integer | BigInt) => u8::from(*b).to_string(),
-            (Constant::Number(n), Real | Double | Numeric(_)) => n.clone(),
-            (Constant::Text(t), Real | Double | Numeric(_)) if is_decimal_number(t) => t.clone(),
+            (Constant::Number(n), Real | Double | Numeric(_)) if fits(n, ty) => n.clone(),
+            (Constant::Text(t), Real | Double | Numeric(_))
+                if is_decimal_number(t) && fits(t, ty) =>
+            {
+                t.clone()
+            }
             (Constant::Bool(b), Real | Double | Numeric(_)) => u8::from(*b).to_string(),
             (Constant::Bool(b), Boolean) => b.to_string(),
             (Constant::Number(n), Boolean) if n == "0" || n == "1" => (n == "1").to_string(),
@@ -138,6 +146,24 @@ impl Constant {
             Constant::Text(t) => sql_literal(t),
             Constant::Bool(b) => b.to_string().to_ascii_uppercase(),
         }
+    }
+}
+
+/// Why the default `written` stays behind: it is not a constant both sides read alike.
+fn not_translated(written: &str) -> String {
+    format!("DEFAULT {written}: only number, string and boolean constants are translated")
+}
+
+/// Whether the number `n` is in the range of `ty`, so that Postgres takes it as a default
+/// (SQLite would have stored a REAL for an integer beyond int64).
+fn fits(n: &str, ty: PgType) -> bool {
+    match ty {
+        PgType::SmallInt => n.parse::<i16>().is_ok(),
+        PgType::Integer => n.parse::<i32>().is_ok(),
+        PgType::BigInt => n.parse::<i64>().is_ok(),
+        PgType::Real => n.parse::<f32>().is_ok_and(f32::is_finite),
+        PgType::Double => n.parse::<f64>().is_ok_and(f64::is_finite),
+        _ => true,
     }
 }
 
@@ -213,7 +239,10 @@ mod tests {
         for expression in ["CURRENT_TIMESTAMP", "0x10", "(1 + 2)", "datetime('now')"] {
             assert_eq!(
                 sqlite(expression),
-                Err(format!("DEFAULT {expression}: not a constant"))
+                Err(format!(
+                    "DEFAULT {expression}: only number, string and boolean constants are \
+                     translated"
+                ))
             );
         }
     }
@@ -255,6 +284,11 @@ mod tests {
         assert!(Constant::Text("x".into())
             .for_postgres(PgType::Timestamp(None))
             .is_err());
+        // Beyond int64 SQLite stores a REAL; beyond a double, Postgres refuses the default.
+        assert!(number("9223372036854775808")
+            .for_postgres(PgType::BigInt)
+            .is_err());
+        assert!(number("1e400").for_postgres(PgType::Double).is_err());
     }
 
     #[test]
