@@ -308,6 +308,7 @@ fn foreign_keys_that_cannot_hold_remotely_are_notes() {
         // An application that never turned foreign keys on, with a child row left behind.
         "PRAGMA foreign_keys = OFF;
          CREATE TABLE parent (id INTEGER PRIMARY KEY, code TEXT);
+         CREATE INDEX parent_pkey ON parent (code);
          CREATE TABLE child (id INTEGER PRIMARY KEY, parent_id INTEGER REFERENCES parent,
                              code TEXT REFERENCES parent (code), other_id INTEGER REFERENCES elsewhere);
          INSERT INTO parent VALUES (1, 'a');
@@ -334,4 +335,10 @@ fn foreign_keys_that_cannot_hold_remotely_are_notes() {
         &format!("SELECT count(*) FROM pg_constraint WHERE connamespace = '{schema}'::regnamespace AND contype = 'f'"),
     );
     assert_eq!(foreign_keys, 0);
+    // An index named like the primary key Postgres makes gets the next free name.
+    let indexes: Vec<String> = remote_column(
+        &pg,
+        &format!("SELECT indexname::text FROM pg_indexes WHERE schemaname = '{schema}' AND tablename = 'parent' ORDER BY 1"),
+    );
+    assert_eq!(indexes, ["parent_pkey", "parent_pkey_2"]);
 }

@@ -58,6 +58,13 @@ pub fn plan(
 ) -> Result<()> {
     let mut taken = relation_names(tx, schema)?;
     taken.extend(plans.iter().map(|p| p.name.clone()));
+    // The primary key, added before the indexes, takes the name Postgres gives it.
+    taken.extend(
+        plans
+            .iter()
+            .filter(|p| p.create)
+            .map(|p| format!("{}_pkey", p.name)),
+    );
     let mut names = RemoteNames::new(taken);
     // Every created table's own rules first: a foreign key looks at its parent's unique keys.
     let mut read = Vec::new();
