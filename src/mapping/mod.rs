@@ -11,9 +11,12 @@
 //! One job per file: the Postgres types (`pg_type`), what a local column holds (`profile`), the
 //! type of a column we create on either side (`new_column`), SQLite -> Postgres values
 //! (`encode`), Postgres -> SQLite values (`decode`), whether a value comes back in its storage
-//! class and which type would keep it (`round_trip`), and row keys for problem reports (`keys`).
+//! class and which type would keep it (`round_trip`), row keys for problem reports (`keys`), and the constraints, indexes and defaults of a table
+//! created on the other side (`constraints`, `defaults`).
 
+mod constraints;
 mod decode;
+mod defaults;
 mod encode;
 mod keys;
 mod new_column;
@@ -21,7 +24,12 @@ mod pg_type;
 mod profile;
 mod round_trip;
 
+pub use constraints::{
+    pg_foreign_key, pg_index, sqlite_index, sqlite_table_constraint, ForeignKey, ForeignKeyAction,
+    Index, IndexColumn, RemoteNames,
+};
 pub use decode::Incoming;
+pub use defaults::Constant;
 pub use encode::{begin_row, encode, COPY_HEADER, COPY_TRAILER};
 pub use keys::{key_json, rowid_key, ROWID_COLUMN};
 pub use new_column::{affinity, needs_profile, sqlite_type_for, type_for_new_column, Affinity};

@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod conninfo;
+pub mod constraints;
 pub mod schema;
 pub mod session;
 mod tls;

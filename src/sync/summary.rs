@@ -144,6 +144,11 @@ pub struct TableSummary {
     /// Export: the column mapping.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub columns: Option<Vec<ColumnSummary>>,
+    /// A created table (a dry run: one to create): what it declares on the other side that the
+    /// job does not create (an expression CHECK, a partial index...), each with the reason.
+    /// Notes, not problems: they block nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_created: Vec<String>,
     pub ms: f64,
 }
 
@@ -336,6 +341,7 @@ mod tests {
             propagate_deletes: Some(true),
             counts,
             columns: None,
+            not_created: Vec::new(),
             ms: 1.5,
         }
     }

@@ -89,10 +89,15 @@ struct TableView<'a>(&'a TableSummary);
 impl Serialize for TableView<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let counts = self.0.counts.values();
-        let mut map = serializer.serialize_map(Some(1 + counts.len()))?;
+        let notes = &self.0.not_created;
+        let entries = 1 + counts.len() + usize::from(!notes.is_empty());
+        let mut map = serializer.serialize_map(Some(entries))?;
         map.serialize_entry("table", &self.0.table)?;
         for (name, count) in TableCounts::FIELDS.iter().zip(counts) {
             map.serialize_entry(name, &count)?;
+        }
+        if !notes.is_empty() {
+            map.serialize_entry("not_created", notes)?;
         }
         map.end()
     }

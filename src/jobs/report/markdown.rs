@@ -130,6 +130,19 @@ fn tables_section(out: &mut String, report: &Report) {
             })
             .collect(),
     );
+    let notes: Vec<Vec<String>> = report
+        .tables()
+        .iter()
+        .flat_map(|t| {
+            t.not_created
+                .iter()
+                .map(|note| vec![md_code(&t.table), md_code(note)])
+        })
+        .collect();
+    if !notes.is_empty() {
+        out.push_str("\nNot created on the other side (notes, not problems):\n\n");
+        md_table(out, &[("table", false), ("not created", false)], notes);
+    }
 }
 
 fn problems_section(out: &mut String, report: &Report) {

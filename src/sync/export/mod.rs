@@ -9,10 +9,12 @@
 //! It returns the job's `Summary` (src/sync/summary.rs), stored as the job's `summary`.
 //!
 //! This module runs the steps in order; each step is its own module: `plan` (what to do with
-//! each table), `transaction` (begin under the lock, end), `table` (one table's writes:
-//! `copy`, `upsert`, `delete`, `sequences`), `outcome` (the summary). `sql` holds the text of
+//! each table), `constraints` (the constraints and indexes of the tables it creates),
+//! `transaction` (begin under the lock, end), `table` (one table's writes: `copy`, `upsert`,
+//! `delete`, `sequences`), `outcome` (the summary). `sql` holds the text of
 //! every statement they send.
 
+mod constraints;
 mod copy;
 mod delete;
 mod outcome;
@@ -107,7 +109,13 @@ pub fn run(
             request.dry_run,
             log,
         )?;
-        let plans = plan_tables(&mut tx, db, request, &locals, &tracked, through, log)?;
+        let mut plans = plan_tables(&mut tx, db, request, &locals, &tracked, through, log)?;
+        constraints::plan(&mut tx, db, &mut plans, &locals, &options.schema)?;
+        for plan in &plans {
+            for note in &plan.rules.not_created {
+                log.info(Some(&plan.name), format!("not created: {note}"));
+            }
+        }
         progress.set_total(plans.iter().map(|p| p.source_rows).sum());
 
         let mut problems =
@@ -197,8 +205,9 @@ fn plan_tables(
     Ok(plans)
 }
 
-/// Exports every table whose plan has no problem, and summarizes each table. A dry run also
-/// checks the values of a keyless table, so its preview lists them with the missing key.
+/// Exports every table whose plan has no problem, then adds the foreign keys of the tables it
+/// created, and summarizes each table. A dry run also checks the values of a keyless table, so
+/// its preview lists them with the missing key.
 fn export_tables(
     tx: &mut Transaction,
     db: &Db,
@@ -231,6 +240,7 @@ fn export_tables(
         let schema = &request.options.schema;
         tables.push(outcome::table(plan, counts, schema, table_started));
     }
+    constraints::add_foreign_keys(tx, plans)?;
     Ok(tables)
 }
 

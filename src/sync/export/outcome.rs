@@ -40,6 +40,7 @@ pub fn table(
                 })
                 .collect(),
         ),
+        not_created: plan.rules.not_created.clone(),
         ..TableSummary::new(
             &plan.name,
             schema,

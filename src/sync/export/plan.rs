@@ -4,6 +4,7 @@
 
 use postgres::Transaction;
 
+use super::constraints::RemoteRules;
 use super::sql::{self, Column};
 use crate::error::{Error, Result};
 use crate::local::tables::LocalTable;
@@ -58,6 +59,8 @@ pub struct TablePlan {
     /// its values, so that one preview lists every problem.
     pub keyless: bool,
     pub problems: Vec<PlanProblem>,
+    /// For a table the export creates: its constraints and indexes (`constraints::plan`).
+    pub rules: RemoteRules,
 }
 
 impl TablePlan {
@@ -267,6 +270,7 @@ pub fn plan_table(
         reads_rowid,
         keyless,
         problems,
+        rules: RemoteRules::default(),
     })
 }
 

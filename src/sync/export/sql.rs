@@ -55,10 +55,16 @@ fn gone_name(stage: &str) -> String {
 }
 
 /// The primary key comes later (`add_primary_key`): one index build instead of an insert per row.
-pub fn create_table(remote: &str, columns: &[Column]) -> String {
+/// `clause` is what follows a column's type (NOT NULL, DEFAULT).
+pub fn create_table(remote: &str, columns: &[Column], clause: impl Fn(&str) -> String) -> String {
     format!(
         "CREATE TABLE {remote} ({})",
-        listed(columns, |c| format!("{} {}", quote(c.name), c.ty.sql()))
+        listed(columns, |c| format!(
+            "{} {}{}",
+            quote(c.name),
+            c.ty.sql(),
+            clause(c.name)
+        ))
     )
 }
 
@@ -318,7 +324,7 @@ mod tests {
         let stage = stage_name(0);
         assert_eq!(stage, "cloud_sync_stage_0");
         assert_eq!(
-            create_table(REMOTE, &items()),
+            create_table(REMOTE, &items(), |_| String::new()),
             r#"CREATE TABLE "public"."items" ("id" bigint, "name" text)"#
         );
         assert_eq!(

@@ -11,7 +11,7 @@ use super::copy::copy_rows;
 use super::plan::TablePlan;
 use super::sql::{self, Column};
 use super::transaction::batch;
-use super::{delete, sequences, upsert};
+use super::{constraints, delete, sequences, upsert};
 use crate::error::Result;
 use crate::sqlite::Db;
 use crate::sync::summary::TableCounts;
@@ -33,7 +33,7 @@ pub fn export_table(
     progress.check_cancel(table)?;
     let columns = plan.sql_columns();
     if plan.create {
-        let create = sql::create_table(&plan.remote, &columns);
+        let create = sql::create_table(&plan.remote, &columns, |c| plan.rules.column_clause(c));
         batch(tx, table, "CREATE TABLE failed", &create)?;
         log.info(Some(table), format!("created {}", plan.remote));
     }
@@ -107,7 +107,8 @@ pub fn export_table(
 }
 
 /// Fills a table created in this transaction from its staging table (unless the rows went in
-/// directly), then adds its primary key: one index build instead of an insert per row.
+/// directly), then adds its primary key and indexes: one index build each instead of an index
+/// update per row.
 fn load_new(
     tx: &mut Transaction,
     plan: &TablePlan,
@@ -121,5 +122,6 @@ fn load_new(
         batch(tx, table, "INSERT failed", &insert)?;
     }
     let key = sql::add_primary_key(&plan.remote, columns);
-    batch(tx, table, "adding the primary key failed", &key)
+    batch(tx, table, "adding the primary key failed", &key)?;
+    constraints::add_indexes(tx, plan)
 }

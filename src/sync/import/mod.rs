@@ -11,10 +11,11 @@
 //! It returns the job's `Summary` (src/sync/summary.rs), stored as the job's `summary`.
 //!
 //! This module runs the steps in order; each step is its own module: `plan` (which tables, and
-//! what to do with each), `table` (one table's import: `copy` reads the remote rows, `apply`
-//! writes each one), `outcome` (the summary). `sql` holds the text of every statement they run.
+//! what to do with each; `constraints`: those of the tables it creates), `table` (one table's
+//! import: `copy` reads the remote rows, `apply` writes each one), `outcome` (the summary). `sql` holds the text of every statement they run.
 
 mod apply;
+mod constraints;
 mod copy;
 mod outcome;
 mod plan;
@@ -35,6 +36,7 @@ use crate::remote::session::remote_error;
 use crate::remote::{catalog, schema as remote_schema};
 use crate::remote::{ConnInfo, Session};
 use crate::shown;
+use crate::sql_text::quote;
 use crate::sqlite::Db;
 
 pub struct ImportRequest<'a> {
@@ -203,8 +205,17 @@ fn plan_tables(
         )));
     }
     if options.create_tables {
+        // The tables the import will create: a foreign key may reference only those (or local
+        // ones). One without a primary key is a problem, so it is not created.
+        let mut created = Vec::new();
         for name in &scope.remote_only {
-            plans.push(plan::plan_new(tx, name, options)?);
+            let remote = format!("{}.{}", quote(schema), quote(name));
+            if !catalog::primary_key(tx, &remote)?.is_empty() {
+                created.push(name.clone());
+            }
+        }
+        for name in &scope.remote_only {
+            plans.push(plan::plan_new(tx, db, name, options, &created)?);
         }
     }
     let created: Vec<&TablePlan> = plans.iter().filter(|p| p.create.is_some()).collect();
@@ -226,6 +237,9 @@ fn plan_tables(
         for problem in &plan.problems {
             log.push(Level::Warn, Some(&plan.name), problem.problem.clone());
         }
+        for note in &plan.not_created {
+            log.info(Some(&plan.name), format!("not created: {note}"));
+        }
     }
     Ok(plans)
 }
@@ -241,6 +255,16 @@ fn import_tables(
     log: &mut JobLog,
 ) -> Result<Vec<TableSummary>> {
     let options = request.options;
+    // Every new table first: SQLite refuses to write a child whose parent table is missing.
+    for plan in plans.iter().filter(|p| p.problems.is_empty()) {
+        if let Some(create) = &plan.create {
+            db.exec(create)?;
+            log.info(
+                Some(&plan.name),
+                format!("created local table {}", quote(&plan.name)),
+            );
+        }
+    }
     let mut tables = Vec::new();
     for plan in plans {
         let table_started = Instant::now();

@@ -25,14 +25,17 @@ pub fn table(
     schema: &str,
     started: Instant,
 ) -> TableSummary {
-    TableSummary::new(
-        &plan.name,
-        schema,
-        plan.key().map(|c| c.name.clone()).collect(),
-        plan.create.is_some() && plan.problems.is_empty(),
-        counts,
-        elapsed_ms(started),
-    )
+    TableSummary {
+        not_created: plan.not_created.clone(),
+        ..TableSummary::new(
+            &plan.name,
+            schema,
+            plan.key().map(|c| c.name.clone()).collect(),
+            plan.create.is_some() && plan.problems.is_empty(),
+            counts,
+            elapsed_ms(started),
+        )
+    }
 }
 
 /// The job's summary; `started` is when the job began.

@@ -5,6 +5,7 @@
 
 use postgres::Transaction;
 
+use super::constraints::{self, NewTable};
 use super::sql::{self, Column};
 use crate::error::{Error, Result};
 use crate::local::tables;
@@ -54,6 +55,10 @@ pub struct TablePlan {
     pub columns: Vec<ColumnPlan>,
     /// `CREATE TABLE` for a table that exists only remotely.
     pub create: Option<String>,
+    /// The CREATE INDEX statements of that table, run after its rows are in.
+    pub indexes: Vec<String>,
+    /// What that table declares remotely that is not created locally.
+    pub not_created: Vec<String>,
     pub remote_rows: u64,
     pub problems: Vec<PlanProblem>,
 }
@@ -217,15 +222,24 @@ pub fn plan_existing(
         remote,
         columns,
         create: None,
+        indexes: Vec::new(),
+        not_created: Vec::new(),
         remote_rows: 0,
         problems,
     })
 }
 
 /// A remote table with no local counterpart, to create locally (`create_tables`), each column
-/// of the type `column_types` names or else the one its remote type maps to. Named by
+/// of the type `column_types` names or else the one its remote type maps to, with the
+/// constraints and indexes that translate; `created`: the tables this import creates. Named by
 /// `use_rowid`, its remote `rowid` key becomes the new table's rowids, not a column of it.
-pub fn plan_new(tx: &mut Transaction, name: &str, options: &ImportOptions) -> Result<TablePlan> {
+pub fn plan_new(
+    tx: &mut Transaction,
+    db: &Db,
+    name: &str,
+    options: &ImportOptions,
+    created: &[String],
+) -> Result<TablePlan> {
     let schema = &options.schema;
     let remote = format!("{}.{}", quote(schema), quote(name));
     let remote_columns = catalog::columns(tx, &remote)?.unwrap_or_default();
@@ -265,11 +279,34 @@ pub fn plan_new(tx: &mut Transaction, name: &str, options: &ImportOptions) -> Re
         }))
         .collect();
     let declared_key: &[String] = if by_rowid { &[] } else { &key };
+    let rules = constraints::plan(
+        tx,
+        db,
+        &NewTable {
+            name,
+            remote: &remote,
+            schema,
+            columns: &user,
+            declared: &declared,
+            key: declared_key,
+            created,
+        },
+    )?;
+    let create = sql::create_table(
+        name,
+        &user,
+        &declared,
+        &rules.clauses,
+        declared_key,
+        &rules.table_constraints,
+    );
     Ok(TablePlan {
         name: name.to_string(),
         remote,
         columns,
-        create: Some(sql::create_table(name, &user, &declared, declared_key)),
+        create: Some(create),
+        indexes: rules.indexes,
+        not_created: rules.not_created,
         remote_rows: 0,
         problems,
     })

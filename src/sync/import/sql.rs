@@ -46,21 +46,22 @@ pub fn copy_out(remote: &str, columns: &[Column]) -> String {
 }
 
 /// Local: a table for the remote one, each column of its declared type (`declared`, in column
-/// order), keyed by `key` (the remote primary key, in its order; none for a table whose rows the
-/// remote keys by rowid).
+/// order) followed by its `clauses` (NOT NULL, DEFAULT), keyed by `key` (the remote primary key,
+/// in its order; none for a table whose rows the remote keys by rowid), then the table
+/// `constraints` (UNIQUE, FOREIGN KEY).
 pub fn create_table(
     table: &str,
     columns: &[&RemoteColumn],
     declared: &[String],
+    clauses: &[String],
     key: &[String],
+    constraints: &[String],
 ) -> String {
     let mut definitions: Vec<String> = columns
         .iter()
         .zip(declared)
-        .map(|(r, decl_type)| {
-            let not_null = if r.not_null { " NOT NULL" } else { "" };
-            format!("{} {decl_type}{not_null}", quote(&r.name))
-        })
+        .zip(clauses)
+        .map(|((r, decl_type), clause)| format!("{} {decl_type}{clause}", quote(&r.name)))
         .collect();
     if !key.is_empty() {
         definitions.push(format!(
@@ -68,6 +69,7 @@ pub fn create_table(
             key.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ")
         ));
     }
+    definitions.extend(constraints.iter().cloned());
     format!("CREATE TABLE {} ({})", quote(table), definitions.join(", "))
 }
 
@@ -194,13 +196,30 @@ mod tests {
             .map(|c| mapping::sqlite_type_for(&c.spelling))
             .collect();
         let columns: Vec<&RemoteColumn> = columns.iter().collect();
+        let clauses: Vec<String> = [" NOT NULL", " NOT NULL DEFAULT 0", "", ""]
+            .map(String::from)
+            .to_vec();
         assert_eq!(
-            create_table("items", &columns, &declared, &["n".into(), "day".into()]),
-            r#"CREATE TABLE "items" ("day" DATE NOT NULL, "n" INTEGER NOT NULL, "price" NUMERIC(10,2), "v" TEXT, PRIMARY KEY ("n", "day"))"#
+            create_table(
+                "items",
+                &columns,
+                &declared,
+                &clauses,
+                &["n".into(), "day".into()],
+                &[r#"CONSTRAINT "u" UNIQUE ("v")"#.into()]
+            ),
+            r#"CREATE TABLE "items" ("day" DATE NOT NULL, "n" INTEGER NOT NULL DEFAULT 0, "price" NUMERIC(10,2), "v" TEXT, PRIMARY KEY ("n", "day"), CONSTRAINT "u" UNIQUE ("v"))"#
         );
         // A table keyed by its rowid declares no key.
         assert_eq!(
-            create_table("log", &columns[2..], &declared[2..], &[]),
+            create_table(
+                "log",
+                &columns[2..],
+                &declared[2..],
+                &clauses[2..],
+                &[],
+                &[]
+            ),
             r#"CREATE TABLE "log" ("price" NUMERIC(10,2), "v" TEXT)"#
         );
         assert_eq!(

@@ -12,7 +12,6 @@ use super::copy::{self, CopyRows};
 use super::plan::TablePlan;
 use crate::error::{Error, Result};
 use crate::mapping;
-use crate::sql_text::quote;
 use crate::sqlite::{Db, Value};
 use crate::sync::options::Strategy;
 use crate::sync::summary::TableCounts;
@@ -35,10 +34,6 @@ pub fn import_table(
 ) -> Result<TableCounts> {
     let table = plan.name.as_str();
     progress.check_cancel(table)?;
-    if let Some(create) = &plan.create {
-        db.exec(create)?;
-        log.info(Some(table), format!("created local table {}", quote(table)));
-    }
     let mut writer = RowWriter::prepare(db, plan, strategy)?;
     let mut rows = copy::open(tx, plan)?;
     // An import deletes nothing and does not look for local-only rows.
@@ -74,6 +69,10 @@ pub fn import_table(
         }
     }
     progress.add_done(counts.source_rows % PROGRESS_EVERY);
+    // Built once the rows are in: one sort per index instead of an index update per row.
+    for index in &plan.indexes {
+        db.exec(index)?;
+    }
     log.info(
         Some(table),
         format!(
