@@ -4,11 +4,10 @@
 
 mod common;
 
-use common::jobs::{dry_run, exported, quoted, run_job};
+use common::jobs::{dry_run, exported, import};
 use common::local::{column_of, rows_of, with_fresh_schema, with_saved_connection};
 use common::remote::{as_test_user, remote_column, remote_rows, remote_value};
 use common::summary::{listed_problems, table_of};
-use rusqlite::Connection;
 use serde_json::{json, Value};
 
 /// A parent (artist), a child (album) deleted with it, and a grandchild (track) that keeps its
@@ -199,7 +198,7 @@ fn import_into_an_empty_database(pg: &common::Pg, schema: &str) {
     let (_dir, conn, _pg) = with_saved_connection("constraints_import", false);
     conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
     let options = json!({"schema": schema, "create_tables": true});
-    let job = import(&conn, 0, &options);
+    let job = import(&conn, 0, "skip", &options);
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(
         notes(&job, "extra"),
@@ -288,17 +287,6 @@ fn import_into_an_empty_database(pg: &common::Pg, schema: &str) {
         orphan.is_err_and(|e| e.to_string().contains("FOREIGN KEY constraint failed")),
         "an orphan album was accepted"
     );
-}
-
-/// `cloud_sync_import` to `prod` with the merge strategy skip, run now; its JSON.
-fn import(conn: &Connection, dry_run: i64, options: &Value) -> Value {
-    run_job(
-        conn,
-        &format!(
-            "cloud_sync_import('prod', {dry_run}, 'skip', {})",
-            quoted(options)
-        ),
-    )
 }
 
 #[test]

@@ -6,23 +6,12 @@
 
 mod common;
 
-use common::jobs::{dry_run, exported, quoted, run_job};
+use common::jobs::{dry_run, exported, import};
 use common::local::{column_of, with_fresh_schema, with_saved_connection};
 use common::remote::{as_test_user, remote_column, remote_value};
 use common::summary::{counts, counts_of, listed_problems, problems_total_of};
 use rusqlite::Connection;
-use serde_json::{json, Value};
-
-/// `cloud_sync_import` to `prod`, run now; its JSON, whatever its status.
-fn import(conn: &Connection, dry_run: i64, options: &Value) -> Value {
-    run_job(
-        conn,
-        &format!(
-            "cloud_sync_import('prod', {dry_run}, 'skip', {})",
-            quoted(options)
-        ),
-    )
-}
+use serde_json::json;
 
 /// Every row of `table`, each value with its storage class (`integer:18|real:19.5`).
 fn classes_and_values(conn: &Connection, table: &str) -> Vec<String> {
@@ -87,7 +76,12 @@ fn a_money_column_of_integers_and_reals_goes_to_numeric_and_comes_back_exactly()
 
     // Into an empty database: a NUMERIC column, and the same values in the same classes.
     let (_dir2, fresh, _) = with_saved_connection("money-empty", false);
-    let job = import(&fresh, 0, &json!({"schema": schema, "create_tables": true}));
+    let job = import(
+        &fresh,
+        0,
+        "skip",
+        &json!({"schema": schema, "create_tables": true}),
+    );
     assert_eq!(job["status"], "succeeded", "{job}");
     let declared: Vec<String> = column_of(
         &fresh,
@@ -149,7 +143,12 @@ fn a_decimal_column_keeps_its_scale_and_takes_the_first_fraction_later() {
 
     // Back into the same schema locally: whole numbers as integers, 19.5 as a real.
     let (_dir2, fresh, _) = with_saved_connection("decimal-empty", false);
-    let job = import(&fresh, 0, &json!({"schema": schema, "create_tables": true}));
+    let job = import(
+        &fresh,
+        0,
+        "skip",
+        &json!({"schema": schema, "create_tables": true}),
+    );
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(
         classes_and_values(&fresh, "shop_item"),
@@ -211,7 +210,12 @@ fn text_in_a_blob_column_is_a_problem_and_goes_as_text_once_named() {
     exported(&conn, &options);
     assert_eq!(remote_type(&pg, &schema, "attachments", "data"), "text");
     let (_dir2, fresh, _) = with_saved_connection("blobtext-empty", false);
-    let job = import(&fresh, 0, &json!({"schema": schema, "create_tables": true}));
+    let job = import(
+        &fresh,
+        0,
+        "skip",
+        &json!({"schema": schema, "create_tables": true}),
+    );
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(
         classes_and_values(&fresh, "attachments"),
@@ -243,7 +247,12 @@ fn remote_numerics_come_back_as_sqlite_stores_them_or_as_listed_problems() {
     // Into an existing NUMERIC column: as SQLite itself stores '18.00' and '19.50'.
     conn.execute_batch("CREATE TABLE amounts (id INTEGER PRIMARY KEY, amount NUMERIC)")
         .unwrap();
-    let job = import(&conn, 0, &json!({"schema": schema, "tables": ["amounts"]}));
+    let job = import(
+        &conn,
+        0,
+        "skip",
+        &json!({"schema": schema, "tables": ["amounts"]}),
+    );
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(
         classes_and_values(&conn, "amounts"),
@@ -257,7 +266,7 @@ fn remote_numerics_come_back_as_sqlite_stores_them_or_as_listed_problems() {
 
     // More digits than a REAL keeps: a problem with table, key and column, naming the option.
     let options = json!({"schema": schema, "create_tables": true, "tables": ["precise"]});
-    let dry = import(&conn, 1, &options);
+    let dry = import(&conn, 1, "skip", &options);
     assert_eq!(
         listed_problems(&dry),
         [
@@ -266,7 +275,7 @@ fn remote_numerics_come_back_as_sqlite_stores_them_or_as_listed_problems() {
     );
     let mut options = options;
     options["column_types"] = json!({"precise.value": "TEXT"});
-    let job = import(&conn, 0, &options);
+    let job = import(&conn, 0, "skip", &options);
     assert_eq!(job["status"], "succeeded", "{job}");
     assert_eq!(
         classes_and_values(&conn, "precise"),
@@ -291,6 +300,7 @@ fn remote_numerics_come_back_as_sqlite_stores_them_or_as_listed_problems() {
         let job = import(
             &conn,
             1,
+            "skip",
             &json!({"schema": schema, "create_tables": true, "column_types": column_types}),
         );
         let error = job["error"].as_str().unwrap_or_default();
