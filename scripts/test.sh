@@ -32,6 +32,9 @@ echo "== forked python child"
 echo "== fuzz: every function with wrong counts and hostile values"
 /usr/bin/python3 tests/fuzz_host.py
 
+echo "== a real Django app's database, out and back"
+/usr/bin/python3 tests/django_host.py
+
 echo "== node hosts (better-sqlite3, node:sqlite)"
 cloud_sync_node_test
 

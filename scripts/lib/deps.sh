@@ -17,6 +17,8 @@ _cloud_sync_missing_debs() {
     _cloud_sync_deb_installed libssl-dev || echo libssl-dev
     # Tests run the Debian interpreter, not whatever python3 is first in PATH.
     /usr/bin/python3 -c 'import apsw' >/dev/null 2>&1 || echo python3-apsw
+    # tests/django_host.py makes a venv for Django; Debian ships venv's ensurepip separately.
+    /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || echo python3-venv
     # npm installs tests/node; the Node that runs those tests comes from npm (scripts/lib/node.sh),
     # so any node will do here. node-gyp builds better-sqlite3 with make and g++.
     command -v node >/dev/null || echo nodejs
