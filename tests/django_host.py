@@ -346,4 +346,7 @@ class DjangoAppRoundTrip(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    result = unittest.main(exit=False, verbosity=2).result
+    passed = result.testsRun - len(result.failures) - len(result.errors)
+    print(f"django: {passed} passed, {len(result.failures) + len(result.errors)} failed")
+    sys.exit(0 if result.wasSuccessful() else 1)
