@@ -9,7 +9,7 @@ use common::jobs::{
     run_dry_run, run_job,
 };
 use common::local::{
-    column_of, save, with_dead_connections, with_fresh_schema, with_saved_connection,
+    column_of, error_of, save, with_dead_connections, with_fresh_schema, with_saved_connection,
 };
 use common::remote::{
     admin, as_test_user, fresh_schema, missing_schema, remote_column, remote_rows,
@@ -137,17 +137,13 @@ fn values_that_cannot_land_unchanged_are_listed_and_block_the_full_export() {
     assert!(!remote_table_exists(&pg, &p));
 
     // A full export cannot confirm a dry run that found problems.
-    let refused = conn
-        .query_row(
-            &format!(
-                "SELECT cloud_sync_export('prod', 0, {})",
-                quoted(&json!({"schema": schema, "confirm": dry["id"]}))
-            ),
-            [],
-            |r| r.get::<_, i64>(0),
-        )
-        .unwrap_err()
-        .to_string();
+    let refused = error_of(
+        &conn,
+        &format!(
+            "SELECT cloud_sync_export('prod', 0, {})",
+            quoted(&json!({"schema": schema, "confirm": dry["id"]}))
+        ),
+    );
     assert!(refused.contains("4 problems"), "{refused}");
 
     // A problem that appears after a clean dry run stops the export before anything lands.
