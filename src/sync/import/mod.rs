@@ -214,8 +214,18 @@ fn plan_tables(
                 created.push(name.clone());
             }
         }
+        // SQLite names tables and indexes case-insensitively, in one namespace: each index
+        // created here claims its name, so two remote indexes `Idx` and `idx` do not clash.
+        let mut claimed = scope.remote_only.clone();
         for name in &scope.remote_only {
-            plans.push(plan::plan_new(tx, db, name, options, &created)?);
+            plans.push(plan::plan_new(
+                tx,
+                db,
+                name,
+                options,
+                &created,
+                &mut claimed,
+            )?);
         }
     }
     let created: Vec<&TablePlan> = plans.iter().filter(|p| p.create.is_some()).collect();
