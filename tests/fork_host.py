@@ -23,7 +23,8 @@ import tempfile
 import time
 import traceback
 import unittest
-import urllib.parse
+
+from pg_env import pg_url
 
 LIB = os.environ["CLOUD_SYNC_LIB"]
 KEY = "3f1c6a7e9b2d4c8e0a5f7b1d3e9c2a4b6d8f0e1c3a5b7d9f2e4c6a8b0d1f3e5a"
@@ -34,18 +35,6 @@ PROMPT = 5.0
 WAIT = 90.0
 # The stalled job's connect timeout: it is `running`, claimed by the parent, for this long.
 STALL_S = 4
-
-
-def pg_url():
-    env = os.environ
-    return "postgresql://{}:{}@{}:{}/{}?sslmode=verify-full&sslrootcert={}".format(
-        env["CLOUD_SYNC_TEST_PG_USER"],
-        urllib.parse.quote(env["CLOUD_SYNC_TEST_PG_PASSWORD"], safe=""),
-        env["CLOUD_SYNC_TEST_PG_HOST"],
-        env["CLOUD_SYNC_TEST_PG_PORT"],
-        env["CLOUD_SYNC_TEST_PG_DB"],
-        env["CLOUD_SYNC_TEST_PG_CA"],
-    )
 
 
 def connect(path):
