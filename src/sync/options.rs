@@ -136,7 +136,7 @@ fn column_types(value: &Value, what: &str, example: &str) -> Result<BTreeMap<Str
 
 /// `true` or `false`, or 1 or 0 in any form the integer rule takes (`1.0`, `"1"`), as SQL
 /// and hosts without a boolean type write them.
-fn boolean(key: &str, value: &Value) -> Result<bool> {
+pub fn boolean(key: &str, value: &Value) -> Result<bool> {
     match (value, integer::from_json(value)) {
         (Value::Bool(b), _) => Ok(*b),
         (_, Some(0)) => Ok(false),
