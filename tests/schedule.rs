@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::jobs::{exported, exported_on, job_count, job_row, log_messages, quoted, run_job};
+use common::jobs::{
+    dry_run, exported, exported_on, job_count, job_row, log_messages, quoted, run_job,
+};
 use common::local::{
     column_names, error_of, int_of, json_of, save, save_dead, value_of, with_fresh_schema,
 };
@@ -134,6 +136,18 @@ fn tracked_and_exported(conn: &Connection, connection: &str, schema: &str) {
         connection,
         &json!({"schema": schema, "tables": ["items"]}),
     );
+}
+
+/// A fresh remote `schema` and a local database whose `items` were tracked and exported there
+/// in full through the saved connection `prod`; the id of the last job so far.
+fn ready_to_schedule(
+    test: &str,
+    schema: &str,
+) -> (common::tempdir::Dir, Connection, Pg, String, i64) {
+    let (dir, conn, pg, schema) = with_fresh_schema(test, schema);
+    tracked_and_exported(&conn, "prod", &schema);
+    let jobs = last_job_id(&conn);
+    (dir, conn, pg, schema, jobs)
 }
 
 /// The ids of the jobs stored after job `after`.
@@ -376,14 +390,7 @@ fn a_scheduled_export_is_refused_until_its_tables_had_a_confirmed_full_export() 
                  once in full there";
     refused(never);
     // A dry run is no export; an export to another connection is not to this one.
-    let dry = run_job(
-        &conn,
-        &format!(
-            "cloud_sync_export('prod', 1, {})",
-            quoted(&json!({"schema": schema}))
-        ),
-    );
-    assert_eq!(dry["status"], "succeeded", "{dry}");
+    dry_run(&conn, &json!({"schema": schema}));
     refused(never);
     exported_on(&conn, "other", &json!({"schema": schema}));
     refused(never);
@@ -498,9 +505,7 @@ fn unix_ms(conn: &Connection, iso: &str) -> i64 {
 #[test]
 fn on_change_waits_until_the_changes_have_been_quiet_for_the_debounce() {
     const DEBOUNCE_MS: i64 = 1500;
-    let (_dir, conn, pg, schema) = with_fresh_schema("schedule_debounce", "sched_debounce");
-    tracked_and_exported(&conn, "prod", &schema);
-    let jobs = last_job_id(&conn);
+    let (_dir, conn, pg, schema, jobs) = ready_to_schedule("schedule_debounce", "sched_debounce");
     schedule(
         &conn,
         "on_change",
@@ -568,14 +573,12 @@ fn holding_the_sync_lock(pg: &Pg, schema: &str) -> postgres::Client {
 
 #[test]
 fn a_due_run_is_skipped_while_the_last_job_waits_for_its_retry() {
-    let (_dir, conn, pg, schema) = with_fresh_schema("schedule_skip", "sched_skip");
-    tracked_and_exported(&conn, "prod", &schema);
-    let jobs = last_job_id(&conn);
+    let (_dir, conn, pg, schema, jobs) = ready_to_schedule("schedule_skip", "sched_skip");
     schedule(
         &conn,
         "live",
         &json!({"connection": "prod", "kind": "export", "every_s": 1, "schema": schema,
-                "retry_base_s": 3600, "max_attempts": 10}),
+                "retry_base_s": 3600, "retry_cap_s": 3600, "max_attempts": 10}),
     );
     let mut holder = holding_the_sync_lock(&pg, &schema);
     conn.execute("UPDATE items SET v = 'first' WHERE id = 1", [])
