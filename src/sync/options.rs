@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::{integer, options_json, shown};
 
-const KNOWN: &[&str] = &[
+/// The options an export takes.
+pub const KNOWN: &[&str] = &[
     "tables",
     "exclude",
     "schema",
@@ -299,7 +300,8 @@ impl Strategy {
     }
 }
 
-const KNOWN_IMPORT: &[&str] = &[
+/// The options an import takes.
+pub const KNOWN_IMPORT: &[&str] = &[
     "tables",
     "exclude",
     "schema",
