@@ -1,12 +1,14 @@
 //! A schedule's definition: the `options_json` of `cloud_sync_schedule`, read by the project's
 //! strict rules (`options_json`: an object, not blank, no key twice; `integer` for numbers).
 //! The schedule's own keys are taken out here; every other key is an option of the job it
-//! queues, checked by the code that checks that job when it is queued (`enqueue`), never here.
+//! queues, and its value is checked by the code that checks that job when it is queued
+//! (`enqueue`), never here: here only that the job takes such a key, so that a misspelt key
+//! is named beside the schedule's own.
 
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::sync::options::boolean;
+use crate::sync::options::{boolean, KNOWN as EXPORT_OPTIONS, KNOWN_IMPORT as IMPORT_OPTIONS};
 use crate::{integer, options_json, shown};
 
 /// The keys a schedule reads itself; the others are the job's.
@@ -78,6 +80,7 @@ impl Definition {
             .map(|v| bounded("debounce_ms", &v, 0, MAX_DEBOUNCE_MS, "milliseconds"))
             .transpose()?;
         check_timing(kind, every_s, on_change, debounce_ms)?;
+        check_job_keys(kind, &map)?;
         match kind {
             Kind::Export => export_job_options(&mut map)?,
             Kind::Import => import_job_options(&map)?,
@@ -166,6 +169,24 @@ fn check_timing(
         )));
     }
     Ok(())
+}
+
+/// Refuses a key that is neither the schedule's nor the job's, naming both lists (the job's
+/// own checks, which read the values, would name only theirs).
+fn check_job_keys(kind: Kind, job: &Map<String, Value>) -> Result<()> {
+    let known = match kind {
+        Kind::Export => EXPORT_OPTIONS,
+        Kind::Import => IMPORT_OPTIONS,
+    };
+    match job.keys().find(|key| !known.contains(&key.as_str())) {
+        None => Ok(()),
+        Some(unknown) => Err(Error::invalid(format!(
+            "unknown option {}: a schedule takes {SCHEDULE_KEYS}, and the {}'s own options: {}",
+            shown::quoted(unknown, '"'),
+            kind.as_str(),
+            known.join(", ")
+        ))),
+    }
 }
 
 /// A scheduled export is always incremental, so it confirms no dry run and takes no other mode.
@@ -292,6 +313,11 @@ mod tests {
                 "debounce_ms goes with \"on_change\": true",
             ),
             (with("confirm", json!(3)), "confirms no dry run"),
+            (
+                with("every", json!(3)),
+                "unknown option \"every\": a schedule takes connection, kind, every_s, \
+                 on_change, debounce_ms, and the export's own options: tables, exclude,",
+            ),
             (
                 with("mode", json!("full")),
                 "always incremental, so option mode",
