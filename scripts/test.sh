@@ -49,7 +49,9 @@ for expected in 'key_configured = 1' 'connection_id = 1' ':***@localhost' '"veri
     'dry_run_import = succeeded' 'merge_import = succeeded' '│ 1  │ tea    │ 3.75  │' \
     '│ 2  │ coffee │ 4.25  │' '│ 4  │ juice  │ 2.5   │' 'tracking = tracked' \
     'incremental_export = succeeded' '│ items      │ incremental │ 3            │ 0       │ 1       │' \
-    '  4 | juice  |   2.5'; do
+    '  4 | juice  |   2.5' 'scheduled = export' 'worker_running = 1' 'worker_stopped = 1' \
+    '│ live │ export │ succeeded    │ 7           │' \
+    '│ items      │ incremental │ 1            │ 1       │' '  5 | cocoa  |   3.2'; do
     if ! grep -qF -- "$expected" <<<"$output"; then
         echo "walk-through: expected '$expected' in its output" >&2
         exit 1

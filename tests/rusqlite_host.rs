@@ -91,7 +91,7 @@ fn version_and_debug_describe_the_build_without_the_key() {
         .unwrap()
         .starts_with("OpenSSL"));
     assert_eq!(debug["sqlite_version"], rusqlite::version());
-    assert_eq!(debug["schema_version"], 2);
+    assert_eq!(debug["schema_version"], 3);
     assert!(!debug["git_commit"].as_str().unwrap().is_empty());
 }
 
@@ -231,12 +231,12 @@ fn a_damaged_schema_version_is_a_clear_error_at_load_and_in_functions() {
         assert!(shown.contains(&expected), "{debug}");
         // What the message says to do restores it.
         conn.execute_batch(
-            "INSERT OR REPLACE INTO cloud_sync_meta (key, value) VALUES ('schema_version', '2')",
+            "INSERT OR REPLACE INTO cloud_sync_meta (key, value) VALUES ('schema_version', '3')",
         )
         .unwrap();
         assert_eq!(
             json_of(&conn, "SELECT cloud_sync_debug()")["schema_version"],
-            2
+            3
         );
         common::load(&Connection::open(&path).unwrap()).unwrap();
     }
@@ -260,7 +260,7 @@ fn a_version_1_database_gets_the_change_tracking_tables_on_load() {
         &conn,
         "SELECT value FROM cloud_sync_meta WHERE key = 'schema_version'",
     );
-    assert_eq!(version, "2");
+    assert_eq!(version, "3");
     conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
         .unwrap();
     let tracked: String = value_of(&conn, "SELECT cloud_sync_track('t')");

@@ -83,7 +83,8 @@ pub fn retry(db: &Db, id: i64) -> Result<Value> {
     Ok(json!({"id": id, "status": "queued", "next_attempt_at": now}))
 }
 
-fn log(db: &Db, id: i64, message: &str) -> Result<()> {
+/// Adds `message` to job `id`'s log, at its current attempt.
+pub(super) fn log(db: &Db, id: i64, message: &str) -> Result<()> {
     db.execute(
         "INSERT INTO cloud_sync_job_logs (job_id, attempt, at, level, message)
          SELECT id, attempts, ?2, 'info', ?3 FROM cloud_sync_jobs WHERE id = ?1",

@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::{integer, options_json, shown};
 
-const KNOWN: &[&str] = &[
+/// The options an export takes.
+pub const KNOWN: &[&str] = &[
     "tables",
     "exclude",
     "schema",
@@ -136,7 +137,7 @@ fn column_types(value: &Value, what: &str, example: &str) -> Result<BTreeMap<Str
 
 /// `true` or `false`, or 1 or 0 in any form the integer rule takes (`1.0`, `"1"`), as SQL
 /// and hosts without a boolean type write them.
-fn boolean(key: &str, value: &Value) -> Result<bool> {
+pub fn boolean(key: &str, value: &Value) -> Result<bool> {
     match (value, integer::from_json(value)) {
         (Value::Bool(b), _) => Ok(*b),
         (_, Some(0)) => Ok(false),
@@ -299,7 +300,8 @@ impl Strategy {
     }
 }
 
-const KNOWN_IMPORT: &[&str] = &[
+/// The options an import takes.
+pub const KNOWN_IMPORT: &[&str] = &[
     "tables",
     "exclude",
     "schema",
