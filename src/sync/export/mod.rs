@@ -2,8 +2,10 @@
 //!
 //! One job is one remote transaction: an advisory lock that holds behind transaction poolers
 //! (`pg_try_advisory_xact_lock`), for each table a binary COPY of the local rows into a
-//! `TEMP ... ON COMMIT DROP` staging table, the counts (insert / update / unchanged), then one
-//! set-based upsert that leaves unchanged rows alone, and COMMIT, or ROLLBACK for a dry run.
+//! `TEMP ... ON COMMIT DROP` staging table, then one set-based upsert that leaves unchanged rows
+//! alone and counts the inserts and updates, and COMMIT. A dry run runs the same statements, the
+//! writes included, and ends with ROLLBACK, so a dry run that passes predicts a real run that
+//! passes; only the sequences, which a rollback would not restore, are left alone.
 //! The local side is read in one snapshot and streamed.
 //!
 //! It returns the job's `Summary` (src/sync/summary.rs), stored as the job's `summary`.

@@ -68,20 +68,10 @@ pub fn export_table(
         load_new(tx, plan, &columns, &stage, direct)?;
         counts.inserts = copied.rows;
     } else {
-        upsert::upsert(
-            tx,
-            plan,
-            &columns,
-            &stage,
-            copied.rows,
-            dry_run,
-            &mut counts,
-        )?;
+        upsert::upsert(tx, plan, &columns, &stage, copied.rows, &mut counts)?;
         if plan.propagate_deletes {
             counts.deletes = match plan.window {
-                Some(_) => delete::delete_gone(tx, plan, &columns, &stage, &copied.gone, dry_run)?,
-                // Full: the remote-only rows are the ones a real run deletes.
-                None if dry_run => counts.remote_only.unwrap_or(0),
+                Some(_) => delete::delete_gone(tx, plan, &columns, &stage, &copied.gone)?,
                 None => delete::delete_missing(tx, plan, &columns, &stage)?,
             };
         }
@@ -100,6 +90,7 @@ pub fn export_table(
             }
         ),
     );
+    // A sequence moved by setval stays moved after a rollback: a dry run leaves them alone.
     if !dry_run {
         sequences::advance(tx, plan)?;
     }
