@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
 # Installs what is missing, starts a throwaway PostgreSQL (TLS, SCRAM) and pgbouncer
-# (transaction mode), runs every test, and stops what it started even when a test fails.
+# (transaction mode), and a Citus cluster when CLOUD_SYNC_CITUS_KIT names the kit folder
+# (relative to the repository root), runs every test, and stops what it started even when a
+# test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/deps.sh
 . scripts/lib/pg.sh
 . scripts/lib/walkthrough.sh
 . scripts/lib/node.sh
+. scripts/lib/citus.sh
 
 cloud_sync_install_deps
 cloud_sync_node_install
-trap cloud_sync_pg_stop EXIT
+trap 'cloud_sync_citus_stop; cloud_sync_pg_stop' EXIT
 cloud_sync_pg_start
+cloud_sync_citus_start
 
 echo "== build"
 cargo build --release --locked
 export CLOUD_SYNC_LIB="$PWD/target/release/libcloud_sync.so"
 
-echo "== cargo test (unit tests, rusqlite host, sqlite3 shell host)"
+echo "== cargo test (unit tests, rusqlite host, sqlite3 shell host, Citus)"
 cargo test --release --locked
 
 echo "== apsw host"

@@ -35,12 +35,15 @@ pub const TAKE_LOCK: &str = "SELECT pg_try_advisory_xact_lock(hashtextextended('
 pub const SERIAL_SEQUENCE: &str = "SELECT pg_get_serial_sequence($1, $2)";
 
 /// Moves sequence `$1` up to the largest value of `column`, never backwards; nothing when the
-/// table is empty.
+/// table is empty, or when the sequence starts above that value anyway. Reading `pg_sequence`,
+/// a table of the coordinator, also keeps Citus from routing the whole statement (`setval`
+/// included) to the worker of a single-shard table, whose copy of the sequence has another
+/// range (it starts at the worker's group id << 48).
 pub fn advance_sequence(remote: &str, column: &str) -> String {
     format!(
         "SELECT setval(s, GREATEST(m, COALESCE(pg_sequence_last_value(s), m)))
                      FROM (SELECT $1::regclass AS s, (SELECT max({}) FROM {remote})::bigint AS m) x
-                     WHERE m IS NOT NULL",
+                     WHERE m >= (SELECT seqmin FROM pg_sequence WHERE seqrelid = s)",
         quote(column)
     )
 }
@@ -449,7 +452,7 @@ mod tests {
             advance_sequence(REMOTE, "id"),
             r#"SELECT setval(s, GREATEST(m, COALESCE(pg_sequence_last_value(s), m)))
                      FROM (SELECT $1::regclass AS s, (SELECT max("id") FROM "public"."items")::bigint AS m) x
-                     WHERE m IS NOT NULL"#
+                     WHERE m >= (SELECT seqmin FROM pg_sequence WHERE seqrelid = s)"#
         );
     }
 
