@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::jobs::{confirmed_export, dry_run, import, run_dry_run};
-use common::local::{json_of, rows_of, save};
+use common::jobs::{confirmed_export, dry_run, import, quoted, run_dry_run};
+use common::local::{error_of, json_of, rows_of, save};
 use common::summary::{assert_shipped, counts, full, incremental, Shipped};
 use common::{open_temp, tempdir};
 use postgres::{Client, NoTls};
@@ -304,4 +304,174 @@ fn a_dry_run_fails_where_the_export_would() {
         error.contains("cheap") && error.contains("23514"),
         "{error}"
     );
+}
+
+/// Where each table of `schema` stands in Citus: (table, partition method, replication model,
+/// distribution column, colocation id); a table Citus does not know is not listed.
+fn citus_tables(
+    citus: &mut Client,
+    schema: &str,
+) -> Vec<(String, String, String, Option<String>, i32)> {
+    citus
+        .query(
+            "SELECT c.relname::text, p.partmethod::text, p.repmodel::text,
+                    column_to_column_name(p.logicalrelid, p.partkey), p.colocationid
+             FROM pg_dist_partition p JOIN pg_class c ON c.oid = p.logicalrelid
+             WHERE c.relnamespace = $1::text::regnamespace ORDER BY 1",
+            &[&schema],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect()
+}
+
+/// Local tables for the creation tests: `items` (keyed by id, with a unique name), `events`
+/// (keyed by device and seq) and `countries`.
+fn creation_tables(conn: &Connection) {
+    conn.execute_batch(
+        "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, qty INTEGER);
+         INSERT INTO items VALUES (1, 'tea', 3), (2, 'coffee', NULL), (3, 'juice', 7);
+         CREATE TABLE events (device INTEGER, seq INTEGER, body TEXT, PRIMARY KEY (device, seq));
+         INSERT INTO events VALUES (1, 1, 'on'), (1, 2, 'off'), (2, 1, 'on');
+         CREATE TABLE countries (code TEXT PRIMARY KEY, name TEXT);
+         INSERT INTO countries VALUES ('fr', 'France'), ('jp', 'Japan');",
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_export_creates_distributed_and_reference_tables() {
+    let Some(port) = citus_port("citus_create") else {
+        return;
+    };
+    let schema = "t_citus_create";
+    let mut citus = coordinator(port);
+    citus
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .unwrap();
+    let (_dir, conn) = local_db("citus_create", port);
+    creation_tables(&conn);
+    let options = json!({
+        "schema": schema,
+        "distribute": {"items": "id", "events": "device"},
+        "reference": ["countries"],
+        "colocate_with": {"items": "events"},
+    });
+    let dry = dry_run(&conn, &options);
+    assert!(
+        citus_tables(&mut citus, schema).is_empty(),
+        "the dry run left Citus tables"
+    );
+    let note = "unique index on (name): Citus requires the distribution column id in every \
+                unique constraint";
+    assert_eq!(
+        common::summary::table_of(&dry, "items")["not_created"],
+        json!([note])
+    );
+    // The dry run previewed these Citus tables, not others.
+    let mut other = options.clone();
+    other["reference"] = json!([]);
+    other["confirm"] = dry["id"].clone();
+    let refused = error_of(
+        &conn,
+        &format!("SELECT cloud_sync_export('prod', 0, {})", quoted(&other)),
+    );
+    assert!(
+        refused.contains("other distribute, reference or colocate_with options"),
+        "{refused}"
+    );
+    let job = confirmed_export(&conn, &options, &dry);
+    assert_eq!(job["status"], "succeeded", "{job}");
+    let tables = citus_tables(&mut citus, schema);
+    let kinds: Vec<(&str, &str, &str, Option<&str>)> = tables
+        .iter()
+        .map(|t| (t.0.as_str(), t.1.as_str(), t.2.as_str(), t.3.as_deref()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("countries", "n", "t", None),
+            ("events", "h", "s", Some("device")),
+            ("items", "h", "s", Some("id")),
+        ]
+    );
+    assert_eq!(tables[1].4, tables[2].4, "items is colocated with events");
+
+    let remote: Vec<(i64, String, Option<i64>)> = citus
+        .query(
+            &format!("SELECT id, name, qty FROM {schema}.items ORDER BY id"),
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let local: Vec<(i64, String, Option<i64>)> =
+        rows_of(&conn, "SELECT id, name, qty FROM items ORDER BY id");
+    assert_eq!(remote, local);
+    let events: i64 = citus
+        .query_one(&format!("SELECT count(*) FROM {schema}.events"), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(events, 3);
+
+    // The tables exist now: the next export upserts into them as they are.
+    let again = dry_run(&conn, &options);
+    assert_shipped(
+        &again,
+        "countries",
+        full(counts!(source_rows: 2, unchanged: 2)),
+    );
+}
+
+#[test]
+fn a_distribution_column_outside_the_key_is_a_problem_of_the_dry_run() {
+    let Some(port) = citus_port("citus_bad_column") else {
+        return;
+    };
+    let schema = "t_citus_bad_column";
+    let mut citus = coordinator(port);
+    citus
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+        ))
+        .unwrap();
+    let (_dir, conn) = local_db("citus_bad_column", port);
+    creation_tables(&conn);
+    let dry = dry_run(
+        &conn,
+        &json!({"schema": schema, "tables": ["events"], "distribute": {"events": "body"}}),
+    );
+    let problems = common::summary::listed_problems(&dry);
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("\"body\"")
+            && problems[0]
+                .contains("the distribution column body is not part of the key (device, seq)"),
+        "{problems:?}"
+    );
+    assert!(citus_tables(&mut citus, schema).is_empty());
+}
+
+/// Runs on the plain PostgreSQL of scripts/test.sh, Citus kit or not.
+#[test]
+fn citus_options_on_a_plain_postgres_are_refused() {
+    let (_dir, conn, _pg, schema) =
+        common::local::with_fresh_schema("citus_refused_plain", "t_citus_plain");
+    creation_tables(&conn);
+    for options in [
+        json!({"schema": schema, "distribute": {"items": "id"}}),
+        json!({"schema": schema, "reference": ["countries"]}),
+    ] {
+        let job = run_dry_run(&conn, &options);
+        assert_eq!(job["status"], "failed", "{job}");
+        let error = job["error"].as_str().unwrap();
+        assert!(
+            error.contains("the remote database has no citus extension"),
+            "{error}"
+        );
+    }
 }

@@ -11,7 +11,8 @@
 //! It returns the job's `Summary` (src/sync/summary.rs), stored as the job's `summary`.
 //!
 //! This module runs the steps in order; each step is its own module: `plan` (what to do with
-//! each table), `constraints` (the constraints and indexes of the tables it creates),
+//! each table), `distribution` (on Citus, the distributed and reference tables it creates),
+//! `constraints` (the constraints and indexes of the tables it creates),
 //! `transaction` (begin under the lock, end), `table` (one table's writes: `copy`, `upsert`,
 //! `delete`, `sequences`), `outcome` (the summary). `sql` holds the text of
 //! every statement they send.
@@ -19,6 +20,7 @@
 mod constraints;
 mod copy;
 mod delete;
+mod distribution;
 mod outcome;
 mod plan;
 mod sequences;
@@ -112,6 +114,7 @@ pub fn run(
             log,
         )?;
         let mut plans = plan_tables(&mut tx, db, request, &locals, &tracked, through, log)?;
+        distribution::plan(&mut tx, &mut plans, options)?;
         constraints::plan(&mut tx, db, &mut plans, &locals, &options.schema)?;
         for plan in &plans {
             for note in &plan.rules.not_created {

@@ -14,7 +14,7 @@
 //! Not `MATERIALIZED`: Citus 13 refuses that form for reference tables.
 
 use crate::mapping::PgType;
-use crate::sql_text::quote;
+use crate::sql_text::{quote, sql_literal};
 
 /// A remote column as the statements name and type it.
 #[derive(Debug, Clone, Copy)]
@@ -204,6 +204,27 @@ pub fn delete_gone(remote: &str, stage: &str, columns: &[Column]) -> String {
         gone_name(stage),
         join(columns)
     )
+}
+
+/// Whether the remote database has the citus extension.
+pub const HAS_CITUS: &str = "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')";
+
+/// Citus: hash-distributes the table `remote` (quoted) by `column`, colocated with the quoted
+/// table `colocate_with` (or `none` / `default`) when given.
+pub fn create_distributed_table(remote: &str, column: &str, colocate_with: Option<&str>) -> String {
+    let colocate = colocate_with
+        .map(|with| format!(", colocate_with => {}", sql_literal(with)))
+        .unwrap_or_default();
+    format!(
+        "SELECT create_distributed_table({}, {}{colocate})",
+        sql_literal(remote),
+        sql_literal(column)
+    )
+}
+
+/// Citus: makes the table `remote` (quoted) a reference table, copied whole to every node.
+pub fn create_reference_table(remote: &str) -> String {
+    format!("SELECT create_reference_table({})", sql_literal(remote))
 }
 
 /// Local: the rows of `table`, read with `select` (one expression per column).
@@ -453,6 +474,22 @@ mod tests {
             r#"SELECT setval(s, GREATEST(m, COALESCE(pg_sequence_last_value(s), m)))
                      FROM (SELECT $1::regclass AS s, (SELECT max("id") FROM "public"."items")::bigint AS m) x
                      WHERE m >= (SELECT seqmin FROM pg_sequence WHERE seqrelid = s)"#
+        );
+    }
+
+    #[test]
+    fn citus_tables_are_made_from_the_quoted_names() {
+        assert_eq!(
+            create_distributed_table(REMOTE, "id", None),
+            r#"SELECT create_distributed_table('"public"."items"', 'id')"#
+        );
+        assert_eq!(
+            create_distributed_table(r#""s"."it's""#, "o'k", Some(r#""s"."items""#)),
+            r#"SELECT create_distributed_table('"s"."it''s"', 'o''k', colocate_with => '"s"."items"')"#
+        );
+        assert_eq!(
+            create_reference_table(REMOTE),
+            r#"SELECT create_reference_table('"public"."items"')"#
         );
     }
 

@@ -11,7 +11,7 @@ use super::copy::copy_rows;
 use super::plan::TablePlan;
 use super::sql::{self, Column};
 use super::transaction::batch;
-use super::{constraints, delete, sequences, upsert};
+use super::{constraints, delete, distribution, sequences, upsert};
 use crate::error::Result;
 use crate::sqlite::Db;
 use crate::sync::summary::TableCounts;
@@ -35,6 +35,7 @@ pub fn export_table(
     if plan.create {
         let create = sql::create_table(&plan.remote, &columns, |c| plan.rules.column_clause(c));
         batch(tx, table, "CREATE TABLE failed", &create)?;
+        distribution::apply(tx, plan)?;
         log.info(Some(table), format!("created {}", plan.remote));
     }
     // A table created in this transaction takes the rows directly when every column travels in
