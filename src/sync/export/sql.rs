@@ -28,8 +28,9 @@ pub struct Column<'a> {
 pub const SET_UTC: &str = "SET LOCAL TimeZone = 'UTC'";
 
 /// The transaction's advisory lock on the remote database and the schema `$1`, and the
-/// database's name (for the message when another sync holds it).
-pub const TAKE_LOCK: &str = "SELECT pg_try_advisory_xact_lock(hashtextextended('cloud_sync:' || current_database() || '.' || $1, 0)), current_database()::text";
+/// database's name (for the message when another sync holds it). NULL instead of the lock on a
+/// hot standby, which can take no lock and no write.
+pub const TAKE_LOCK: &str = "SELECT CASE WHEN NOT pg_is_in_recovery() THEN pg_try_advisory_xact_lock(hashtextextended('cloud_sync:' || current_database() || '.' || $1, 0)) END, current_database()::text";
 
 /// The sequence behind serial or identity column `$2` of table `$1`, or NULL.
 pub const SERIAL_SEQUENCE: &str = "SELECT pg_get_serial_sequence($1, $2)";
