@@ -61,6 +61,8 @@ impl Standby {
             "-R",
             "-X",
             "stream",
+            // Not the default spread checkpoint, which can take minutes.
+            "--checkpoint=fast",
             "-h",
             &test_dir,
             "-p",
