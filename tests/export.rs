@@ -400,7 +400,15 @@ fn serial_and_identity_keys_move_past_the_exported_ids() {
 
 #[test]
 fn a_second_sync_waits_for_the_lock_and_never_interleaves() {
-    let (_dir, conn, pg, schema) = with_fresh_schema("lock", "t_lock");
+    // Direct, then through pgbouncer in transaction mode (the lock lasts the transaction).
+    for pooled in [false, true] {
+        second_sync_waits_for_the_lock(pooled);
+    }
+}
+
+fn second_sync_waits_for_the_lock(pooled: bool) {
+    let (_dir, conn, pg) = with_saved_connection(&format!("lock_{pooled}"), pooled);
+    let schema = fresh_schema(&pg, &format!("t_lock_{pooled}"));
     conn.execute_batch("CREATE TABLE a (id INTEGER PRIMARY KEY); INSERT INTO a VALUES (1);")
         .unwrap();
     let mut other = admin(&pg);
