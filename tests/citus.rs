@@ -340,20 +340,26 @@ fn creation_tables(conn: &Connection) {
     .unwrap();
 }
 
-#[test]
-fn an_export_creates_distributed_and_reference_tables() {
-    let Some(port) = citus_port("citus_create") else {
-        return;
-    };
-    let schema = "t_citus_create";
+/// An empty remote `schema` (a plain one), and a local database with `creation_tables`.
+fn creation_setup(port: u16, test: &str, schema: &str) -> (Client, tempdir::Dir, Connection) {
     let mut citus = coordinator(port);
     citus
         .batch_execute(&format!(
             "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
         ))
         .unwrap();
-    let (_dir, conn) = local_db("citus_create", port);
+    let (dir, conn) = local_db(test, port);
     creation_tables(&conn);
+    (citus, dir, conn)
+}
+
+#[test]
+fn an_export_creates_distributed_and_reference_tables() {
+    let Some(port) = citus_port("citus_create") else {
+        return;
+    };
+    let schema = "t_citus_create";
+    let (mut citus, _dir, conn) = creation_setup(port, "citus_create", schema);
     let options = json!({
         "schema": schema,
         "distribute": {"items": "id", "events": "device"},
@@ -433,14 +439,7 @@ fn a_distribution_column_outside_the_key_is_a_problem_of_the_dry_run() {
         return;
     };
     let schema = "t_citus_bad_column";
-    let mut citus = coordinator(port);
-    citus
-        .batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-        ))
-        .unwrap();
-    let (_dir, conn) = local_db("citus_bad_column", port);
-    creation_tables(&conn);
+    let (mut citus, _dir, conn) = creation_setup(port, "citus_bad_column", schema);
     let dry = dry_run(
         &conn,
         &json!({"schema": schema, "tables": ["events"], "distribute": {"events": "body"}}),
