@@ -401,7 +401,15 @@ fn serial_and_identity_keys_move_past_the_exported_ids() {
 
 #[test]
 fn a_second_sync_waits_for_the_lock_and_never_interleaves() {
-    let (_dir, conn, pg, schema) = with_fresh_schema("lock", "t_lock");
+    // Direct, then through pgbouncer in transaction mode (the lock lasts the transaction).
+    for pooled in [false, true] {
+        second_sync_waits_for_the_lock(pooled);
+    }
+}
+
+fn second_sync_waits_for_the_lock(pooled: bool) {
+    let (_dir, conn, pg) = with_saved_connection(&format!("lock_{pooled}"), pooled);
+    let schema = fresh_schema(&pg, &format!("t_lock_{pooled}"));
     conn.execute_batch("CREATE TABLE a (id INTEGER PRIMARY KEY); INSERT INTO a VALUES (1);")
         .unwrap();
     let mut other = admin(&pg);
@@ -437,16 +445,25 @@ fn a_failure_half_way_leaves_the_remote_unchanged() {
     );
     conn.execute_batch(
         "CREATE TABLE a (id INTEGER PRIMARY KEY, v INTEGER); INSERT INTO a VALUES (1, 1);
-         CREATE TABLE b (id INTEGER PRIMARY KEY, v INTEGER); INSERT INTO b VALUES (1, 5), (2, 500);",
+         CREATE TABLE b (id INTEGER PRIMARY KEY, v INTEGER); INSERT INTO b VALUES (1, 5);",
     )
     .unwrap();
-    let job = export(&conn, &json!({"schema": schema}));
-    assert_eq!(job["status"], "failed", "{job}");
-    let error = job["error"].as_str().unwrap();
-    assert!(
-        error.contains("table b: INSERT failed") && error.contains("23514"),
-        "{error}"
-    );
+    let options = json!({"schema": schema});
+    let clean = dry_run(&conn, &options);
+    // A row the remote refuses, added after the clean dry run: a dry run now runs the same
+    // INSERT and fails as the export will, and the export that confirms the clean one fails
+    // half-way.
+    conn.execute("INSERT INTO b VALUES (2, 500)", []).unwrap();
+    let failed_dry_run = run_dry_run(&conn, &options);
+    let job = confirmed_export(&conn, &options, &clean);
+    for job in [&failed_dry_run, &job] {
+        assert_eq!(job["status"], "failed", "{job}");
+        let error = job["error"].as_str().unwrap();
+        assert!(
+            error.contains("table b: INSERT failed") && error.contains("23514"),
+            "{error}"
+        );
+    }
     assert!(
         !remote_table_exists(&pg, &format!("{schema}.a")),
         "table a was left behind"

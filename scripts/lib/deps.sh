@@ -7,6 +7,11 @@
 _cloud_sync_missing_debs() {
     # Any server version will do; pg.sh picks the newest bin dir.
     compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || echo postgresql
+    # The Citus kit (CLOUD_SYNC_CITUS_KIT, scripts/lib/citus.sh) is built for Debian 12's
+    # PostgreSQL 15 and installs into its directories.
+    if [ -n "${CLOUD_SYNC_CITUS_KIT:-}" ] && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
+        echo postgresql-15
+    fi
     # pgbouncer lives in /usr/sbin, which a non-root PATH may lack.
     PATH="$PATH:/usr/sbin" command -v pgbouncer >/dev/null || echo pgbouncer
     command -v sqlite3 >/dev/null || echo sqlite3

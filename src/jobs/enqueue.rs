@@ -382,17 +382,32 @@ fn check_same_schema(job: &DryRun, summary: &Summary, options: &ExportOptions) -
     )))
 }
 
-/// The preview must have compared the same way: same mode, same deletes.
+/// The preview must have compared the same way (same mode, same deletes) and made the same
+/// Citus tables.
 fn check_same_comparison(job: &DryRun, options: &ExportOptions) -> Result<()> {
     let previewed = ExportOptions::parse(Some(&job.options)).unwrap_or_default();
-    if (previewed.mode, previewed.propagate_deletes) == (options.mode, options.propagate_deletes) {
-        return Ok(());
-    }
+    let compared = |o: &ExportOptions| (o.mode, o.propagate_deletes);
+    let citus = |o: &ExportOptions| {
+        (
+            o.distribute.clone(),
+            o.reference.clone(),
+            o.colocate_with.clone(),
+        )
+    };
     let id = job.id;
-    Err(Error::invalid(format!(
-        "confirm: dry run {id} had other mode or propagate_deletes options than this export: \
-         run a dry run with the same options"
-    )))
+    if compared(&previewed) != compared(options) {
+        return Err(Error::invalid(format!(
+            "confirm: dry run {id} had other mode or propagate_deletes options than this \
+             export: run a dry run with the same options"
+        )));
+    }
+    if citus(&previewed) != citus(options) {
+        return Err(Error::invalid(format!(
+            "confirm: dry run {id} had other distribute, reference or colocate_with options \
+             than this export: run a dry run with the same options"
+        )));
+    }
+    Ok(())
 }
 
 /// The dry run finished at most `max` seconds ago.

@@ -22,6 +22,9 @@ pub const KNOWN: &[&str] = &[
     "retry_cap_s",
     "mode",
     "propagate_deletes",
+    "distribute",
+    "reference",
+    "colocate_with",
 ];
 
 /// How an export compares: every row, or only the rows changed since the last export.
@@ -62,6 +65,19 @@ pub struct ExportOptions {
     pub mode: Option<Mode>,
     /// `None`: true for tables exported incrementally, false for full ones.
     pub propagate_deletes: Option<bool>,
+    /// Citus: the distribution column of each table the export creates as a distributed table.
+    pub distribute: BTreeMap<String, String>,
+    /// Citus: the tables the export creates as reference tables.
+    pub reference: Vec<String>,
+    /// Citus: per table of `distribute`, the table to colocate it with (or `none`).
+    pub colocate_with: BTreeMap<String, String>,
+}
+
+impl ExportOptions {
+    /// Whether an option only Citus can carry out is set.
+    pub fn uses_citus(&self) -> bool {
+        !(self.distribute.is_empty() && self.reference.is_empty() && self.colocate_with.is_empty())
+    }
 }
 
 impl Default for ExportOptions {
@@ -78,6 +94,9 @@ impl Default for ExportOptions {
             max_attempts: 5,
             mode: None,
             propagate_deletes: None,
+            distribute: BTreeMap::new(),
+            reference: Vec::new(),
+            colocate_with: BTreeMap::new(),
         }
     }
 }
@@ -133,6 +152,54 @@ fn column_types(value: &Value, what: &str, example: &str) -> Result<BTreeMap<Str
         types.insert(column.clone(), ty.as_str().ok_or_else(wrong)?.to_string());
     }
     Ok(types)
+}
+
+/// An object mapping table names to names (`what`), like `example`.
+fn names_by_table(
+    key: &str,
+    value: &Value,
+    what: &str,
+    example: &str,
+) -> Result<BTreeMap<String, String>> {
+    let wrong = || {
+        Error::invalid(format!(
+            "option {key} must map table names to {what}, like {example}"
+        ))
+    };
+    let mut map = BTreeMap::new();
+    for (table, name) in value.as_object().ok_or_else(wrong)? {
+        let name = name.as_str().filter(|n| !n.is_empty()).ok_or_else(wrong)?;
+        map.insert(table.clone(), name.to_string());
+    }
+    Ok(map)
+}
+
+/// The Citus options agree: a table is distributed or reference, not both, and only a
+/// distributed table is colocated.
+fn check_citus_options(options: &ExportOptions) -> Result<()> {
+    if let Some(both) = options
+        .reference
+        .iter()
+        .find(|t| options.distribute.contains_key(*t))
+    {
+        return Err(Error::invalid(format!(
+            "options distribute and reference both name {}: a table is either distributed or \
+             a reference table",
+            shown::quoted(both, '"')
+        )));
+    }
+    if let Some(table) = options
+        .colocate_with
+        .keys()
+        .find(|t| !options.distribute.contains_key(*t))
+    {
+        return Err(Error::invalid(format!(
+            "option colocate_with names {}, which option distribute does not: only a \
+             distributed table is colocated",
+            shown::quoted(table, '"')
+        )));
+    }
+    Ok(())
 }
 
 /// `true` or `false`, or 1 or 0 in any form the integer rule takes (`1.0`, `"1"`), as SQL
@@ -192,9 +259,27 @@ impl ExportOptions {
                     options.column_types =
                         column_types(value, "a Postgres type", r#"{"events.at": "timestamptz"}"#)?
                 }
+                "distribute" => {
+                    options.distribute = names_by_table(
+                        key,
+                        value,
+                        "their distribution column",
+                        r#"{"items": "id"}"#,
+                    )?
+                }
+                "reference" => options.reference = names(key, value)?,
+                "colocate_with" => {
+                    options.colocate_with = names_by_table(
+                        key,
+                        value,
+                        "the table to colocate them with",
+                        r#"{"events": "items"}"#,
+                    )?
+                }
                 unknown => return Err(unknown_option(unknown, KNOWN)),
             }
         }
+        check_citus_options(&options)?;
         Ok(options)
     }
 }
@@ -226,6 +311,17 @@ mod tests {
             ("s", false, Some(7))
         );
         assert_eq!(o.column_types["a.at"], "timestamptz");
+        assert!(!o.uses_citus());
+        let o = ExportOptions::parse(Some(
+            r#"{"distribute":{"a":"id","b":"id"},"reference":["c"],"colocate_with":{"b":"a"}}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            (o.distribute["a"].as_str(), o.reference.as_slice()),
+            ("id", ["c".to_string()].as_slice())
+        );
+        assert_eq!(o.colocate_with["b"], "a");
+        assert!(o.uses_citus());
     }
 
     #[test]
@@ -259,6 +355,20 @@ mod tests {
             (r#"{"column_types":{"at":"date"}}"#, "table.column"),
             (r#"{"mode":"delta"}"#, "\"full\" or \"incremental\""),
             (r#"{"propagate_deletes":"yes"}"#, "true or false"),
+            (
+                r#"{"distribute":["a"]}"#,
+                "map table names to their distribution column",
+            ),
+            (r#"{"distribute":{"a":""}}"#, "like {\"items\": \"id\"}"),
+            (r#"{"reference":"a"}"#, "array of table names"),
+            (
+                r#"{"distribute":{"a":"id"},"reference":["a"]}"#,
+                "both name \"a\"",
+            ),
+            (
+                r#"{"colocate_with":{"b":"a"}}"#,
+                "colocate_with names \"b\", which option distribute does not",
+            ),
         ] {
             let message = ExportOptions::parse(Some(json)).unwrap_err().to_string();
             assert!(message.contains(expected), "{json}: {message}");

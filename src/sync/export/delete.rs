@@ -1,13 +1,14 @@
 //! Deleting remotely the rows gone locally, when deletes propagate. A full export deletes every
-//! remote row the staging table lacks (its dry run counted them already: the remote-only rows);
-//! an incremental one, the remote rows of the changed keys that are gone locally.
+//! remote row the staging table lacks; an incremental one, the remote rows of the changed keys
+//! that are gone locally. A dry run deletes them too, and rolls back: it counts what the real
+//! run's statements delete.
 
 use postgres::Transaction;
 
 use super::copy::copy_gone;
 use super::plan::TablePlan;
 use super::sql::{self, Column};
-use super::transaction::{batch, execute, query_counts};
+use super::transaction::{batch, execute};
 use crate::error::Result;
 
 /// Full export: the staging table holds every local row, so the remote rows it lacks go.
@@ -27,14 +28,13 @@ pub fn delete_missing(
 }
 
 /// Incremental export: deletes the remote rows of `gone` (binary COPY rows of the key columns,
-/// in key order), or for a dry run counts them. Returns that count.
+/// in key order). Returns how many.
 pub fn delete_gone(
     tx: &mut Transaction,
     plan: &TablePlan,
     columns: &[Column],
     stage: &str,
     gone: &[u8],
-    dry_run: bool,
 ) -> Result<u64> {
     if gone.is_empty() {
         return Ok(0);
@@ -48,20 +48,10 @@ pub fn delete_gone(
         &sql::create_gone(stage, &key),
     )?;
     copy_gone(tx, table, stage, gone)?;
-    if dry_run {
-        let [count] = query_counts(
-            tx,
-            table,
-            "counting deletes failed",
-            &sql::count_gone(&plan.remote, stage, columns),
-        )?;
-        Ok(count)
-    } else {
-        execute(
-            tx,
-            table,
-            "DELETE failed",
-            &sql::delete_gone(&plan.remote, stage, columns),
-        )
-    }
+    execute(
+        tx,
+        table,
+        "DELETE failed",
+        &sql::delete_gone(&plan.remote, stage, columns),
+    )
 }

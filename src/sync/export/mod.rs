@@ -2,14 +2,17 @@
 //!
 //! One job is one remote transaction: an advisory lock that holds behind transaction poolers
 //! (`pg_try_advisory_xact_lock`), for each table a binary COPY of the local rows into a
-//! `TEMP ... ON COMMIT DROP` staging table, the counts (insert / update / unchanged), then one
-//! set-based upsert that leaves unchanged rows alone, and COMMIT, or ROLLBACK for a dry run.
+//! `TEMP ... ON COMMIT DROP` staging table, then one set-based upsert that leaves unchanged rows
+//! alone and counts the inserts and updates, and COMMIT. A dry run runs the same statements, the
+//! writes included, and ends with ROLLBACK, so a dry run that passes predicts a real run that
+//! passes; only the sequences, which a rollback would not restore, are left alone.
 //! The local side is read in one snapshot and streamed.
 //!
 //! It returns the job's `Summary` (src/sync/summary.rs), stored as the job's `summary`.
 //!
 //! This module runs the steps in order; each step is its own module: `plan` (what to do with
-//! each table), `constraints` (the constraints and indexes of the tables it creates),
+//! each table), `distribution` (on Citus, the distributed and reference tables it creates),
+//! `constraints` (the constraints and indexes of the tables it creates),
 //! `transaction` (begin under the lock, end), `table` (one table's writes: `copy`, `upsert`,
 //! `delete`, `sequences`), `outcome` (the summary). `sql` holds the text of
 //! every statement they send.
@@ -17,6 +20,7 @@
 mod constraints;
 mod copy;
 mod delete;
+mod distribution;
 mod outcome;
 mod plan;
 mod sequences;
@@ -110,6 +114,7 @@ pub fn run(
             log,
         )?;
         let mut plans = plan_tables(&mut tx, db, request, &locals, &tracked, through, log)?;
+        distribution::plan(&mut tx, &mut plans, options)?;
         constraints::plan(&mut tx, db, &mut plans, &locals, &options.schema)?;
         for plan in &plans {
             for note in &plan.rules.not_created {

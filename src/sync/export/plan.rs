@@ -5,6 +5,7 @@
 use postgres::Transaction;
 
 use super::constraints::RemoteRules;
+use super::distribution::Distribution;
 use super::sql::{self, Column};
 use crate::error::{Error, Result};
 use crate::local::tables::LocalTable;
@@ -61,6 +62,8 @@ pub struct TablePlan {
     pub problems: Vec<PlanProblem>,
     /// For a table the export creates: its constraints and indexes (`constraints::plan`).
     pub rules: RemoteRules,
+    /// For a table the export creates on Citus: distributed or reference (`distribution::plan`).
+    pub distribution: Option<Distribution>,
 }
 
 impl TablePlan {
@@ -271,6 +274,7 @@ pub fn plan_table(
         keyless,
         problems,
         rules: RemoteRules::default(),
+        distribution: None,
     })
 }
 

@@ -11,7 +11,7 @@ use super::copy::copy_rows;
 use super::plan::TablePlan;
 use super::sql::{self, Column};
 use super::transaction::batch;
-use super::{constraints, delete, sequences, upsert};
+use super::{constraints, delete, distribution, sequences, upsert};
 use crate::error::Result;
 use crate::sqlite::Db;
 use crate::sync::summary::TableCounts;
@@ -35,6 +35,7 @@ pub fn export_table(
     if plan.create {
         let create = sql::create_table(&plan.remote, &columns, |c| plan.rules.column_clause(c));
         batch(tx, table, "CREATE TABLE failed", &create)?;
+        distribution::apply(tx, plan)?;
         log.info(Some(table), format!("created {}", plan.remote));
     }
     // A table created in this transaction takes the rows directly when every column travels in
@@ -68,20 +69,10 @@ pub fn export_table(
         load_new(tx, plan, &columns, &stage, direct)?;
         counts.inserts = copied.rows;
     } else {
-        upsert::upsert(
-            tx,
-            plan,
-            &columns,
-            &stage,
-            copied.rows,
-            dry_run,
-            &mut counts,
-        )?;
+        upsert::upsert(tx, plan, &columns, &stage, copied.rows, &mut counts)?;
         if plan.propagate_deletes {
             counts.deletes = match plan.window {
-                Some(_) => delete::delete_gone(tx, plan, &columns, &stage, &copied.gone, dry_run)?,
-                // Full: the remote-only rows are the ones a real run deletes.
-                None if dry_run => counts.remote_only.unwrap_or(0),
+                Some(_) => delete::delete_gone(tx, plan, &columns, &stage, &copied.gone)?,
                 None => delete::delete_missing(tx, plan, &columns, &stage)?,
             };
         }
@@ -100,6 +91,7 @@ pub fn export_table(
             }
         ),
     );
+    // A sequence moved by setval stays moved after a rollback: a dry run leaves them alone.
     if !dry_run {
         sequences::advance(tx, plan)?;
     }

@@ -64,18 +64,22 @@ pub fn ensure_schema(
 }
 
 /// One lock per remote database and schema, whatever host or pooler leads there. Held until
-/// the transaction ends, so it works behind transaction-mode poolers.
+/// the transaction ends, so it works behind transaction-mode poolers. A read replica is refused
+/// for good: retrying cannot make it writable.
 fn take_lock(tx: &mut Transaction, schema: &str) -> Result<()> {
     let row = tx
         .query_typed_one(sql::TAKE_LOCK, &[(&schema, Type::TEXT)])
         .map_err(|e| remote_error("cannot take the sync lock", &e))?;
-    if row.get::<_, bool>(0) {
-        Ok(())
-    } else {
-        Err(Error::Busy(format!(
+    match row.get::<_, Option<bool>>(0) {
+        Some(true) => Ok(()),
+        Some(false) => Err(Error::Busy(format!(
             "another sync holds the lock on {}.{schema}: try again when it has finished",
             row.get::<_, String>(1)
-        )))
+        ))),
+        None => Err(Error::invalid(
+            "the remote server is a read replica (a hot standby: pg_is_in_recovery() is true), \
+             which takes no writes: export to the primary server; imports from a replica work",
+        )),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The set-based upsert of the staged rows into an existing remote table, leaving unchanged rows
-//! alone; a dry run only counts what it would insert and update.
+//! alone. A dry run runs it too (its transaction rolls back), so that it tries the very
+//! statements of the real run and counts what they change.
 
 use postgres::Transaction;
 
@@ -17,7 +18,6 @@ pub fn upsert(
     columns: &[Column],
     stage: &str,
     copied: u64,
-    dry_run: bool,
     counts: &mut TableCounts,
 ) -> Result<()> {
     let table = plan.name.as_str();
@@ -41,16 +41,7 @@ pub fn upsert(
             Some(rows)
         }
     };
-    let [inserts, updates] = if dry_run {
-        query_counts(
-            tx,
-            table,
-            "counting changes failed",
-            &sql::count_changes(remote, stage, columns),
-        )?
-    } else {
-        write_changes(tx, table, remote, stage, columns)?
-    };
+    let [inserts, updates] = write_changes(tx, table, remote, stage, columns)?;
     counts.inserts = inserts;
     counts.updates = updates;
     counts.unchanged = copied.saturating_sub(inserts + updates);
