@@ -10,7 +10,7 @@
 //! transaction back when it sees the connection end, and `explain` turns the driver's error
 //! into one that says what happened and which option sets the deadline.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -54,6 +54,8 @@ struct Shared {
     generations: Mutex<u64>,
     /// How the guard ended the session: `NONE`, `STALLED` or `CANCELLED`; the first one holds.
     verdict: AtomicU8,
+    /// The guard shut a session's socket down.
+    closed: AtomicBool,
     stop: Mutex<bool>,
     wake: Condvar,
 }
@@ -83,6 +85,7 @@ impl GuardHandle {
             // Cancelled before this session opened: it ends at once.
             if let Some(link) = &link {
                 link.shut_down();
+                self.0.closed.store(true, Ordering::SeqCst);
             }
         }
         *self.0.attached() = Some(Attached {
@@ -119,6 +122,7 @@ impl LinkGuard {
             attached: Mutex::new(None),
             generations: Mutex::new(0),
             verdict: AtomicU8::new(NONE),
+            closed: AtomicBool::new(false),
             stop: Mutex::new(false),
             wake: Condvar::new(),
         });
@@ -143,10 +147,16 @@ impl LinkGuard {
     pub fn explain(&self, error: Error) -> Error {
         let deadlines = &self.shared.deadlines;
         match self.shared.verdict.load(Ordering::SeqCst) {
-            CANCELLED if !matches!(error, Error::Cancelled(_)) => Error::Cancelled(format!(
-                "cancelled while the job waited on the remote: the connection was closed, so \
-                 the server rolls back everything the attempt did ({error})"
-            )),
+            CANCELLED if !matches!(error, Error::Cancelled(_)) => {
+                Error::Cancelled(if self.shared.closed.load(Ordering::SeqCst) {
+                    format!(
+                        "cancelled while the job waited on the remote: its connection was \
+                         closed, so the server rolls back everything the attempt did ({error})"
+                    )
+                } else {
+                    format!("cancelled: {error}")
+                })
+            }
             STALLED => Error::Interrupted(format!(
                 "the remote link stalled: the job waited on the server and no byte moved for \
                  {} s ({} = {}), so the connection was closed and the attempt abandoned; the \
@@ -300,6 +310,7 @@ fn end_session(shared: &Shared, verdict: u8) {
     }) = shared.attached().as_ref()
     {
         link.shut_down();
+        shared.closed.store(true, Ordering::SeqCst);
     }
 }
 
@@ -345,8 +356,10 @@ mod tests {
             assert!(started.elapsed() < Duration::from_secs(5), "no verdict");
             std::thread::sleep(Duration::from_millis(10));
         }
-        let explained = guard.explain(Error::Interrupted("connection closed".into()));
+        // No session was open: nothing was closed.
+        let explained = guard.explain(Error::Interrupted("timed out connecting".into()));
         assert!(matches!(explained, Error::Cancelled(_)), "{explained:?}");
+        assert_eq!(explained.to_string(), "cancelled: timed out connecting");
         let started = Instant::now();
         drop(guard);
         assert!(started.elapsed() < Duration::from_secs(1));
