@@ -288,3 +288,37 @@ fn a_cancel_from_this_process_ends_an_import_stalled_mid_stream_at_once() {
     assert_eq!(attempt_outcomes(&conn, id), ["cancelled"]);
     assert_eq!(local_tables(&conn), 0, "the cancelled import left a table");
 }
+
+/// The job's `statement_timeout_s` holds for its transaction, also behind pgbouncer in
+/// transaction mode: a statement that waits past it fails the attempt, which is retried.
+#[test]
+fn a_statement_past_statement_timeout_s_fails_the_attempt_as_transient_behind_the_pooler() {
+    let (_dir, conn, pg) = common::local::with_saved_connection("stall_statement", true);
+    let schema = fresh_schema(&pg, "l_stall_statement");
+    conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let options = json!({"schema": schema, "statement_timeout_s": 1, "max_attempts": 2});
+    common::jobs::exported(&conn, &options);
+    conn.execute_batch("INSERT INTO t VALUES (2);").unwrap();
+    let id = queue_confirmed_export(&conn, &options);
+
+    let locker = common::remote::locked(&pg, &format!("{schema}.t"));
+    let started = Instant::now();
+    let outcome = run_job(&conn, &id.to_string());
+    let took = started.elapsed();
+    drop(locker);
+    assert_eq!(outcome["status"], "queued", "{outcome}");
+    let error = outcome["error"].as_str().unwrap();
+    assert!(
+        error.contains("(SQLSTATE 57014)")
+            && error.contains(
+                "the server ended the step at the job's deadline (statement_timeout_s = 1)"
+            ),
+        "{error}"
+    );
+    assert!(took < Duration::from_secs(1) + SLACK, "took {took:?}");
+    assert_eq!(
+        remote_value::<i64>(&pg, &format!("SELECT count(*) FROM {schema}.t")),
+        1
+    );
+}
