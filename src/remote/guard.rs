@@ -96,6 +96,11 @@ impl GuardHandle {
         });
     }
 
+    /// Whether the guard ended the job as cancelled: a connect in progress gives up.
+    pub fn cancelled(&self) -> bool {
+        self.0.verdict.load(Ordering::SeqCst) == CANCELLED
+    }
+
     /// Stops watching the session, before it closes its socket.
     pub fn detach(&self) {
         *self.0.attached() = None;

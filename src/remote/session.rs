@@ -166,8 +166,9 @@ fn connect_once(
     let handshake_done = connector.handshake_done.clone();
 
     // rust-postgres's connect_timeout covers only the TCP connect. The whole attempt runs on its
-    // own thread so the caller can stop waiting at the deadline; an abandoned attempt ends on
-    // its own (tcp_user_timeout, or the server's authentication timeout) and its result is dropped.
+    // own thread so the caller can stop waiting at the deadline, or at a cancel; an abandoned
+    // attempt ends on its own (tcp_user_timeout, or the server's authentication timeout) and its
+    // result is dropped.
     let (sender, receiver) = mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name("cloud_sync-connect".into())
@@ -175,14 +176,39 @@ fn connect_once(
             let _ = sender.send(config.connect(connector));
         })
         .map_err(|e| Error::local(format!("cannot start a connection thread: {e}")))?;
-    match receiver.recv_timeout(remaining) {
-        Ok(Ok(client)) => Ok((
+    match wait_for_connect(&receiver, deadline, info)? {
+        Ok(client) => Ok((
             client,
             handshake_done.load(Ordering::SeqCst),
             link::find(tag),
         )),
-        Ok(Err(e)) => Err(classify(&e, info)),
-        Err(_) => Err(timed_out(info)),
+        Err(e) => Err(classify(&e, info)),
+    }
+}
+
+/// How long a connect waits between two looks at its job's guard.
+const CANCEL_CHECK: Duration = Duration::from_millis(100);
+
+/// Waits for the connect thread's result until `deadline`, or until the guard of the job that
+/// connects says the job was cancelled.
+fn wait_for_connect(
+    receiver: &mpsc::Receiver<std::result::Result<Client, postgres::Error>>,
+    deadline: Instant,
+    info: &ConnInfo,
+) -> Result<std::result::Result<Client, postgres::Error>> {
+    loop {
+        if info.guard.as_ref().is_some_and(GuardHandle::cancelled) {
+            return Err(Error::Cancelled(format!(
+                "cancelled while connecting to {}",
+                info.target()
+            )));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match receiver.recv_timeout(left.min(CANCEL_CHECK)) {
+            Ok(result) => return Ok(result),
+            Err(mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => {}
+            Err(_) => return Err(timed_out(info)),
+        }
     }
 }
 
