@@ -3,6 +3,9 @@
 pub mod catalog;
 pub mod conninfo;
 pub mod constraints;
+pub mod deadlines;
+pub mod guard;
+mod link;
 pub mod schema;
 pub mod session;
 mod tls;

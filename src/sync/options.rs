@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::remote::deadlines;
 use crate::{integer, options_json, shown};
 
 /// The options an export takes.
@@ -25,6 +26,10 @@ pub const KNOWN: &[&str] = &[
     "distribute",
     "reference",
     "colocate_with",
+    deadlines::READ_TIMEOUT,
+    deadlines::STATEMENT_TIMEOUT,
+    deadlines::IDLE_IN_TRANSACTION_TIMEOUT,
+    deadlines::KEEPALIVE,
 ];
 
 /// How an export compares: every row, or only the rows changed since the last export.
@@ -216,6 +221,12 @@ pub fn boolean(key: &str, value: &Value) -> Result<bool> {
     }
 }
 
+/// Whether `key` sets one of the job's remote deadlines, which the runner reads from the
+/// stored options (see [`deadlines`]).
+fn is_deadline(key: &str) -> bool {
+    deadlines::OPTIONS.iter().any(|(name, _)| *name == key)
+}
+
 /// A positive integer, in any form the integer rule takes (`3`, `3.0`, `"3"`).
 fn positive(key: &str, value: &Value) -> Result<i64> {
     integer::from_json(value).filter(|v| *v > 0).ok_or_else(|| {
@@ -276,6 +287,9 @@ impl ExportOptions {
                         r#"{"events": "items"}"#,
                     )?
                 }
+                deadline if is_deadline(deadline) => {
+                    positive(key, value)?;
+                }
                 unknown => return Err(unknown_option(unknown, KNOWN)),
             }
         }
@@ -328,7 +342,9 @@ mod tests {
     fn integers_and_booleans_take_every_exact_form() {
         let o = ExportOptions::parse(Some(
             r#"{"confirm":1.0,"confirm_max_age_s":"60","max_attempts":" 3 ",
-                "create_tables":0,"propagate_deletes":"1.0","retry_base_s":2.0}"#,
+                "create_tables":0,"propagate_deletes":"1.0","retry_base_s":2.0,
+                "read_timeout_s":2,"statement_timeout_s":"5","idle_in_transaction_timeout_s":7.0,
+                "keepalive_s":9}"#,
         ))
         .unwrap();
         assert_eq!(
@@ -336,7 +352,10 @@ mod tests {
             (Some(1), 60, 3)
         );
         assert_eq!((o.create_tables, o.propagate_deletes), (false, Some(true)));
-        let o = ImportOptions::parse(Some(r#"{"create_tables":1.0,"max_attempts":"2"}"#)).unwrap();
+        let o = ImportOptions::parse(Some(
+            r#"{"create_tables":1.0,"max_attempts":"2","read_timeout_s":"2","keepalive_s":1}"#,
+        ))
+        .unwrap();
         assert_eq!((o.create_tables, o.max_attempts), (true, 2));
     }
 
@@ -368,6 +387,14 @@ mod tests {
             (
                 r#"{"colocate_with":{"b":"a"}}"#,
                 "colocate_with names \"b\", which option distribute does not",
+            ),
+            (
+                r#"{"read_timeout_s":0}"#,
+                "read_timeout_s must be a positive integer",
+            ),
+            (
+                r#"{"keepalive_s":"1s"}"#,
+                "keepalive_s must be a positive integer",
             ),
         ] {
             let message = ExportOptions::parse(Some(json)).unwrap_err().to_string();
@@ -422,6 +449,10 @@ pub const KNOWN_IMPORT: &[&str] = &[
     "retry_base_s",
     "retry_cap_s",
     "use_rowid",
+    deadlines::READ_TIMEOUT,
+    deadlines::STATEMENT_TIMEOUT,
+    deadlines::IDLE_IN_TRANSACTION_TIMEOUT,
+    deadlines::KEEPALIVE,
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -480,6 +511,9 @@ impl ImportOptions {
                 "retry_base_s" | "retry_cap_s" => {
                     positive(key, value)?;
                 }
+                deadline if is_deadline(deadline) => {
+                    positive(key, value)?;
+                }
                 unknown => return Err(unknown_option(unknown, KNOWN_IMPORT)),
             }
         }
@@ -513,6 +547,10 @@ mod import_tests {
             (r#"{"confirm":1}"#, "unknown option \"confirm\""),
             (r#"{"create_tables":"yes"}"#, "true or false"),
             (r#"{"column_types":{"amount":"TEXT"}}"#, "to a SQLite type"),
+            (
+                r#"{"statement_timeout_s":-5}"#,
+                "must be a positive integer",
+            ),
         ] {
             let message = ImportOptions::parse(Some(json)).unwrap_err().to_string();
             assert!(message.contains(expected), "{json}: {message}");

@@ -1,13 +1,14 @@
 //! Shared by the integration tests: where the built extension is, the PostgreSQL that
 //! scripts/test.sh started, and hosts to load the extension into. The submodules hold what
 //! several test files set up, read and check: the local database (`local`), the remote one
-//! (`remote`), jobs (`jobs`) and what their summaries say (`summary`), and edge values for round
-//! trips (`edge`).
+//! (`remote`), jobs (`jobs`) and what their summaries say (`summary`), edge values for round
+//! trips (`edge`), and a TCP proxy to the server that can stall (`proxy`).
 #![allow(dead_code)]
 
 pub mod edge;
 pub mod jobs;
 pub mod local;
+pub mod proxy;
 pub mod remote;
 pub mod summary;
 

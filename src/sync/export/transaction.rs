@@ -1,7 +1,7 @@
-//! The one remote transaction an export runs in: begun in UTC under the schema's advisory lock,
-//! with the target schema there (created in it when missing), ended with COMMIT, or ROLLBACK for
-//! a dry run. And the running of a table's statements in it, whose errors name the table and the
-//! step.
+//! The one remote transaction an export runs in: begun in UTC with the job's deadlines, under the
+//! schema's advisory lock, with the target schema there (created in it when missing), ended with
+//! COMMIT, or ROLLBACK for a dry run. And the running of a table's statements in it, whose
+//! errors name the table and the step.
 
 use postgres::types::Type;
 use postgres::Transaction;
@@ -13,18 +13,19 @@ use crate::remote::{schema as remote_schema, Session};
 use crate::sql_text::quote;
 use crate::sync::JobLog;
 
-/// Begins the transaction and takes the lock on `schema`.
+/// Begins the transaction (in UTC, with the session's deadlines) and takes the lock on `schema`.
 pub fn begin<'s>(
     session: &'s mut Session,
     schema: &str,
     log: &mut JobLog,
 ) -> Result<Transaction<'s>> {
+    let deadlines = session.transaction_settings();
     let mut tx = session
         .client
         .transaction()
         .map_err(|e| remote_error("cannot begin a remote transaction", &e))?;
-    tx.batch_execute(sql::SET_UTC)
-        .map_err(|e| remote_error("cannot set the time zone", &e))?;
+    tx.batch_execute(&format!("{}; {deadlines}", sql::SET_UTC))
+        .map_err(|e| remote_error("cannot set the time zone and deadlines", &e))?;
     take_lock(&mut tx, schema)?;
     log.info(None, format!("lock taken on schema {schema}"));
     Ok(tx)

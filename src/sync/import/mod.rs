@@ -168,8 +168,10 @@ pub fn run(
 }
 
 /// Begins the remote transaction the whole import reads in: one snapshot, read only, in a
-/// session whose settings make the text of every value read as text canonical.
+/// session whose settings make the text of every value read as text canonical, with the job's
+/// deadlines.
 fn begin_snapshot(session: &mut Session) -> Result<Transaction<'_>> {
+    let deadlines = session.transaction_settings();
     let mut tx = session
         .client
         .build_transaction()
@@ -177,7 +179,7 @@ fn begin_snapshot(session: &mut Session) -> Result<Transaction<'_>> {
         .read_only(true)
         .start()
         .map_err(|e| remote_error("cannot begin a remote transaction", &e))?;
-    tx.batch_execute(sql::SESSION_SETTINGS)
+    tx.batch_execute(&format!("{}; {deadlines}", sql::SESSION_SETTINGS))
         .map_err(|e| remote_error("cannot set up the remote session", &e))?;
     Ok(tx)
 }
