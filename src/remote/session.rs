@@ -11,7 +11,7 @@ use postgres::{Client, SimpleQueryMessage};
 use serde_json::{json, Value};
 
 use super::conninfo::{ChannelBinding, ConnInfo, SslMode};
-use super::tls::{self, Recorded};
+use super::tls::{self, Recorded, Rejection};
 use crate::error::{ConnectFailure, Error, Result};
 
 pub struct Session {
@@ -275,7 +275,7 @@ fn driver_failure(error: &postgres::Error, info: &ConnInfo) -> Error {
                 info.sslmode.as_str()
             ),
         )
-    } else if lower.contains("hostname mismatch") || lower.contains("ip address mismatch") {
+    } else if let Some(Rejection::OtherHost) = tls::rejected_certificate(error) {
         (
             ConnectFailure::Tls,
             format!(
@@ -285,14 +285,14 @@ fn driver_failure(error: &postgres::Error, info: &ConnInfo) -> Error {
                 info.host
             ),
         )
-    } else if lower.contains("certificate verify failed") {
+    } else if let Some(Rejection::Untrusted(reason)) = tls::rejected_certificate(error) {
         (
             ConnectFailure::Tls,
             format!(
                 "TLS with {target} failed: the server's certificate is not signed by a trusted \
                  CA ({}): point sslrootcert at the CA that signed it, or use sslmode=require to \
                  encrypt without verifying",
-                verify_reason(&detail)
+                reason
             ),
         )
     } else if lower.contains("tls") || lower.contains("ssl") {
@@ -315,10 +315,6 @@ fn driver_failure(error: &postgres::Error, info: &ConnInfo) -> Error {
         )
     };
     Error::connect(failure, message)
-}
-
-fn verify_reason(detail: &str) -> &str {
-    detail.rsplit(": ").next().unwrap_or(detail)
 }
 
 /// `error` and its sources, outermost first.
