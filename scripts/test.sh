@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing, starts a throwaway PostgreSQL (TLS, SCRAM) and pgbouncer
-# (transaction mode), runs every test, and stops what it started even when a test fails.
+# (transaction mode), runs every test, builds the release packages and tests them installed,
+# and stops what it started even when a test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/deps.sh
@@ -67,3 +68,7 @@ if grep -qF -- '  3 | water' <<<"$output"; then
     exit 1
 fi
 echo "walk-through: 1 passed, 0 failed"
+
+echo "== packages: scripts/package.sh builds dist/, tests/packaging installs and uses it"
+bash scripts/package.sh
+bash tests/packaging/run.sh
