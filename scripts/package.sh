@@ -73,7 +73,7 @@ for arch in $archs; do
         "$dist/cloud_sync-$version-linux-$arch.tar.gz" cloud_sync.so
     wheel --name sqlite-cloud-sync --tag "py3-none-manylinux_2_28_$arch" \
         --summary "cloud_sync, the SQLite extension that exports and imports tables to and from Postgres" \
-        --readme packaging/python/README.md \
+        --readme packaging/python/sqlite_cloud_sync.md \
         --package packaging/python/sqlite_cloud_sync --file "$so=sqlite_cloud_sync/cloud_sync.so"
     platform_wheel=$dist/sqlite_cloud_sync-$version-py3-none-manylinux_2_28_$arch.whl
     audit=$("$tools/bin/auditwheel" show "$platform_wheel")
@@ -96,11 +96,13 @@ done
 echo "== plugins and the npm package"
 wheel --name datasette-cloud-sync --tag py3-none-any \
     --summary "Datasette plugin that loads the cloud_sync SQLite extension" \
+    --readme packaging/python/datasette_cloud_sync.md \
     --package packaging/python/datasette_cloud_sync \
     --requires datasette --requires "sqlite-cloud-sync==$version" \
     --entry-point datasette:cloud_sync=datasette_cloud_sync
 wheel --name sqlite-utils-cloud-sync --tag py3-none-any \
     --summary "sqlite-utils plugin that loads the cloud_sync SQLite extension" \
+    --readme packaging/python/sqlite_utils_cloud_sync.md \
     --package packaging/python/sqlite_utils_cloud_sync \
     --requires "sqlite-utils>=3.34" --requires "sqlite-cloud-sync==$version" \
     --entry-point sqlite_utils:cloud_sync=sqlite_utils_cloud_sync
