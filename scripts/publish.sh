@@ -7,7 +7,8 @@
 #
 # The tokens are read from the environment only, and handed to twine and npm in their own
 # environment and a temporary npmrc that is removed afterwards: nothing in the repository holds
-# one. The npm packages for each platform go first, so the main package never names an optional
+# one. npm takes the tarballs as ./dist/... (dist/... would name a GitHub repository). The npm
+# packages for each platform go first, so the main package never names an optional
 # dependency that is not there yet. The release tarballs (dist/cloud_sync-*.tar.gz) and
 # dist/SHA256SUMS are attached to the release on the code host by hand.
 set -euo pipefail
@@ -40,12 +41,12 @@ printf '//registry.npmjs.org/:_authToken=${NPM_TOKEN}\n' >"$npmrc"
 if [ -n "$dry_run" ]; then
     "$tools/bin/twine" check --strict "${wheels[@]}"
     for package in "${platform_tgz[@]}" "${main_tgz[@]}"; do
-        npm publish --dry-run --userconfig "$npmrc" "$package"
+        npm publish --dry-run --userconfig "$npmrc" "./$package"
     done
     exit 0
 fi
 TWINE_USERNAME=__token__ TWINE_PASSWORD=$PYPI_TOKEN \
     "$tools/bin/twine" upload --non-interactive "${wheels[@]}"
 for package in "${platform_tgz[@]}" "${main_tgz[@]}"; do
-    npm publish --access public --userconfig "$npmrc" "$package"
+    npm publish --access public --userconfig "$npmrc" "./$package"
 done
