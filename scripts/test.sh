@@ -2,7 +2,8 @@
 # Installs what is missing, starts a throwaway PostgreSQL (TLS, SCRAM) and pgbouncer
 # (transaction mode), and when their kit folders are named (relative to the repository root)
 # a Citus cluster (CLOUD_SYNC_CITUS_KIT) and PgBouncer 1.25 (CLOUD_SYNC_PGBOUNCER_KIT), runs
-# every test, and stops what it started even when a test fails.
+# every test, builds the release packages and tests them installed, and stops what it started
+# even when a test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/deps.sh
@@ -81,3 +82,7 @@ if grep -qF -- '  3 | water' <<<"$output"; then
     exit 1
 fi
 echo "walk-through: 1 passed, 0 failed"
+
+echo "== packages: scripts/package.sh builds dist/, tests/packaging installs and uses it"
+bash scripts/package.sh
+bash tests/packaging/run.sh

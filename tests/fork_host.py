@@ -6,8 +6,7 @@ The child has none of its parent's threads, so it must start with no worker: sta
 running, stop returns at once, start starts one of its own. The parent's worker keeps running,
 and the job it is running when the child forks stays the parent's: the child's worker must not
 recover it as orphaned, and a cancel from the child reaches it through the database. The child runs its checks and reports a failure through its exit
-status; it exits through C's exit(), so the exit handlers it inherited run as they would in a
-real server's worker process. A crash shows as a negative status, a hang as a timeout.
+status; it exits through C's exit(), as a real server's worker process does. A crash shows as a negative status, a hang as a timeout.
 
 Run by scripts/test.sh with Debian's Python: /usr/bin/python3 tests/fork_host.py
 """
@@ -125,7 +124,7 @@ def child_checks(path, inherited, stalled, parent_pid):
     started = call_json(conn, "SELECT cloud_sync_worker_start()")
     check(started["already_running"] is False, f"start again: {started}")
     conn.close()
-    # Exits with this worker running: the inherited exit handler must end it.
+    # Exits with this worker running: the exit must end it, neither waiting nor crashing.
 
 
 def run_child(*args):

@@ -86,10 +86,7 @@ fn version_and_debug_describe_the_build_without_the_key() {
     let debug: Value = serde_json::from_str(&debug).unwrap();
     assert_eq!(debug["encryption_key"]["configured"], true);
     assert_eq!(debug["encryption_key"]["key_id"].as_str().unwrap().len(), 8);
-    assert!(debug["tls_backend"]
-        .as_str()
-        .unwrap()
-        .starts_with("OpenSSL"));
+    assert!(debug["tls_backend"].as_str().unwrap().starts_with("rustls"));
     assert_eq!(debug["sqlite_version"], rusqlite::version());
     assert_eq!(debug["schema_version"], 3);
     assert!(!debug["git_commit"].as_str().unwrap().is_empty());

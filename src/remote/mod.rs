@@ -12,3 +12,4 @@ mod tls;
 
 pub use conninfo::ConnInfo;
 pub use session::Session;
+pub use tls::BACKEND as TLS_BACKEND;

@@ -14,7 +14,7 @@ use super::conninfo::{ChannelBinding, ConnInfo, SslMode};
 use super::deadlines::Deadlines;
 use super::guard::GuardHandle;
 use super::link::{self, Link};
-use super::tls::{self, Recorded};
+use super::tls::{self, Recorded, Rejection};
 use crate::error::{ConnectFailure, Error, Result};
 
 pub struct Session {
@@ -352,7 +352,7 @@ fn driver_failure(error: &postgres::Error, info: &ConnInfo) -> Error {
                 info.sslmode.as_str()
             ),
         )
-    } else if lower.contains("hostname mismatch") || lower.contains("ip address mismatch") {
+    } else if let Some(Rejection::OtherHost) = tls::rejected_certificate(error) {
         (
             ConnectFailure::Tls,
             format!(
@@ -362,14 +362,14 @@ fn driver_failure(error: &postgres::Error, info: &ConnInfo) -> Error {
                 info.host
             ),
         )
-    } else if lower.contains("certificate verify failed") {
+    } else if let Some(Rejection::Untrusted(reason)) = tls::rejected_certificate(error) {
         (
             ConnectFailure::Tls,
             format!(
                 "TLS with {target} failed: the server's certificate is not signed by a trusted \
                  CA ({}): point sslrootcert at the CA that signed it, or use sslmode=require to \
                  encrypt without verifying",
-                verify_reason(&detail)
+                reason
             ),
         )
     } else if lower.contains("tls") || lower.contains("ssl") {
@@ -392,10 +392,6 @@ fn driver_failure(error: &postgres::Error, info: &ConnInfo) -> Error {
         )
     };
     Error::connect(failure, message)
-}
-
-fn verify_reason(detail: &str) -> &str {
-    detail.rsplit(": ").next().unwrap_or(detail)
 }
 
 /// `error` and its sources, outermost first.
