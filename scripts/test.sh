@@ -2,16 +2,28 @@
 # Installs what is missing, starts a throwaway PostgreSQL (TLS, SCRAM) and pgbouncer
 # (transaction mode), and when their kit folders are named (relative to the repository root)
 # a Citus cluster (CLOUD_SYNC_CITUS_KIT) and PgBouncer 1.25 (CLOUD_SYNC_PGBOUNCER_KIT), runs
-# every test, builds the release packages and tests them installed, and stops what it started
-# even when a test fails.
+# every test, runs the core suites against PostgreSQL 13 and 18 too, builds the release packages
+# and tests them installed, and stops what it started even when a test fails.
+#
+#   scripts/test.sh [--quick]   --quick skips PostgreSQL 13 and 18 and the packages (CI runs all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+quick=false
+case "${1:-}" in
+    --quick) quick=true ;;
+    "") ;;
+    *)
+        echo "usage: scripts/test.sh [--quick]" >&2
+        exit 2
+        ;;
+esac
 . scripts/lib/deps.sh
 . scripts/lib/pg.sh
 . scripts/lib/walkthrough.sh
 . scripts/lib/node.sh
 . scripts/lib/citus.sh
 . scripts/lib/pgbouncer_kit.sh
+. scripts/lib/pg_versions.sh
 
 cloud_sync_install_deps
 cloud_sync_node_install
@@ -82,6 +94,13 @@ if grep -qF -- '  3 | water' <<<"$output"; then
     exit 1
 fi
 echo "walk-through: 1 passed, 0 failed"
+
+if $quick; then
+    echo "== --quick: PostgreSQL 13 and 18 and the packages skipped"
+    exit 0
+fi
+
+cloud_sync_pg_versions_test
 
 echo "== packages: scripts/package.sh builds dist/, tests/packaging installs and uses it"
 bash scripts/package.sh

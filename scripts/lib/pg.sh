@@ -174,10 +174,11 @@ _cloud_sync_pg_start() {
         _cloud_sync_pg_log "already started in this shell ($_cloud_sync_pg_owned_dir)"
         return 1
     fi
+    # CLOUD_SYNC_PG_BIN names another server's binaries (pg_versions.sh); Debian's newest else.
     # shellcheck disable=SC2012 # version directories are plain numbers
-    bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+    bin=${CLOUD_SYNC_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
     if [ ! -x "$bin/initdb" ]; then
-        _cloud_sync_pg_log "no PostgreSQL server under /usr/lib/postgresql (run cloud_sync_install_deps)"
+        _cloud_sync_pg_log "no PostgreSQL server in ${bin:-/usr/lib/postgresql} (run cloud_sync_install_deps)"
         return 1
     fi
     if ! pgbouncer=$(PATH="$PATH:/usr/sbin" command -v pgbouncer); then
