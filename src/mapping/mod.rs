@@ -32,6 +32,7 @@ pub use constraints::{
     pg_foreign_key, pg_index, sqlite_index, sqlite_table_constraint, ForeignKey, ForeignKeyAction,
     Index, IndexColumn, RemoteNames,
 };
+pub use datetime::civil_from_days;
 pub use decode::Incoming;
 pub use defaults::Constant;
 pub use encode::{begin_row, encode, COPY_HEADER, COPY_TRAILER};
