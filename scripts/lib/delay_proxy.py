@@ -9,9 +9,9 @@ exchange where one side waits for the other's answer costs one RTT, as on a real
 kernel's). --rtt 0 forwards at once.
 
 With --stats, each connection appends one line to FILE when it ends: "turns N", where N is
-the number of times the server answered after the client had sent something, i.e. the round
-trips the client waited for. A message that gets no answer (the Terminate that ends a
-session) is not one. The proxy prints "listening PORT" on stdout once it accepts connections
+the number of times the client sent again after the server had answered, i.e. the round trips
+the client waited for and went on from. The last answer of a session (TLS's close_notify,
+which the client does not wait for) is not one, nor is the TCP handshake. The proxy prints "listening PORT" on stdout once it accepts connections
 (PORT 0 picks a free one).
 
 scripts/bench.sh uses it for its latency scenario; tests/common/proxy.rs for the round-trip
@@ -36,12 +36,12 @@ class Turns:
 
     def client_sent(self):
         with self.lock:
+            if self.last == "server":
+                self.count += 1
             self.last = "client"
 
     def server_sent(self):
         with self.lock:
-            if self.last == "client":
-                self.count += 1
             self.last = "server"
 
 

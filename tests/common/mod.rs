@@ -8,6 +8,7 @@
 pub mod edge;
 pub mod jobs;
 pub mod local;
+pub mod proxy;
 pub mod remote;
 pub mod summary;
 

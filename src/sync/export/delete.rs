@@ -1,67 +1,41 @@
 //! Deleting remotely the rows gone locally, when deletes propagate. A full export deletes every
 //! remote row the staging table lacks (its dry run counted them already: the remote-only rows);
-//! an incremental one, the remote rows of the changed keys that are gone locally.
+//! an incremental one, the remote rows of the changed keys that are gone locally, whose keys
+//! were sent to the table of deleted keys with the rows (`pack`).
 
-use postgres::Transaction;
-
-use super::copy::copy_gone;
 use super::plan::TablePlan;
 use super::sql::{self, Column};
-use super::transaction::{batch, execute, query_counts};
-use crate::error::Result;
+use super::writes::{Tag, Writes};
 
 /// Full export: the staging table holds every local row, so the remote rows it lacks go.
-/// Returns how many.
-pub fn delete_missing(
-    tx: &mut Transaction,
-    plan: &TablePlan,
-    columns: &[Column],
-    stage: &str,
-) -> Result<u64> {
-    execute(
-        tx,
-        &plan.name,
+pub fn delete_missing(plan: &TablePlan, columns: &[Column], stage: &str, writes: &mut Writes) {
+    writes.push(
+        plan,
         "DELETE of the rows gone locally failed",
-        &sql::delete_missing(&plan.remote, stage, columns),
-    )
+        sql::delete_missing(&plan.remote, stage, columns),
+        Tag::Deleted,
+    );
 }
 
-/// Incremental export: deletes the remote rows of `gone` (binary COPY rows of the key columns,
-/// in key order), or for a dry run counts them. Returns that count.
+/// Incremental export: deletes the remote rows of the keys in the table of deleted keys of
+/// `stage`, or for a dry run counts them.
 pub fn delete_gone(
-    tx: &mut Transaction,
     plan: &TablePlan,
     columns: &[Column],
     stage: &str,
-    gone: &[u8],
     dry_run: bool,
-) -> Result<u64> {
-    if gone.is_empty() {
-        return Ok(0);
-    }
-    let table = plan.name.as_str();
-    let key: Vec<Column> = plan.key_in_order()?.iter().map(|c| c.sql()).collect();
-    batch(
-        tx,
-        table,
-        "cannot create the table of deleted keys",
-        &sql::create_gone(stage, &key),
-    )?;
-    copy_gone(tx, table, stage, gone)?;
-    if dry_run {
-        let [count] = query_counts(
-            tx,
-            table,
+    writes: &mut Writes,
+) {
+    let (what, statement) = if dry_run {
+        (
             "counting deletes failed",
-            &sql::count_gone(&plan.remote, stage, columns),
-        )?;
-        Ok(count)
-    } else {
-        execute(
-            tx,
-            table,
-            "DELETE failed",
-            &sql::delete_gone(&plan.remote, stage, columns),
+            sql::count_gone(&plan.remote, stage, columns),
         )
-    }
+    } else {
+        (
+            "DELETE failed",
+            sql::delete_gone(&plan.remote, stage, columns),
+        )
+    };
+    writes.push(plan, what, statement, Tag::Deleted);
 }

@@ -8,7 +8,7 @@
 //! `t` is the remote table and `s` the staged rows.
 
 use crate::mapping::PgType;
-use crate::sql_text::quote;
+use crate::sql_text::{quote, sql_literal};
 
 /// A remote column as the statements name and type it.
 #[derive(Debug, Clone, Copy)]
@@ -21,20 +21,24 @@ pub struct Column<'a> {
 /// Zone-less timestamps bound for timestamptz mean UTC, whatever the server's default.
 pub const SET_UTC: &str = "SET LOCAL TimeZone = 'UTC'";
 
-/// The transaction's advisory lock on the remote database and the schema `$1`, and the
-/// database's name (for the message when another sync holds it).
-pub const TAKE_LOCK: &str = "SELECT pg_try_advisory_xact_lock(hashtextextended('cloud_sync:' || current_database() || '.' || $1, 0)), current_database()::text";
+/// The transaction's advisory lock on the remote database and `schema`, the database's name
+/// (for the message when another sync holds it), and whether the schema exists.
+pub fn take_lock(schema: &str) -> String {
+    let schema = sql_literal(schema);
+    format!(
+        "SELECT pg_try_advisory_xact_lock(hashtextextended('cloud_sync:' || current_database() || '.' || {schema}, 0)), current_database()::text, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = {schema})"
+    )
+}
 
-/// The sequence behind serial or identity column `$2` of table `$1`, or NULL.
-pub const SERIAL_SEQUENCE: &str = "SELECT pg_get_serial_sequence($1, $2)";
-
-/// Moves sequence `$1` up to the largest value of `column`, never backwards; nothing when the
-/// table is empty.
+/// Moves the sequence behind serial or identity column `column`, if it has one, up to the
+/// column's largest value, never backwards; nothing when the table is empty.
 pub fn advance_sequence(remote: &str, column: &str) -> String {
     format!(
         "SELECT setval(s, GREATEST(m, COALESCE(pg_sequence_last_value(s), m)))
-                     FROM (SELECT $1::regclass AS s, (SELECT max({}) FROM {remote})::bigint AS m) x
-                     WHERE m IS NOT NULL",
+                     FROM (SELECT pg_get_serial_sequence({}, {})::regclass AS s, (SELECT max({}) FROM {remote})::bigint AS m) x
+                     WHERE s IS NOT NULL AND m IS NOT NULL",
+        sql_literal(remote),
+        sql_literal(column),
         quote(column)
     )
 }
@@ -50,7 +54,7 @@ fn diff_name(stage: &str) -> String {
 }
 
 /// The keys of changed rows that are gone locally.
-fn gone_name(stage: &str) -> String {
+pub fn gone_name(stage: &str) -> String {
     format!("{stage}_gone")
 }
 
@@ -79,7 +83,7 @@ pub fn create_stage(stage: &str, columns: &[Column]) -> String {
     )
 }
 
-/// `key`: the key columns in key order, the order of the rows `copy_gone` sends.
+/// `key`: the key columns in key order, the order of the gone keys' rows.
 pub fn create_gone(stage: &str, key: &[Column]) -> String {
     create_stage(&gone_name(stage), key)
 }
@@ -87,10 +91,6 @@ pub fn create_gone(stage: &str, key: &[Column]) -> String {
 /// Binary COPY into `table` (the remote table, or a staging table).
 pub fn copy_in(table: &str) -> String {
     format!("COPY {table} FROM STDIN (FORMAT binary)")
-}
-
-pub fn copy_gone(stage: &str) -> String {
-    copy_in(&gone_name(stage))
 }
 
 /// Fills a table created in this transaction from its staging table.
@@ -441,10 +441,7 @@ mod tests {
             create_gone(&stage, &key),
             r#"CREATE TEMP TABLE cloud_sync_stage_4_gone ("n" integer, "day" text) ON COMMIT DROP"#
         );
-        assert_eq!(
-            copy_gone(&stage),
-            "COPY cloud_sync_stage_4_gone FROM STDIN (FORMAT binary)"
-        );
+        assert_eq!(gone_name(&stage), "cloud_sync_stage_4_gone");
         assert_eq!(
             count_gone(REMOTE, &stage, &columns),
             r#"SELECT count(*) FROM cloud_sync_stage_4_gone s JOIN "public"."items" t ON t."day" = s."day"::date AND t."n" = s."n""#
@@ -460,8 +457,16 @@ mod tests {
         assert_eq!(
             advance_sequence(REMOTE, "id"),
             r#"SELECT setval(s, GREATEST(m, COALESCE(pg_sequence_last_value(s), m)))
-                     FROM (SELECT $1::regclass AS s, (SELECT max("id") FROM "public"."items")::bigint AS m) x
-                     WHERE m IS NOT NULL"#
+                     FROM (SELECT pg_get_serial_sequence('"public"."items"', 'id')::regclass AS s, (SELECT max("id") FROM "public"."items")::bigint AS m) x
+                     WHERE s IS NOT NULL AND m IS NOT NULL"#
+        );
+    }
+
+    #[test]
+    fn the_lock_names_the_schema_as_a_literal() {
+        assert_eq!(
+            take_lock("it's"),
+            "SELECT pg_try_advisory_xact_lock(hashtextextended('cloud_sync:' || current_database() || '.' || 'it''s', 0)), current_database()::text, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'it''s')"
         );
     }
 

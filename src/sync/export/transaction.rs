@@ -1,46 +1,93 @@
 //! The one remote transaction an export runs in: begun in UTC under the schema's advisory lock,
-//! with the target schema there (created in it when missing), ended with COMMIT, or ROLLBACK for
-//! a dry run. And the running of a table's statements in it, whose errors name the table and the
-//! step.
+//! with the catalog of the tables it will write read in the same round trip, the target schema
+//! there (created in it when missing), ended with COMMIT, or ROLLBACK for a dry run.
 
-use postgres::types::Type;
 use postgres::Transaction;
 
 use super::sql;
 use crate::error::{Error, Result};
+use crate::remote::batch::{self, Step};
+use crate::remote::catalog::Catalog;
 use crate::remote::session::remote_error;
 use crate::remote::{schema as remote_schema, Session};
 use crate::sql_text::quote;
 use crate::sync::JobLog;
 
-/// Begins the transaction and takes the lock on `schema`.
+/// What the transaction's first batch found.
+pub struct Begun {
+    pub schema_exists: bool,
+    /// The catalog of the tables the export writes.
+    pub catalog: Catalog,
+}
+
+/// Begins the transaction, then in one batch sets UTC, takes the lock on `schema` and reads the
+/// catalog of `remotes` (quoted `"schema"."table"` names; none: no catalog is read).
 pub fn begin<'s>(
     session: &'s mut Session,
     schema: &str,
+    remotes: &[String],
     log: &mut JobLog,
-) -> Result<Transaction<'s>> {
+) -> Result<(Transaction<'s>, Begun)> {
     let mut tx = session
         .client
         .transaction()
         .map_err(|e| remote_error("cannot begin a remote transaction", &e))?;
-    tx.batch_execute(sql::SET_UTC)
-        .map_err(|e| remote_error("cannot set the time zone", &e))?;
-    take_lock(&mut tx, schema)?;
+    let step = |what: &str, sql: String| Step {
+        table: None,
+        what: what.to_string(),
+        sql,
+    };
+    let mut steps = vec![
+        step("cannot set the time zone", sql::SET_UTC.to_string()),
+        step("cannot take the sync lock", sql::take_lock(schema)),
+    ];
+    if !remotes.is_empty() {
+        let [columns, keys, relations] = Catalog::statements(remotes, schema);
+        steps.push(step(
+            "cannot read the columns of the remote tables",
+            columns,
+        ));
+        steps.push(step("cannot read the indexes of the remote tables", keys));
+        steps.push(step(
+            &format!("cannot list the relations of schema {schema}"),
+            relations,
+        ));
+    }
+    let answers = batch::run(&mut tx, &steps)?;
+    let lock = answers[1].rows.first();
+    let taken = lock.and_then(|r| r.get(0)) == Some("t");
+    if !taken {
+        return Err(Error::Busy(format!(
+            "another sync holds the lock on {}.{schema}: try again when it has finished",
+            lock.and_then(|r| r.get(1)).unwrap_or_default()
+        )));
+    }
     log.info(None, format!("lock taken on schema {schema}"));
-    Ok(tx)
+    let catalog = match answers.get(2..) {
+        Some(read) if !read.is_empty() => Catalog::read(read)?,
+        _ => Catalog::default(),
+    };
+    Ok((
+        tx,
+        Begun {
+            schema_exists: lock.and_then(|r| r.get(2)) == Some("t"),
+            catalog,
+        },
+    ))
 }
 
-/// Makes sure the target schema exists: one that is missing is created in the transaction when
+/// Makes sure the target schema exists (`exists`: whether it does): one that is missing is created in the transaction when
 /// `create_tables` allows (a dry run creates it too, so that its tables can be rehearsed, and
 /// rolls it back with them), and refused otherwise. Returns whether the export creates it.
 pub fn ensure_schema(
     tx: &mut Transaction,
     schema: &str,
+    exists: bool,
     create_tables: bool,
     dry_run: bool,
     log: &mut JobLog,
 ) -> Result<bool> {
-    if remote_schema::exists(tx, schema)? {
+    if exists {
         return Ok(false);
     }
     if !create_tables {
@@ -63,22 +110,6 @@ pub fn ensure_schema(
     Ok(true)
 }
 
-/// One lock per remote database and schema, whatever host or pooler leads there. Held until
-/// the transaction ends, so it works behind transaction-mode poolers.
-fn take_lock(tx: &mut Transaction, schema: &str) -> Result<()> {
-    let row = tx
-        .query_typed_one(sql::TAKE_LOCK, &[(&schema, Type::TEXT)])
-        .map_err(|e| remote_error("cannot take the sync lock", &e))?;
-    if row.get::<_, bool>(0) {
-        Ok(())
-    } else {
-        Err(Error::Busy(format!(
-            "another sync holds the lock on {}.{schema}: try again when it has finished",
-            row.get::<_, String>(1)
-        )))
-    }
-}
-
 /// Commits, or for a dry run rolls back.
 pub fn end(tx: Transaction, dry_run: bool, log: &mut JobLog) -> Result<()> {
     if dry_run {
@@ -95,31 +126,4 @@ pub fn end(tx: Transaction, dry_run: bool, log: &mut JobLog) -> Result<()> {
 /// A remote error in step `what` of `table`.
 pub fn failed(table: &str, what: &str, error: &postgres::Error) -> Error {
     remote_error(&format!("table {table}: {what}"), error)
-}
-
-/// Runs `sql` (simple query protocol, no result) as step `what` of `table`.
-pub fn batch(tx: &mut Transaction, table: &str, what: &str, sql: &str) -> Result<()> {
-    tx.batch_execute(sql).map_err(|e| failed(table, what, &e))
-}
-
-/// Runs `sql` as step `what` of `table`; returns the rows it changed.
-pub fn execute(tx: &mut Transaction, table: &str, what: &str, sql: &str) -> Result<u64> {
-    tx.execute_typed(sql, &[])
-        .map_err(|e| failed(table, what, &e))
-}
-
-/// Runs `sql`, a query of `N` counts in one row, as step `what` of `table`.
-pub fn query_counts<const N: usize>(
-    tx: &mut Transaction,
-    table: &str,
-    what: &str,
-    sql: &str,
-) -> Result<[u64; N]> {
-    let row = tx
-        .query_typed_one(sql, &[])
-        .map_err(|e| failed(table, what, &e))?;
-    // A count is never negative.
-    Ok(std::array::from_fn(|i| {
-        u64::try_from(row.get::<_, i64>(i)).unwrap_or(0)
-    }))
 }
