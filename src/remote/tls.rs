@@ -20,6 +20,12 @@ use crate::error::{Error, Result};
 pub fn connector(info: &ConnInfo) -> Result<MakeTlsConnector> {
     let mut builder = SslConnector::builder(SslMethod::tls_client())
         .map_err(|e| Error::invalid(format!("cannot set up TLS: {e}")))?;
+    // TLS 1.3 sends a key share for the first group only. PostgreSQL's default ssl_ecdh_curve
+    // is prime256v1, so offering X25519 first costs every connection a HelloRetryRequest: one
+    // round trip more.
+    builder
+        .set_groups_list("P-256:X25519:P-384:P-521")
+        .map_err(|e| Error::invalid(format!("cannot set up TLS: {e}")))?;
     let mode = info.effective_sslmode();
     if mode.verifies() {
         match root_cert(info)? {
