@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::jobs::{confirmed_export, dry_run, run_job};
+use common::jobs::{confirmed_export, dry_run, import, run_job};
 use common::local::save;
 use common::proxy::CountingProxy;
 use common::remote::fresh_schema;
@@ -113,4 +113,38 @@ fn a_full_re_export_of_every_table_stays_within_its_budget_too() {
         20 * TABLES as u64,
         "{job}"
     );
+}
+
+#[test]
+fn imports_stay_within_their_round_trip_budgets() {
+    let pg = pg();
+    let proxy = CountingProxy::start(&pg);
+    let (_dir, source) = app("round_trips_source", &proxy);
+    let options = json!({"schema": fresh_schema(&pg, "t_round_trips_import")});
+    let dry = dry_run(&source, &options);
+    confirmed_export(&source, &options, &dry);
+
+    // A new database with the same tables, empty.
+    let (_dir2, conn) = open_temp("round_trips_import");
+    for t in 0..TABLES {
+        conn.execute_batch(&format!(
+            "CREATE TABLE t{t} (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price REAL);"
+        ))
+        .unwrap();
+    }
+    save(&conn, "prod", &proxy.url(&pg));
+    let budget = 10 + TABLES as u64;
+    let (_, trips) = counted(&proxy, || import(&conn, 1, "skip", &options));
+    assert_within("import dry run", trips, budget);
+    let (job, trips) = counted(&proxy, || import(&conn, 0, "skip", &options));
+    assert_within("import", trips, budget);
+    assert_eq!(
+        job["summary"]["totals"]["inserts"],
+        20 * TABLES as u64,
+        "{job}"
+    );
+    let price: f64 = conn
+        .query_row("SELECT price FROM t4 WHERE id = 3", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(price, 4.5);
 }

@@ -75,18 +75,20 @@ class Proxy:
         self.port = int(line[1])
 
     def lines(self):
-        with open(self.stats, encoding="ascii") as f:
-            return f.read().splitlines()
-
-    def turns_since(self, before):
-        """The turns of the connections that ended since `before` lines, summed (waits briefly
-        for the proxy to see the close)."""
-        for _ in range(100):
-            lines = self.lines()
-            if len(lines) > before:
+        """The "turns N" lines, once every connection opened so far has ended (waits up to
+        5 s for the proxy to see the last close)."""
+        for _ in range(250):
+            with open(self.stats, encoding="ascii") as f:
+                lines = f.read().splitlines()
+            turns = [l for l in lines if l.startswith("turns ")]
+            if len(turns) == len(lines) - len(turns):
                 break
             time.sleep(0.02)
-        return sum(int(l.split()[1]) for l in lines[before:])
+        return turns
+
+    def turns_since(self, before):
+        """The turns of the connections that ended since `before` turns lines, summed."""
+        return sum(int(l.split()[1]) for l in self.lines()[before:])
 
     def stop(self):
         self.proc.terminate()

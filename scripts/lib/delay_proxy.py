@@ -8,7 +8,8 @@ exchange where one side waits for the other's answer costs one RTT, as on a real
 (TCP's own handshake is not delayed: the benchmark counts the client's waits, not the
 kernel's). --rtt 0 forwards at once.
 
-With --stats, each connection appends one line to FILE when it ends: "turns N", where N is
+With --stats, each connection appends "open" to FILE when it is accepted and "turns N" when
+it ends, where N is
 the number of times the client sent again after the server had answered, i.e. the round trips
 the client waited for and went on from. The last answer of a session (TLS's close_notify,
 which the client does not wait for) is not one, nor is the TCP handshake. The proxy prints "listening PORT" on stdout once it accepts connections
@@ -105,6 +106,9 @@ def serve(client, target, delay, stats):
         return
     for s in (client, server):
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if stats:
+        with open(stats, "a", encoding="ascii") as f:
+            f.write("open\n")
     turns = Turns()
     remaining = [2]
     lock = threading.Lock()

@@ -19,7 +19,7 @@ pub struct RemoteColumn {
     pub has_default: bool,
 }
 
-/// The columns and unique keys of several tables, and the relation names of their schema, as
+/// The columns and unique keys of several tables, and the relations of their schema, as
 /// read by the three statements of `Catalog::statements` in one round trip.
 #[derive(Default)]
 pub struct Catalog {
@@ -27,6 +27,8 @@ pub struct Catalog {
     unique_keys: HashMap<String, Vec<Vec<String>>>,
     /// Every relation of the schema (tables, indexes, sequences, views): the names taken.
     pub relations: Vec<String>,
+    /// The ordinary and partitioned tables of the schema, by name.
+    pub tables: Vec<String>,
 }
 
 impl Catalog {
@@ -58,8 +60,8 @@ impl Catalog {
                  WHERE i.indisunique AND i.indpred IS NULL AND i.indexprs IS NULL"
             ),
             format!(
-                "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = \
-                 c.relnamespace WHERE n.nspname = {}",
+                "SELECT c.relname::text, c.relkind IN ('r', 'p') FROM pg_class c \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = {} ORDER BY 1",
                 sql_literal(schema)
             ),
         ]
@@ -89,11 +91,13 @@ impl Catalog {
             let table = row.get(0).unwrap_or_default().to_string();
             catalog.unique_keys.entry(table).or_default().push(key);
         }
-        catalog.relations = relations
-            .rows
-            .iter()
-            .filter_map(|r| r.get(0).map(str::to_string))
-            .collect();
+        for row in &relations.rows {
+            let name = row.get(0).unwrap_or_default().to_string();
+            if row.get(1) == Some("t") {
+                catalog.tables.push(name.clone());
+            }
+            catalog.relations.push(name);
+        }
         Ok(catalog)
     }
 
@@ -148,39 +152,6 @@ pub fn columns(tx: &mut Transaction, remote: &str) -> Result<Option<Vec<RemoteCo
             })
             .collect(),
     ))
-}
-
-/// Whether a unique index without predicate covers exactly `key` (in any order).
-pub fn has_unique_key(tx: &mut Transaction, remote: &str, key: &[&str]) -> Result<bool> {
-    let rows = tx
-        .query_typed(
-            "SELECT array(SELECT a.attname::text FROM unnest(i.indkey) k
-                          JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k)
-             FROM pg_index i
-             WHERE i.indrelid = to_regclass($1) AND i.indisunique
-               AND i.indpred IS NULL AND i.indexprs IS NULL",
-            &[(&remote, Type::TEXT)],
-        )
-        .map_err(|e| remote_error(&format!("cannot read the indexes of {remote}"), &e))?;
-    let mut wanted: Vec<&str> = key.to_vec();
-    wanted.sort_unstable();
-    Ok(rows.iter().any(|row| {
-        let mut columns: Vec<String> = row.get(0);
-        columns.sort_unstable();
-        columns == wanted
-    }))
-}
-
-/// The ordinary and partitioned tables of `schema`, by name.
-pub fn tables(tx: &mut Transaction, schema: &str) -> Result<Vec<String>> {
-    let rows = tx
-        .query_typed(
-            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') ORDER BY 1",
-            &[(&schema, Type::TEXT)],
-        )
-        .map_err(|e| remote_error(&format!("cannot list the tables of schema {schema}"), &e))?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// The primary key columns of `remote`, in key order (empty when it has none).

@@ -57,31 +57,40 @@ impl CountingProxy {
         )
     }
 
-    /// Connections closed so far.
+    /// Connections closed so far, once every connection opened has closed.
     pub fn closed(&self) -> usize {
         self.turns().len()
     }
 
+    /// The round trips of each connection, in the order they closed, once every connection
+    /// opened has closed (the proxy sees a close a moment after the job ends): waits up to 5 s.
     fn turns(&self) -> Vec<u64> {
-        std::fs::read_to_string(&self.stats)
-            .unwrap()
-            .lines()
-            .map(|l| l.trim_start_matches("turns ").parse().unwrap())
-            .collect()
-    }
-
-    /// The round trips of the connections closed after the first `before`, summed; waits (up
-    /// to 5 s) for at least one.
-    pub fn round_trips_since(&self, before: usize) -> u64 {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let turns = self.turns();
-            if turns.len() > before || Instant::now() > deadline {
-                assert!(turns.len() > before, "no connection went through the proxy");
-                return turns[before..].iter().sum();
+            let text = std::fs::read_to_string(&self.stats).unwrap();
+            let opened = text.lines().filter(|l| *l == "open").count();
+            let turns: Vec<u64> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("turns "))
+                .map(|n| n.parse().unwrap())
+                .collect();
+            if turns.len() == opened || Instant::now() > deadline {
+                assert_eq!(
+                    turns.len(),
+                    opened,
+                    "a connection through the proxy stays open"
+                );
+                return turns;
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The round trips of the connections closed after the first `before`, summed.
+    pub fn round_trips_since(&self, before: usize) -> u64 {
+        let turns = self.turns();
+        assert!(turns.len() > before, "no connection went through the proxy");
+        turns[before..].iter().sum()
     }
 }
 

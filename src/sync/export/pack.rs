@@ -233,7 +233,7 @@ mod tests {
         );
         let b = insert(r#""s"."t""#, 4, &[1]);
         assert_eq!(b, r#"INSERT INTO "s"."t" VALUES ($5)"#);
-        assert_eq!(statement(&[a.clone()]), a);
+        assert_eq!(statement(std::slice::from_ref(&a)), a);
         assert_eq!(
             statement(&[a, b]),
             "WITH cloud_sync_pack_0 AS (INSERT INTO cloud_sync_stage_0 VALUES ($1, $2), ($3, \
