@@ -22,6 +22,15 @@ pub struct Step {
 }
 
 impl Step {
+    /// A step of no table in particular.
+    pub fn plain(what: &str, sql: String) -> Step {
+        Step {
+            table: None,
+            what: what.to_string(),
+            sql,
+        }
+    }
+
     pub fn of_table(table: &str, what: &str, sql: String) -> Step {
         Step {
             table: Some(table.to_string()),
@@ -45,13 +54,19 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The text in column `i` of the first row.
+    pub fn text(&self, i: usize) -> Option<&str> {
+        self.rows.first().and_then(|r| r.get(i))
+    }
+
+    /// Whether column `i` of the first row is true.
+    pub fn flag(&self, i: usize) -> bool {
+        self.text(i) == Some("t")
+    }
+
     /// The integer in column `i` of the first row (a count), 0 when there is none.
     pub fn count(&self, i: usize) -> u64 {
-        self.rows
-            .first()
-            .and_then(|r| r.get(i))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+        self.text(i).and_then(|v| v.parse().ok()).unwrap_or(0)
     }
 }
 

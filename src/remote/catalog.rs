@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use postgres::types::Type;
 use postgres::Transaction;
 
-use super::batch::Answer;
+use super::batch::{Answer, Step};
 use super::session::remote_error;
 use crate::error::{Error, Result};
 use crate::sql_text::sql_literal;
@@ -20,7 +20,7 @@ pub struct RemoteColumn {
 }
 
 /// The columns and unique keys of several tables, and the relations of their schema, as
-/// read by the three statements of `Catalog::statements` in one round trip.
+/// read by the three statements of `Catalog::steps` in one round trip.
 #[derive(Default)]
 pub struct Catalog {
     columns: HashMap<String, Vec<RemoteColumn>>,
@@ -32,10 +32,23 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// The statements that read the catalog of `remotes` (quoted `"schema"."table"` names) and
-    /// the relations of `schema`; `Catalog::read` takes their answers. Names travel as
-    /// literals, so that the statements can go in a simple-query batch.
-    pub fn statements(remotes: &[String], schema: &str) -> [String; 3] {
+    /// The steps that read the catalog of `remotes` (quoted `"schema"."table"` names) and the
+    /// relations of `schema`, for a batch; `Catalog::read` takes their answers.
+    pub fn steps(remotes: &[String], schema: &str) -> Vec<Step> {
+        let [columns, keys, relations] = Catalog::statements(remotes, schema);
+        vec![
+            Step::plain("cannot read the columns of the remote tables", columns),
+            Step::plain("cannot read the indexes of the remote tables", keys),
+            Step::plain(
+                &format!("cannot list the relations of schema {schema}"),
+                relations,
+            ),
+        ]
+    }
+
+    /// The statements of `steps`. Names travel as literals, so that the statements can go in
+    /// a simple-query batch.
+    fn statements(remotes: &[String], schema: &str) -> [String; 3] {
         let names = format!(
             "unnest(ARRAY[{}]::text[]) r(name)",
             remotes

@@ -32,34 +32,19 @@ pub fn begin<'s>(
         .client
         .transaction()
         .map_err(|e| remote_error("cannot begin a remote transaction", &e))?;
-    let step = |what: &str, sql: String| Step {
-        table: None,
-        what: what.to_string(),
-        sql,
-    };
     let mut steps = vec![
-        step("cannot set the time zone", sql::SET_UTC.to_string()),
-        step("cannot take the sync lock", sql::take_lock(schema)),
+        Step::plain("cannot set the time zone", sql::SET_UTC.to_string()),
+        Step::plain("cannot take the sync lock", sql::take_lock(schema)),
     ];
     if !remotes.is_empty() {
-        let [columns, keys, relations] = Catalog::statements(remotes, schema);
-        steps.push(step(
-            "cannot read the columns of the remote tables",
-            columns,
-        ));
-        steps.push(step("cannot read the indexes of the remote tables", keys));
-        steps.push(step(
-            &format!("cannot list the relations of schema {schema}"),
-            relations,
-        ));
+        steps.extend(Catalog::steps(remotes, schema));
     }
     let answers = batch::run(&mut tx, &steps)?;
-    let lock = answers[1].rows.first();
-    let taken = lock.and_then(|r| r.get(0)) == Some("t");
-    if !taken {
+    let lock = &answers[1];
+    if !lock.flag(0) {
         return Err(Error::Busy(format!(
             "another sync holds the lock on {}.{schema}: try again when it has finished",
-            lock.and_then(|r| r.get(1)).unwrap_or_default()
+            lock.text(1).unwrap_or_default()
         )));
     }
     log.info(None, format!("lock taken on schema {schema}"));
@@ -70,7 +55,7 @@ pub fn begin<'s>(
     Ok((
         tx,
         Begun {
-            schema_exists: lock.and_then(|r| r.get(2)) == Some("t"),
+            schema_exists: lock.flag(2),
             catalog,
         },
     ))

@@ -182,32 +182,18 @@ fn begin_snapshot<'s>(
         .read_only(true)
         .start()
         .map_err(|e| remote_error("cannot begin a remote transaction", &e))?;
-    let step = |what: &str, sql: String| Step {
-        table: None,
-        what: what.to_string(),
-        sql,
-    };
     let mut steps: Vec<Step> = sql::SESSION_SETTINGS
         .iter()
-        .map(|s| step("cannot set up the remote session", s.to_string()))
+        .map(|s| Step::plain("cannot set up the remote session", s.to_string()))
         .collect();
     let settings = steps.len();
-    steps.push(step(
+    steps.push(Step::plain(
         &format!("cannot look up the remote schema {schema}"),
         sql::schema_exists(schema),
     ));
-    let [columns, keys, relations] = Catalog::statements(remotes, schema);
-    steps.push(step(
-        "cannot read the columns of the remote tables",
-        columns,
-    ));
-    steps.push(step("cannot read the indexes of the remote tables", keys));
-    steps.push(step(
-        &format!("cannot list the tables of schema {schema}"),
-        relations,
-    ));
+    steps.extend(Catalog::steps(remotes, schema));
     let answers = batch::run(&mut tx, &steps)?;
-    let exists = answers[settings].rows.first().and_then(|r| r.get(0)) == Some("t");
+    let exists = answers[settings].flag(0);
     let catalog = Catalog::read(&answers[settings + 1..])?;
     Ok((tx, exists, catalog))
 }
