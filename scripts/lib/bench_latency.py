@@ -237,14 +237,17 @@ def report(tsv, rtt, results_path):
         out.append(f"| {label} | {d:.3f} | {s:.3f} | {trips:.1f} | {counted} | "
                    f"{limit if limit is not None else '-'} |")
         if limit is not None:
-            ok = round(trips) <= limit and counted <= limit
-            lines.append(f"{'PASS' if ok else 'MISS'}  {label}: at most {limit} round trips: "
-                         f"{trips:.1f} timed, {counted} counted")
+            lines.append(f"{'PASS' if counted <= limit else 'MISS'}  {label}: at most {limit} "
+                         f"round trips: {counted} counted ({trips:.1f} timed)")
     if "full" in medians and "psql" in medians:
         ratio = medians["full"] / medians["psql"]
         lines.append(f"{'PASS' if ratio <= 1 / 3 else 'MISS'}  confirmed full export under a "
                      f"third of psql's time on the same link: {medians['full']:.2f} s vs "
                      f"{medians['psql']:.2f} s ({ratio:.2f}x)")
+    out.append("")
+    out.append("A target is judged on the counted round trips, which do not depend on the machine; "
+               "the timed ones also hold the delayed proxy's own wake-ups (two per round trip), "
+               "which a loaded machine makes late.")
     out.append("")
     out.append("Targets (issue 14):")
     out.append("")

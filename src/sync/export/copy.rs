@@ -1,7 +1,7 @@
 //! Sending local rows to the remote: every row of a full export, or the rows whose keys changed
 //! for an incremental one, encoded for the remote types (binary COPY format), with progress
-//! and cancel checks between chunks. A table whose rows fit one packed statement goes with the
-//! other small tables (`pack`); a larger one is streamed by binary COPY from the moment it
+//! and cancel checks between chunks. A small table's rows go with the other small tables
+//! (`pack`); a larger one is streamed by binary COPY from the moment it
 //! outgrows that. The changed keys that are gone locally, which the deletes join against, go
 //! in the pack too.
 
@@ -37,7 +37,7 @@ pub struct Copied {
 }
 
 /// Sends the local rows of `plan` to `into` (the remote table or the staging table): into
-/// `pack` when they fit, by COPY otherwise.
+/// `pack` when it takes them, by COPY otherwise.
 #[allow(clippy::too_many_arguments)]
 pub fn copy_rows(
     tx: &mut Transaction,
@@ -247,10 +247,10 @@ impl<'tx, 'c> RowCopy<'tx, 'c, '_> {
         self.counts.source_rows - self.counts.skipped - self.keys_gone
     }
 
-    /// Whether the rows read so far no longer fit one packed statement.
+    /// Whether the rows read so far are more than the pack takes.
     fn outgrows_pack(&self) -> bool {
         let values = self.rows() as usize * self.plan.columns.len();
-        !Pack::fits(values, self.buffer.len())
+        !Pack::takes(values, self.buffer.len())
     }
 
     /// Sends the rows encoded so far by COPY, starting it first if it has not started.

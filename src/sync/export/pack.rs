@@ -4,7 +4,9 @@
 //! go to their staging tables in one statement: `WITH ... AS (INSERT INTO <table> VALUES ($1,
 //! ...), ...), ... SELECT`, every value a binary parameter of its column's type, so values
 //! land exactly as the COPY lands them. A statement holds at most `MAX_PARAMS` values and
-//! `MAX_BYTES` of data; a table whose rows do not fit one statement is copied instead.
+//! `MAX_BYTES` of data. Only small tables are packed (`TABLE_PARAMS`, `TABLE_BYTES`): the server
+//! parses a VALUES list more slowly than it reads COPY, which on a fast link costs more than
+//! the two round trips saved; a larger table is copied.
 
 use postgres::types::private::BytesMut;
 use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
@@ -13,10 +15,14 @@ use postgres::Transaction;
 use super::transaction::failed;
 use crate::error::{Error, Result};
 
-/// The protocol's limit on the parameters of one statement.
-pub const MAX_PARAMS: usize = 65_535;
+/// The values of one statement (the protocol allows 65,535).
+const MAX_PARAMS: usize = 32_768;
 /// The data of one statement.
-pub const MAX_BYTES: usize = 1 << 20;
+const MAX_BYTES: usize = 1 << 20;
+/// The values of a table that is packed.
+const TABLE_PARAMS: usize = 8_192;
+/// The data of a table that is packed.
+const TABLE_BYTES: usize = 256 << 10;
 
 /// Rows waiting to be sent: per target table, binary COPY rows without header or trailer.
 #[derive(Default)]
@@ -36,8 +42,13 @@ struct Target {
 }
 
 impl Pack {
+    /// Whether a table of `values` values in `bytes` bytes is packed.
+    pub fn takes(values: usize, bytes: usize) -> bool {
+        values <= TABLE_PARAMS && bytes <= TABLE_BYTES
+    }
+
     /// Whether `values` values in `bytes` bytes fit one statement.
-    pub fn fits(values: usize, bytes: usize) -> bool {
+    fn fits(values: usize, bytes: usize) -> bool {
         values <= MAX_PARAMS && bytes <= MAX_BYTES
     }
 
