@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job end to end: build, save a connection, test it, preview an export (dry run), run
 # the confirmed export, show the job history, edit rows in Postgres with psql, and bring them
-# back with a dry-run import and a merge import.
+# back with a dry-run import and a merge import, ship a local delete incrementally, and have a
+# schedule export a local change by itself.
 # Uses a throwaway local PostgreSQL (TLS on) unless CLOUD_SYNC_DEMO_URL names a real one
 # (a Neon or Supabase connection string).
 set -euo pipefail

@@ -1,24 +1,37 @@
 #!/usr/bin/env bash
 # Installs what is missing, starts a throwaway PostgreSQL (TLS, SCRAM) and pgbouncer
-# (transaction mode), runs every test, and stops what it started even when a test fails.
+# (transaction mode), and when their kit folders are named (relative to the repository root)
+# a Citus cluster (CLOUD_SYNC_CITUS_KIT) and PgBouncer 1.25 (CLOUD_SYNC_PGBOUNCER_KIT), runs
+# every test, builds the release packages and tests them installed, and stops what it started
+# even when a test fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/deps.sh
 . scripts/lib/pg.sh
 . scripts/lib/walkthrough.sh
 . scripts/lib/node.sh
+. scripts/lib/citus.sh
+. scripts/lib/pgbouncer_kit.sh
 
 cloud_sync_install_deps
 cloud_sync_node_install
-trap cloud_sync_pg_stop EXIT
+trap 'cloud_sync_citus_stop; cloud_sync_pgbouncer_kit_stop; cloud_sync_pg_stop' EXIT
 cloud_sync_pg_start
+cloud_sync_pgbouncer_kit_start
+cloud_sync_citus_start
 
 echo "== build"
 cargo build --release --locked
 export CLOUD_SYNC_LIB="$PWD/target/release/libcloud_sync.so"
 
-echo "== cargo test (unit tests, rusqlite host, sqlite3 shell host)"
+echo "== cargo test (unit tests, rusqlite host, sqlite3 shell host, Citus)"
 cargo test --release --locked
+
+if [ -n "${CLOUD_SYNC_TEST_PGBOUNCER_KIT_PORT:-}" ]; then
+    echo "== export and import (their pooled and lock tests) through the PgBouncer kit"
+    CLOUD_SYNC_TEST_PGBOUNCER_PORT=$CLOUD_SYNC_TEST_PGBOUNCER_KIT_PORT \
+        cargo test --release --locked --test export --test import
+fi
 
 echo "== apsw host"
 /usr/bin/python3 tests/apsw_host.py
@@ -49,7 +62,9 @@ for expected in 'key_configured = 1' 'connection_id = 1' ':***@localhost' '"veri
     'dry_run_import = succeeded' 'merge_import = succeeded' '│ 1  │ tea    │ 3.75  │' \
     '│ 2  │ coffee │ 4.25  │' '│ 4  │ juice  │ 2.5   │' 'tracking = tracked' \
     'incremental_export = succeeded' '│ items      │ incremental │ 3            │ 0       │ 1       │' \
-    '  4 | juice  |   2.5'; do
+    '  4 | juice  |   2.5' 'scheduled = export' 'worker_running = 1' 'worker_stopped = 1' \
+    '│ live │ export │ succeeded    │ 7           │' \
+    '│ items      │ incremental │ 1            │ 1       │' '  5 | cocoa  |   3.2'; do
     if ! grep -qF -- "$expected" <<<"$output"; then
         echo "walk-through: expected '$expected' in its output" >&2
         exit 1
@@ -67,3 +82,7 @@ if grep -qF -- '  3 | water' <<<"$output"; then
     exit 1
 fi
 echo "walk-through: 1 passed, 0 failed"
+
+echo "== packages: scripts/package.sh builds dist/, tests/packaging installs and uses it"
+bash scripts/package.sh
+bash tests/packaging/run.sh

@@ -124,3 +124,43 @@ SELECT t.table_name,
         LEFT JOIN cloud_sync_connections n ON n.id = w.connection_id
         WHERE w.tracking_id = t.id) AS exports
 FROM cloud_sync_tracked_tables t;
+
+-- Schedules (schema version 3): jobs the worker queues by itself, every period and/or once
+-- local changes go quiet. One row per schedule: its definition, then what its last run did.
+-- See docs/guide.md, "Continuous sync".
+CREATE TABLE IF NOT EXISTS cloud_sync_schedule_entries (
+  name            TEXT PRIMARY KEY NOT NULL,
+  connection_name TEXT NOT NULL,
+  kind            TEXT NOT NULL CHECK (kind IN ('export', 'import')),
+  -- The options of the job each run queues (JSON); an export's hold "mode": "incremental".
+  options         TEXT NOT NULL,
+  every_s         INTEGER CHECK (every_s >= 1),
+  on_change       INTEGER NOT NULL DEFAULT 0 CHECK (on_change IN (0, 1)),
+  debounce_ms     INTEGER CHECK (debounce_ms >= 0),
+  created_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  updated_at      TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  -- The earliest the next run may start (an on_change run also waits for quiet changes).
+  next_run_at     TEXT NOT NULL,
+  last_run_at     TEXT,
+  -- 'job': the run queued last_job_id; 'nothing to send': it found no local change and queued
+  -- nothing; 'refused': a check failed (last_error says which) and it queued nothing.
+  last_outcome    TEXT CHECK (last_outcome IN ('job', 'nothing to send', 'refused')),
+  last_error      TEXT,
+  last_job_id     INTEGER,
+  runs            INTEGER NOT NULL DEFAULT 0,
+  -- Runs not started because the last job was still queued or running.
+  skipped_runs    INTEGER NOT NULL DEFAULT 0,
+  last_skipped_at TEXT
+) WITHOUT ROWID;
+
+-- What a schedule's last run did: for a run that queued a job, that job's status now.
+DROP VIEW IF EXISTS cloud_sync_schedules;
+CREATE VIEW cloud_sync_schedules AS
+SELECT s.name, s.connection_name AS connection, s.kind, s.every_s, s.on_change, s.debounce_ms,
+       s.options, s.created_at, s.updated_at, s.last_run_at,
+       CASE WHEN s.last_outcome = 'job' THEN coalesce(j.status, 'job deleted')
+            ELSE s.last_outcome END AS last_outcome,
+       CASE WHEN s.last_outcome = 'job' THEN j.error ELSE s.last_error END AS last_error,
+       s.last_job_id, s.next_run_at, s.runs, s.skipped_runs, s.last_skipped_at
+FROM cloud_sync_schedule_entries s
+LEFT JOIN cloud_sync_jobs j ON j.id = s.last_job_id;

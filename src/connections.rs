@@ -8,7 +8,7 @@ use crate::shown;
 use crate::sqlite::{Db, Param};
 use crate::sync::tracking;
 
-const MAX_NAME_LEN: usize = 64;
+pub const MAX_NAME_LEN: usize = 64;
 
 /// Names are short identifiers, so a name can never be mistaken for a connection string.
 pub fn validate_name(name: &str) -> Result<()> {

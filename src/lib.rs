@@ -160,6 +160,18 @@ pub static FUNCTIONS: &[Function] = &[
         handler: sql::report::report,
     },
     Function {
+        name: "cloud_sync_schedule",
+        arities: &[2],
+        effects: Effects::Acts,
+        handler: sql::schedule::schedule,
+    },
+    Function {
+        name: "cloud_sync_unschedule",
+        arities: &[1],
+        effects: Effects::Acts,
+        handler: sql::schedule::unschedule,
+    },
+    Function {
         name: "cloud_sync_worker_start",
         arities: &[0, 1],
         effects: Effects::Acts,

@@ -12,21 +12,10 @@ import urllib.parse
 
 import apsw
 
+from pg_env import pg_url
+
 LIB = os.environ["CLOUD_SYNC_LIB"]
 KEY = "3f1c6a7e9b2d4c8e0a5f7b1d3e9c2a4b6d8f0e1c3a5b7d9f2e4c6a8b0d1f3e5a"
-
-
-def pg_url(host=None, port=None, query="sslmode=verify-full&sslrootcert={ca}"):
-    env = os.environ
-    password = urllib.parse.quote(env["CLOUD_SYNC_TEST_PG_PASSWORD"], safe="")
-    return "postgresql://{}:{}@{}:{}/{}?{}".format(
-        env["CLOUD_SYNC_TEST_PG_USER"],
-        password,
-        host or env["CLOUD_SYNC_TEST_PG_HOST"],
-        port or env["CLOUD_SYNC_TEST_PG_PORT"],
-        env["CLOUD_SYNC_TEST_PG_DB"],
-        query.format(ca=env["CLOUD_SYNC_TEST_PG_CA"]),
-    )
 
 
 def connect(path):

@@ -193,7 +193,10 @@ fn import_into_an_empty_database(pg: &common::Pg, schema: &str) {
         schema,
         "CREATE TABLE extra (id bigint PRIMARY KEY, n integer CHECK (n > 0), label text,
                              made timestamptz DEFAULT now(), flag boolean NOT NULL DEFAULT true);
-         CREATE INDEX extra_partial ON extra (label) WHERE n > 1;",
+         CREATE INDEX extra_partial ON extra (label) WHERE n > 1;
+         -- Two names Postgres tells apart and SQLite does not.
+         CREATE INDEX \"By_Label\" ON extra (label);
+         CREATE INDEX \"by_label\" ON extra (flag);",
     );
     let (_dir, conn, _pg) = with_saved_connection("constraints_import", false);
     conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
@@ -207,8 +210,14 @@ fn import_into_an_empty_database(pg: &common::Pg, schema: &str) {
             "CHECK ((n > 0)): expression CHECKs are not translated".to_string(),
             "column made: DEFAULT now(): only number, string and boolean constants are translated"
                 .to_string(),
+            "index by_label: this import creates By_Label already, and SQLite names tables and indexes without regard to case".to_string(),
         ]
     );
+    let extra_indexes: Vec<String> = column_of(
+        &conn,
+        "SELECT name FROM pragma_index_list('extra') WHERE origin = 'c'",
+    );
+    assert_eq!(extra_indexes, ["By_Label"]);
     assert_eq!(notes(&job, "album"), Vec::<String>::new());
 
     let indexes: Vec<(String, i64, String)> = rows_of(

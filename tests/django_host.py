@@ -24,7 +24,8 @@ import subprocess
 import sys
 import tempfile
 import unittest
-import urllib.parse
+
+from pg_env import pg_url
 
 LIB = os.environ["CLOUD_SYNC_LIB"]
 KEY = "5b2e8c1a7d3f9e0b4c6a8d2f1e3b5c7a9d0f2e4b6c8a1d3f5e7b9c0a2d4f6e8b"
@@ -205,18 +206,6 @@ def make_django_database(python, project):
     run([python, "manage.py", "migrate", "-v", "0"], cwd=project, env=env)
     run([python, "populate.py"], cwd=project, env=env)
     return database
-
-
-def pg_url():
-    env = os.environ
-    return "postgresql://{}:{}@{}:{}/{}?sslmode=verify-full&sslrootcert={}".format(
-        env["CLOUD_SYNC_TEST_PG_USER"],
-        urllib.parse.quote(env["CLOUD_SYNC_TEST_PG_PASSWORD"], safe=""),
-        env["CLOUD_SYNC_TEST_PG_HOST"],
-        env["CLOUD_SYNC_TEST_PG_PORT"],
-        env["CLOUD_SYNC_TEST_PG_DB"],
-        env["CLOUD_SYNC_TEST_PG_CA"],
-    )
 
 
 def psql(sql):

@@ -310,12 +310,13 @@ fn existing_remote_tables_keep_their_richer_types() {
            at timestamptz, flag boolean, amount numeric(10,2), label varchar(5),
            note text DEFAULT 'remote default', serial_id bigserial);",
     );
+    // Text as each type gives it back; other spellings are problems (tests/value_classes.rs).
     conn.execute_batch(
         "CREATE TABLE rich (id INTEGER PRIMARY KEY, uid TEXT, doc TEXT, at TEXT, flag INTEGER,
                             amount TEXT, label TEXT);
          INSERT INTO rich VALUES
-           (1, '123e4567-e89b-12d3-a456-426614174000', '{\"a\": [1, 2]}', '2024-05-06T07:08:09Z', 1, '12.50', 'short'),
-           (2, NULL, 'null', '2024-05-06 07:08:09.123+02:00', 0, '0.1', NULL);",
+           (1, '123e4567-e89b-12d3-a456-426614174000', '{\"a\": [1, 2]}', '2024-05-06 07:08:09+00', 1, '12.50', 'short'),
+           (2, NULL, 'null', '2024-05-06 05:08:09.123+00', 0, '0.10', NULL);",
     )
     .unwrap();
     exported(&conn, &json!({"schema": schema}));
@@ -400,7 +401,15 @@ fn serial_and_identity_keys_move_past_the_exported_ids() {
 
 #[test]
 fn a_second_sync_waits_for_the_lock_and_never_interleaves() {
-    let (_dir, conn, pg, schema) = with_fresh_schema("lock", "t_lock");
+    // Direct, then through pgbouncer in transaction mode (the lock lasts the transaction).
+    for pooled in [false, true] {
+        second_sync_waits_for_the_lock(pooled);
+    }
+}
+
+fn second_sync_waits_for_the_lock(pooled: bool) {
+    let (_dir, conn, pg) = with_saved_connection(&format!("lock_{pooled}"), pooled);
+    let schema = fresh_schema(&pg, &format!("t_lock_{pooled}"));
     conn.execute_batch("CREATE TABLE a (id INTEGER PRIMARY KEY); INSERT INTO a VALUES (1);")
         .unwrap();
     let mut other = admin(&pg);
@@ -436,16 +445,25 @@ fn a_failure_half_way_leaves_the_remote_unchanged() {
     );
     conn.execute_batch(
         "CREATE TABLE a (id INTEGER PRIMARY KEY, v INTEGER); INSERT INTO a VALUES (1, 1);
-         CREATE TABLE b (id INTEGER PRIMARY KEY, v INTEGER); INSERT INTO b VALUES (1, 5), (2, 500);",
+         CREATE TABLE b (id INTEGER PRIMARY KEY, v INTEGER); INSERT INTO b VALUES (1, 5);",
     )
     .unwrap();
-    let job = export(&conn, &json!({"schema": schema}));
-    assert_eq!(job["status"], "failed", "{job}");
-    let error = job["error"].as_str().unwrap();
-    assert!(
-        error.contains("table b: INSERT failed") && error.contains("23514"),
-        "{error}"
-    );
+    let options = json!({"schema": schema});
+    let clean = dry_run(&conn, &options);
+    // A row the remote refuses, added after the clean dry run: a dry run now runs the same
+    // INSERT and fails as the export will, and the export that confirms the clean one fails
+    // half-way.
+    conn.execute("INSERT INTO b VALUES (2, 500)", []).unwrap();
+    let failed_dry_run = run_dry_run(&conn, &options);
+    let job = confirmed_export(&conn, &options, &clean);
+    for job in [&failed_dry_run, &job] {
+        assert_eq!(job["status"], "failed", "{job}");
+        let error = job["error"].as_str().unwrap();
+        assert!(
+            error.contains("table b: INSERT failed") && error.contains("23514"),
+            "{error}"
+        );
+    }
     assert!(
         !remote_table_exists(&pg, &format!("{schema}.a")),
         "table a was left behind"
@@ -502,13 +520,24 @@ fn booleans_and_timestamps_become_native_where_that_is_lossless_or_asked_for() {
                              d DATE, loose DATETIME, stamped TEXT);
          INSERT INTO flags VALUES
            (1, 1, 1, '2026-11-26 10:00:00', '2026-11-26', '2026-11-26T10:00:00Z', '2026-11-26T10:00:00Z'),
-           (2, 0, 2, '2026-11-27 11:30:05', '2026-11-27', '2026-11-27 11:30', '2026-11-27T11:30:05.25+01:00');",
+           (2, 0, 2, '2026-11-27 11:30:05', '2026-11-27', '2026-11-27 11:30', '2026-11-27 10:30:05.25+00');",
     )
     .unwrap();
-    exported(
-        &conn,
-        &json!({"schema": schema, "column_types": {"flags.stamped": "timestamptz"}}),
+    let options = json!({"schema": schema, "column_types": {"flags.stamped": "timestamptz"}});
+    // timestamptz keeps the instant, not the text: a zone other than +00 would come back in UTC.
+    let dry = dry_run(&conn, &options);
+    assert_eq!(
+        listed_problems(&dry),
+        [
+            r#""flags" {"id":1} "stamped" "text '2026-11-26T10:00:00Z' would come back from timestamp with time zone as '2026-11-26 10:00:00+00': name a type that keeps it with the column_types option, {\"flags.stamped\":\"text\"}""#
+        ]
     );
+    conn.execute(
+        "UPDATE flags SET stamped = '2026-11-26 10:00:00+00' WHERE id = 1",
+        [],
+    )
+    .unwrap();
+    exported(&conn, &options);
     let types: Vec<String> = remote_column(
         &pg,
         &format!(

@@ -79,6 +79,21 @@ fn a_null_key_is_a_problem_per_row_named_by_its_rowid() {
         counts_of(&job, "codes"),
         counts!(source_rows: 3, inserts: 3)
     );
+
+    // Tracked, the incremental export lists a NULL key that arrives later just the same.
+    conn.query_row("SELECT cloud_sync_track('codes')", [], |_| Ok(()))
+        .unwrap();
+    exported(&conn, &options);
+    conn.execute("INSERT INTO codes VALUES (NULL, 5)", [])
+        .unwrap();
+    let dry = dry_run(&conn, &options);
+    assert_eq!(dry["summary"]["tables"][0]["mode"], "incremental", "{dry}");
+    assert_eq!(
+        listed_problems(&dry),
+        [
+            r#""codes" {"rowid":4} "code" "the key is NULL (SQLite allows it in a primary key that is not an INTEGER PRIMARY KEY), and a remote key cannot be: give the row a key""#
+        ]
+    );
 }
 
 #[test]

@@ -5,9 +5,9 @@
 
 mod common;
 
+use common::counting_proxy::CountingProxy;
 use common::jobs::{confirmed_export, dry_run, import, run_job};
 use common::local::save;
-use common::proxy::CountingProxy;
 use common::remote::fresh_schema;
 use common::{open_temp, pg, sql_str};
 use rusqlite::Connection;

@@ -86,12 +86,9 @@ fn version_and_debug_describe_the_build_without_the_key() {
     let debug: Value = serde_json::from_str(&debug).unwrap();
     assert_eq!(debug["encryption_key"]["configured"], true);
     assert_eq!(debug["encryption_key"]["key_id"].as_str().unwrap().len(), 8);
-    assert!(debug["tls_backend"]
-        .as_str()
-        .unwrap()
-        .starts_with("OpenSSL"));
+    assert!(debug["tls_backend"].as_str().unwrap().starts_with("rustls"));
     assert_eq!(debug["sqlite_version"], rusqlite::version());
-    assert_eq!(debug["schema_version"], 2);
+    assert_eq!(debug["schema_version"], 3);
     assert!(!debug["git_commit"].as_str().unwrap().is_empty());
 }
 
@@ -231,12 +228,12 @@ fn a_damaged_schema_version_is_a_clear_error_at_load_and_in_functions() {
         assert!(shown.contains(&expected), "{debug}");
         // What the message says to do restores it.
         conn.execute_batch(
-            "INSERT OR REPLACE INTO cloud_sync_meta (key, value) VALUES ('schema_version', '2')",
+            "INSERT OR REPLACE INTO cloud_sync_meta (key, value) VALUES ('schema_version', '3')",
         )
         .unwrap();
         assert_eq!(
             json_of(&conn, "SELECT cloud_sync_debug()")["schema_version"],
-            2
+            3
         );
         common::load(&Connection::open(&path).unwrap()).unwrap();
     }
@@ -260,7 +257,7 @@ fn a_version_1_database_gets_the_change_tracking_tables_on_load() {
         &conn,
         "SELECT value FROM cloud_sync_meta WHERE key = 'schema_version'",
     );
-    assert_eq!(version, "2");
+    assert_eq!(version, "3");
     conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
         .unwrap();
     let tracked: String = value_of(&conn, "SELECT cloud_sync_track('t')");

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::jobs::{
-    confirmed_export, dry_run, export_on, exported, exported_on, job_count, job_status,
+    confirmed_export, dry_run, exported, exported_on, job_count, job_status,
     queue_confirmed_export, quoted, run_dry_run, run_job,
 };
 use common::local::{
@@ -620,18 +620,23 @@ fn a_failed_export_moves_no_watermark_and_the_next_one_ships_everything_once() {
          DELETE FROM items WHERE id = 3;",
     )
     .unwrap();
+    let clean = dry_run(&conn, &options);
     admin(&pg)
         .batch_execute(&format!(
             "ALTER TABLE {schema}.items ADD CONSTRAINT no_bad CHECK (v <> 'bad')"
         ))
         .unwrap();
-    let failed = export_on(&conn, "prod", &options);
-    assert_eq!(failed["status"], "failed", "{failed}");
-    let error = failed["error"].as_str().unwrap();
-    assert!(
-        error.contains("items") && error.contains("23514"),
-        "{error}"
-    );
+    // A dry run now fails as the export will; the export confirming the clean one fails.
+    let failed_dry_run = run_dry_run(&conn, &options);
+    let failed = confirmed_export(&conn, &options, &clean);
+    for job in [&failed_dry_run, &failed] {
+        assert_eq!(job["status"], "failed", "{job}");
+        let error = job["error"].as_str().unwrap();
+        assert!(
+            error.contains("items") && error.contains("23514"),
+            "{error}"
+        );
+    }
     assert_eq!(watermark(&conn, "items", "prod", &schema), Some(mark));
     assert_eq!(pending(&conn, "items"), 3);
     assert_eq!(

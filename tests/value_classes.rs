@@ -310,3 +310,82 @@ fn remote_numerics_come_back_as_sqlite_stores_them_or_as_listed_problems() {
         );
     }
 }
+
+#[test]
+fn text_an_existing_remote_column_would_write_another_way_is_a_problem() {
+    let (_dir, conn, pg, schema) = with_fresh_schema("rewritten", "v_rewritten");
+    // The remote table exists with types that keep a value, not its text.
+    as_test_user(
+        &pg,
+        &schema,
+        "CREATE TABLE events (id integer PRIMARY KEY, uid uuid, at timestamptz, data jsonb,
+                              price numeric(10,2))",
+    );
+    let create = "CREATE TABLE events (id INTEGER PRIMARY KEY, uid TEXT, at TEXT, data TEXT,
+                                       price TEXT)";
+    conn.execute_batch(&format!(
+        "{create};
+         INSERT INTO events VALUES
+           (1, '123E4567-E89B-12D3-A456-426614174000', '2024-01-01T10:00+02:00',
+            '{{\"b\":1,\"a\":2}}', '19.5'),
+           (2, '123e4567-e89b-12d3-a456-426614174000', '2024-01-01 08:00:00+00',
+            '{{\"a\": 2, \"b\": 1}}', '19.50');"
+    ))
+    .unwrap();
+    let options = json!({"schema": schema});
+    let dry = dry_run(&conn, &options);
+    let fix = |column: &str| {
+        format!(
+            r#": change the value, or the remote column's type (ALTER TABLE \"{schema}\".\"events\" ALTER COLUMN \"{column}\" TYPE text)"#
+        )
+    };
+    assert_eq!(
+        listed_problems(&dry),
+        [format!(
+            r#""events" {{"id":1}} "uid" "text '123E4567-E89B-12D3-A456-426614174000' would come back from uuid as '123e4567-e89b-12d3-a456-426614174000'{}""#,
+            fix("uid")
+        )],
+        "{dry}"
+    );
+    // The row's first problem is listed; once fixed, the next column's is.
+    for (column, canonical, message) in [
+        (
+            "uid",
+            "123e4567-e89b-12d3-a456-426614174000",
+            "text '2024-01-01T10:00+02:00' would come back from timestamp with time zone as '2024-01-01 08:00:00+00'",
+        ),
+        (
+            "at",
+            "2024-01-01 08:00:00+00",
+            r#"text '{\"b\":1,\"a\":2}' would come back from jsonb as '{\"a\": 2, \"b\": 1}'"#,
+        ),
+        (
+            "data",
+            r#"{"a": 2, "b": 1}"#,
+            "text '19.5' would come back from numeric(10,2) as '19.50'",
+        ),
+    ] {
+        conn.execute(
+            &format!("UPDATE events SET {column} = ?1 WHERE id = 1"),
+            [canonical],
+        )
+        .unwrap();
+        let problems = listed_problems(&dry_run(&conn, &options)).join("\n");
+        assert!(problems.contains(message), "{problems}");
+    }
+    conn.execute("UPDATE events SET price = '19.50' WHERE id = 1", [])
+        .unwrap();
+    let dry = dry_run(&conn, &options);
+    assert_eq!(problems_total_of(&dry), 0, "{dry}");
+    exported(&conn, &options);
+
+    // Back into the same local schema: the same text, character for character.
+    let (_dir2, fresh, _) = with_saved_connection("rewritten-back", false);
+    fresh.execute_batch(create).unwrap();
+    let job = import(&fresh, 0, "skip", &options);
+    assert_eq!(job["status"], "succeeded", "{job}");
+    assert_eq!(
+        classes_and_values(&fresh, "events"),
+        classes_and_values(&conn, "events")
+    );
+}

@@ -15,7 +15,7 @@ the client waited for and went on from. The last answer of a session (TLS's clos
 which the client does not wait for) is not one, nor is the TCP handshake. The proxy prints "listening PORT" on stdout once it accepts connections
 (PORT 0 picks a free one).
 
-scripts/bench.sh uses it for its latency scenario; tests/common/proxy.rs for the round-trip
+scripts/bench.sh uses it for its latency scenario; tests/common/counting_proxy.rs for the round-trip
 budgets of tests/round_trips.rs.
 """
 

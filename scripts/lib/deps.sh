@@ -7,6 +7,11 @@
 _cloud_sync_missing_debs() {
     # Any server version will do; pg.sh picks the newest bin dir.
     compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || echo postgresql
+    # The Citus kit (CLOUD_SYNC_CITUS_KIT, scripts/lib/citus.sh) is built for Debian 12's
+    # PostgreSQL 15 and installs into its directories.
+    if [ -n "${CLOUD_SYNC_CITUS_KIT:-}" ] && [ ! -x /usr/lib/postgresql/15/bin/initdb ]; then
+        echo postgresql-15
+    fi
     # pgbouncer lives in /usr/sbin, which a non-root PATH may lack.
     PATH="$PATH:/usr/sbin" command -v pgbouncer >/dev/null || echo pgbouncer
     command -v sqlite3 >/dev/null || echo sqlite3
@@ -94,4 +99,35 @@ cloud_sync_install_bench_deps() {
 
     printf 'cloud_sync: installing %s (benchmark)\n' "$missing" >&2
     _cloud_sync_apt_install "$missing"
+}
+
+# Defines cloud_sync_install_package_deps: what scripts/package.sh needs on top of
+# cloud_sync_install_deps: Rust's standard library for aarch64, and in a virtual environment
+# of its own (printed on success) Zig and cargo-zigbuild, which link
+# against glibc 2.28's symbols whatever the machine's glibc and cross-link for aarch64, and
+# auditwheel, which checks the wheels against the manylinux_2_28 policy. cargo-zigbuild comes
+# as the binary PyPI ships (pinned; `cargo install cargo-zigbuild --locked` builds the same
+# program from source in several minutes more). The environment lives outside the source
+# tree: Zig reports its library directory relative to the working directory when it can, and
+# cargo-zigbuild hands that path to build scripts, which run elsewhere.
+CLOUD_SYNC_ZIGLANG_VERSION=0.17.0
+CLOUD_SYNC_ZIGBUILD_VERSION=0.24.0
+CLOUD_SYNC_AUDITWHEEL_VERSION=6.8.2
+
+cloud_sync_install_package_deps() {
+    local venv stamp
+    venv="${XDG_CACHE_HOME:-$HOME/.cache}/cloud_sync/package-tools"
+    stamp="ziglang==$CLOUD_SYNC_ZIGLANG_VERSION cargo-zigbuild==$CLOUD_SYNC_ZIGBUILD_VERSION auditwheel==$CLOUD_SYNC_AUDITWHEEL_VERSION"
+    rustup target list --installed 2>/dev/null | grep -qx aarch64-unknown-linux-gnu ||
+        rustup target add aarch64-unknown-linux-gnu >&2 || return 1
+    if [ "$(cat "$venv/.cloud_sync_stamp" 2>/dev/null)" != "$stamp" ]; then
+        rm -rf -- "$venv"
+        mkdir -p -- "$(dirname "$venv")" || return 1
+        /usr/bin/python3 -m venv "$venv" >&2 || return 1
+        # Word splitting of $stamp is intended: it is the list of pinned requirements.
+        # shellcheck disable=SC2086
+        "$venv/bin/pip" install -q --disable-pip-version-check $stamp >&2 || return 1
+        printf '%s\n' "$stamp" >"$venv/.cloud_sync_stamp"
+    fi
+    printf '%s\n' "$venv"
 }

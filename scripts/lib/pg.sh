@@ -102,6 +102,7 @@ logging_collector = off
 EOF
     cat >"$dir/data/pg_hba.conf" <<EOF || return 1
 local all all trust
+local replication all trust
 host all all 127.0.0.1/32 scram-sha-256
 host all all ::1/128 scram-sha-256
 EOF

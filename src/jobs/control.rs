@@ -2,16 +2,19 @@
 
 use serde_json::{json, Value};
 
-use super::{database_file, status_of};
+use super::{database_file, journal, status_of};
 use crate::error::{Error, Result};
 use crate::local::schema;
 use crate::sqlite::{Db, Param};
 use crate::sync::now_iso;
 
-/// Cancels job `id`. A queued job is cancelled at once. A running job is asked to stop: in this
-/// process it stops at its next safe point (between tables, between chunks of rows) and rolls
-/// back, remote and local; a job running in another process finishes its current attempt, which
-/// then counts as cancelled (it is not retried).
+/// Cancels job `id`. A queued job is cancelled at once. A running job is asked to stop and rolls
+/// back, remote and local: at its next safe point (between tables, between chunks of rows), or,
+/// while it waits on the network, at once, its guard closing its connection
+/// (`jobs::runner::watch`). The request reaches a job of this process through its live
+/// progress, and one of another process through the job's row, which that process reads in WAL
+/// mode; in a rollback journal mode such a job finishes its current attempt, which then counts
+/// as cancelled (it is not retried).
 pub fn cancel(db: &Db, id: i64) -> Result<Value> {
     schema::require_writable(db, "cancel a job")?;
     let status = status_of(db, id)?.ok_or_else(|| Error::invalid(format!("unknown job {id}")))?;
@@ -30,6 +33,12 @@ pub fn cancel(db: &Db, id: i64) -> Result<Value> {
             Ok(json!({"id": id, "status": "cancelled"}))
         }
         "running" => {
+            let file = database_file(db)?;
+            let here = super::live_progress_of_job(&file, id);
+            // First, as it needs no write: an import holds the write lock until it ends.
+            if let Some(progress) = &here {
+                progress.request_cancel();
+            }
             db.atomically(|| {
                 db.execute(
                     "UPDATE cloud_sync_jobs SET cancel_requested = 1 WHERE id = ?1",
@@ -37,16 +46,19 @@ pub fn cancel(db: &Db, id: i64) -> Result<Value> {
                 )?;
                 log(db, id, "cancel requested while running")
             })?;
-            let file = database_file(db)?;
-            let here = super::live_progress_of_job(&file, id);
-            if let Some(progress) = &here {
-                progress.request_cancel();
-            }
+            let stops = if here.is_some() {
+                "at its next safe point, or at once while it waits on the network"
+            } else if journal::mode(db)?.eq_ignore_ascii_case("wal") {
+                "within a second: the process running it reads the request from the job's row"
+            } else {
+                "when its current attempt ends (it runs in another process, and the database \
+                 is not in WAL mode)"
+            };
             Ok(json!({
                 "id": id,
                 "status": "running",
                 "cancel_requested": true,
-                "stops": if here.is_some() { "at its next safe point" } else { "when its current attempt ends (it runs in another process)" },
+                "stops": stops,
             }))
         }
         done => Err(Error::invalid(format!(
@@ -83,7 +95,8 @@ pub fn retry(db: &Db, id: i64) -> Result<Value> {
     Ok(json!({"id": id, "status": "queued", "next_attempt_at": now}))
 }
 
-fn log(db: &Db, id: i64, message: &str) -> Result<()> {
+/// Adds `message` to job `id`'s log, at its current attempt.
+pub(super) fn log(db: &Db, id: i64, message: &str) -> Result<()> {
     db.execute(
         "INSERT INTO cloud_sync_job_logs (job_id, attempt, at, level, message)
          SELECT id, attempts, ?2, 'info', ?3 FROM cloud_sync_jobs WHERE id = ?1",

@@ -1,5 +1,6 @@
 //! Queuing an export or an import: every check runs before anything is written, so a refused
-//! job queues nothing.
+//! job queues nothing. The checks (`check_export`, `check_import`) are their own step, so that
+//! a schedule checks the jobs it will queue exactly as queuing them does.
 
 use std::collections::BTreeSet;
 
@@ -28,8 +29,57 @@ pub fn enqueue_export(
         Some(name) => (connections::id(db, name)?, name.to_string()),
         None => only_connection(db, dry_run)?,
     };
+    let export = check_export(db, connection_id, &name, options_json)?;
+    if !dry_run {
+        check_confirmation(db, connection_id, &name, &export.options, &export.tables)?;
+    }
+    export.job.queue(db, dry_run)
+}
+
+/// A job that passed every check of its kind, ready to be queued.
+pub struct Checked {
+    pub connection_id: i64,
+    connection_name: String,
+    kind: &'static str,
+    /// The options as stored: the object given, keys sorted.
+    pub options: Map<String, Value>,
+    max_attempts: i64,
+}
+
+impl Checked {
+    /// Queues the job, due now; returns its id.
+    pub fn queue(&self, db: &Db, dry_run: bool) -> Result<i64> {
+        insert_job(
+            db,
+            self.connection_id,
+            &self.connection_name,
+            self.kind,
+            dry_run,
+            &Value::Object(self.options.clone()).to_string(),
+            self.max_attempts,
+        )
+    }
+}
+
+/// An export that passed the checks every export passes; a full one is also confirmed.
+pub struct CheckedExport {
+    pub job: Checked,
+    pub options: ExportOptions,
+    /// The tables it selects.
+    pub tables: Vec<String>,
+}
+
+/// Checks an export to the saved connection `name` (id `connection_id`) with `options_json`:
+/// its options, the tables they select, their column types, and that mode incremental finds
+/// them tracked.
+pub fn check_export(
+    db: &Db,
+    connection_id: i64,
+    name: &str,
+    options_json: Option<&str>,
+) -> Result<CheckedExport> {
     let options = ExportOptions::parse(options_json)?;
-    let normalized = normalize(options_json)?;
+    let stored = options_object(options_json)?;
     let tables = export::select_tables(db, &options)?;
     export::check_column_types(db, &tables, &options)?;
     if options.mode == Some(Mode::Incremental) {
@@ -42,24 +92,21 @@ pub fn enqueue_export(
             )));
         }
     }
-    if !dry_run {
-        check_confirmation(db, connection_id, &name, &options, &tables)?;
-    }
-    insert_job(
-        db,
+    let job = Checked {
         connection_id,
-        &name,
-        "export",
-        dry_run,
-        &normalized,
-        options.max_attempts,
-    )
+        connection_name: name.to_string(),
+        kind: "export",
+        options: stored,
+        max_attempts: options.max_attempts,
+    };
+    Ok(CheckedExport {
+        job,
+        options,
+        tables,
+    })
 }
 
 /// Validates and queues an import from the saved connection `name`; returns the job's id.
-/// `strategy` is the strategy argument (`None`: not given); the options may also name one, and
-/// when both do they must agree. The stored options always hold the strategy, so the runner
-/// reads everything from them.
 pub fn enqueue_import(
     db: &Db,
     name: &str,
@@ -68,6 +115,18 @@ pub fn enqueue_import(
     options_json: Option<&str>,
 ) -> Result<i64> {
     schema::require_writable(db, "queue a job")?;
+    check_import(db, name, strategy, options_json)?.queue(db, dry_run)
+}
+
+/// Checks an import from the saved connection `name`. `strategy` is the strategy argument
+/// (`None`: not given); the options may also name one, and when both do they must agree. The
+/// stored options always hold the strategy, so the runner reads everything from them.
+pub fn check_import(
+    db: &Db,
+    name: &str,
+    strategy: Option<&str>,
+    options_json: Option<&str>,
+) -> Result<Checked> {
     let connection_id = connections::id(db, name)?;
     let argument = strategy.map(Strategy::parse).transpose()?;
     let mut options = ImportOptions::parse(options_json)?;
@@ -85,15 +144,13 @@ pub fn enqueue_import(
     }
     import::select_tables(db, &options)?;
     stored.insert("strategy".into(), options.strategy.as_str().into());
-    insert_job(
-        db,
+    Ok(Checked {
         connection_id,
-        name,
-        "import",
-        dry_run,
-        &Value::Object(stored).to_string(),
-        options.max_attempts,
-    )
+        connection_name: name.to_string(),
+        kind: "import",
+        options: stored,
+        max_attempts: options.max_attempts,
+    })
 }
 
 /// Writes one queued job, due now.
@@ -135,11 +192,6 @@ fn options_object(options_json: Option<&str>) -> Result<Map<String, Value>> {
         None => Ok(Map::new()),
         Some(text) => options_json::object(text, "options", "'{}'"),
     }
-}
-
-/// The options as compact JSON (`{}` when none were given).
-fn normalize(options_json: Option<&str>) -> Result<String> {
-    Ok(Value::Object(options_object(options_json)?).to_string())
 }
 
 fn only_connection(db: &Db, dry_run: bool) -> Result<(i64, String)> {
@@ -330,17 +382,32 @@ fn check_same_schema(job: &DryRun, summary: &Summary, options: &ExportOptions) -
     )))
 }
 
-/// The preview must have compared the same way: same mode, same deletes.
+/// The preview must have compared the same way (same mode, same deletes) and made the same
+/// Citus tables.
 fn check_same_comparison(job: &DryRun, options: &ExportOptions) -> Result<()> {
     let previewed = ExportOptions::parse(Some(&job.options)).unwrap_or_default();
-    if (previewed.mode, previewed.propagate_deletes) == (options.mode, options.propagate_deletes) {
-        return Ok(());
-    }
+    let compared = |o: &ExportOptions| (o.mode, o.propagate_deletes);
+    let citus = |o: &ExportOptions| {
+        (
+            o.distribute.clone(),
+            o.reference.clone(),
+            o.colocate_with.clone(),
+        )
+    };
     let id = job.id;
-    Err(Error::invalid(format!(
-        "confirm: dry run {id} had other mode or propagate_deletes options than this export: \
-         run a dry run with the same options"
-    )))
+    if compared(&previewed) != compared(options) {
+        return Err(Error::invalid(format!(
+            "confirm: dry run {id} had other mode or propagate_deletes options than this \
+             export: run a dry run with the same options"
+        )));
+    }
+    if citus(&previewed) != citus(options) {
+        return Err(Error::invalid(format!(
+            "confirm: dry run {id} had other distribute, reference or colocate_with options \
+             than this export: run a dry run with the same options"
+        )));
+    }
+    Ok(())
 }
 
 /// The dry run finished at most `max` seconds ago.
@@ -378,9 +445,10 @@ mod tests {
 
     #[test]
     fn options_are_stored_compact() {
-        assert_eq!(normalize(None).unwrap(), "{}");
+        let stored = |json| Value::Object(options_object(json).unwrap()).to_string();
+        assert_eq!(stored(None), "{}");
         assert_eq!(
-            normalize(Some(r#"{ "tables" : ["a"], "confirm": 3 }"#)).unwrap(),
+            stored(Some(r#"{ "tables" : ["a"], "confirm": 3 }"#)),
             r#"{"confirm":3,"tables":["a"]}"#
         );
     }

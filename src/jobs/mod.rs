@@ -8,6 +8,7 @@
 //! `next_attempt_at` after a transient failure with attempts left (the policy is in `retry`).
 //! `control` cancels a queued job straight to `cancelled` and queues a failed or cancelled one
 //! again.
+//! `schedule` keeps schedules, from which the worker queues jobs by itself.
 
 pub mod control;
 pub mod enqueue;
@@ -16,6 +17,7 @@ mod per_process;
 pub mod report;
 pub mod retry;
 pub mod runner;
+pub mod schedule;
 pub mod views;
 pub mod worker;
 

@@ -5,7 +5,7 @@ use crate::sqlite::argument::{exact_integer, shown};
 use crate::sqlite::{Db, Param, Value};
 
 pub const SCHEMA_SQL: &str = include_str!("../../sql/schema.sql");
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Readies the database at load time, before anything is registered: creates or completes
 /// cloud_sync's tables through a connection that can write; leaves a read-only or query-only

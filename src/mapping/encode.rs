@@ -1,6 +1,8 @@
 //! SQLite values -> binary COPY fields for a Postgres column type, or the reason a value cannot
 //! go there unchanged.
 
+use super::datetime::{self, DateTime};
+use super::decimal::Decimal;
 use super::PgType;
 use crate::sqlite::Value;
 
@@ -159,9 +161,7 @@ fn encode_text(ty: PgType, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), String
         }
         PgType::Numeric(limits) => check_numeric(text, limits)?,
         PgType::Date => {
-            if !is_iso_date(text) {
-                return Err("text is not a date in the form YYYY-MM-DD".into());
-            }
+            datetime::parse_date(text)?;
         }
         PgType::Timestamp(precision) => check_timestamp(text, precision, false)?,
         PgType::Timestamptz(precision) => check_timestamp(text, precision, true)?,
@@ -186,7 +186,7 @@ fn encode_text(ty: PgType, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), String
     Ok(())
 }
 
-fn parse_uuid(text: &str) -> Option<[u8; 16]> {
+pub(super) fn parse_uuid(text: &str) -> Option<[u8; 16]> {
     let hex: String = match text.len() {
         36 if [8, 13, 18, 23].iter().all(|&i| text.as_bytes()[i] == b'-') => text.replace('-', ""),
         32 => text.to_string(),
@@ -201,33 +201,14 @@ fn parse_uuid(text: &str) -> Option<[u8; 16]> {
 
 /// A decimal literal that `numeric(precision, scale)` keeps exactly (no rounding).
 fn check_numeric(text: &str, limits: Option<(u32, u32)>) -> Result<(), String> {
-    let body = text.strip_prefix(['+', '-']).unwrap_or(text);
-    if body.eq_ignore_ascii_case("nan") {
-        return Ok(());
-    }
-    let (mantissa, exponent) = match body.find(['e', 'E']) {
-        Some(i) => (&body[..i], body[i + 1..].parse::<i32>().ok()),
-        None => (body, Some(0)),
-    };
-    let (int_part, frac_part) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let digits_ok = !(int_part.is_empty() && frac_part.is_empty())
-        && int_part
-            .bytes()
-            .chain(frac_part.bytes())
-            .all(|b| b.is_ascii_digit());
-    let Some(exponent) = exponent.filter(|_| digits_ok) else {
-        return Err("text is not a decimal number".into());
-    };
+    let decimal = Decimal::parse(text).ok_or("text is not a decimal number")?;
     if let Some((precision, scale)) = limits {
-        // Digits after the point and before it, once the exponent is applied.
-        let frac_digits = frac_part.trim_end_matches('0').len() as i64 - i64::from(exponent);
-        let int_digits = int_part.trim_start_matches('0').len() as i64 + i64::from(exponent);
-        if frac_digits > i64::from(scale) {
+        if decimal.frac_digits() > i64::from(scale) {
             return Err(format!(
                 "{text} has more decimal places than numeric({precision},{scale}) keeps"
             ));
         }
-        if int_digits > i64::from(precision) - i64::from(scale) {
+        if decimal.int_digits() > i64::from(precision) - i64::from(scale) {
             return Err(format!(
                 "{text} is too large for numeric({precision},{scale})"
             ));
@@ -236,53 +217,16 @@ fn check_numeric(text: &str, limits: Option<(u32, u32)>) -> Result<(), String> {
     Ok(())
 }
 
-fn digits(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn is_iso_date(s: &str) -> bool {
-    s.len() == 10
-        && s.as_bytes()[4] == b'-'
-        && s.as_bytes()[7] == b'-'
-        && digits(&s[..4])
-        && digits(&s[5..7])
-        && digits(&s[8..])
-}
-
-/// ISO-8601 date-times: `YYYY-MM-DD[T ]HH:MM[:SS[.fraction]]`, and for timestamptz an optional
-/// `Z` or `±HH[:MM]`. A zone on a timestamp without time zone would be silently dropped by
-/// Postgres, so it is a problem; fractions beyond the column's precision would be rounded.
+/// ISO-8601 date-times that Postgres takes as they are: a zone on a timestamp without time
+/// zone would be silently dropped, so it is a problem; fractions beyond the column's precision
+/// would be rounded.
 fn check_timestamp(text: &str, precision: Option<u32>, with_zone: bool) -> Result<(), String> {
-    let bad = || "text is not an ISO-8601 date-time (YYYY-MM-DD HH:MM:SS)".to_string();
-    if text.len() < 16 || !is_iso_date(&text[..10]) || !matches!(text.as_bytes()[10], b'T' | b' ') {
-        return Err(bad());
-    }
-    let rest = &text[11..];
-    let zone_at = rest.find(['Z', 'z', '+', '-']).unwrap_or(rest.len());
-    let (time, zone) = rest.split_at(zone_at);
-    if !zone.is_empty() {
-        if !with_zone {
-            return Err("text carries a time zone, which timestamp without time zone drops".into());
-        }
-        let offset = zone
-            .trim_start_matches(['Z', 'z', '+', '-'])
-            .replace(':', "");
-        if !(zone.len() == 1 && zone.eq_ignore_ascii_case("z")
-            || digits(&offset) && matches!(offset.len(), 2 | 4))
-        {
-            return Err(bad());
-        }
-    }
-    let (clock, fraction) = time.split_once('.').unwrap_or((time, ""));
-    let parts: Vec<&str> = clock.split(':').collect();
-    if !matches!(parts.len(), 2 | 3) || parts.iter().any(|p| p.len() != 2 || !digits(p)) {
-        return Err(bad());
-    }
-    if !fraction.is_empty() && !digits(fraction) {
-        return Err(bad());
+    let parsed = DateTime::parse(text)?;
+    if parsed.offset_minutes.is_some() && !with_zone {
+        return Err("text carries a time zone, which timestamp without time zone drops".into());
     }
     let kept = precision.unwrap_or(6) as usize;
-    if fraction.trim_end_matches('0').len() > kept {
+    if parsed.fraction_digits() > kept {
         return Err(format!(
             "text has more fractional-second digits than the column keeps ({kept})"
         ));

@@ -11,13 +11,17 @@
 //! One job per file: the Postgres types (`pg_type`), what a local column holds (`profile`), the
 //! type of a column we create on either side (`new_column`), SQLite -> Postgres values
 //! (`encode`), Postgres -> SQLite values (`decode`), whether a value comes back in its storage
-//! class and which type would keep it (`round_trip`), row keys for problem reports (`keys`), and the constraints, indexes and defaults of a table
+//! class and content and which type would keep it (`round_trip`), the text Postgres gives back
+//! for decimals, date-times and jsonb (`decimal`, `datetime`, `jsonb_text`), row keys for problem reports (`keys`), and the constraints, indexes and defaults of a table
 //! created on the other side (`constraints`, `defaults`).
 
 mod constraints;
+mod datetime;
+mod decimal;
 mod decode;
 mod defaults;
 mod encode;
+mod jsonb_text;
 mod keys;
 mod new_column;
 mod pg_type;

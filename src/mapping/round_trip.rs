@@ -1,11 +1,16 @@
 //! Whether a local value comes back as it was: exported into a Postgres type, then imported into
 //! the local column it came from. The encoder says which values a type can hold; this says which
 //! of those the import would give back in another storage class (text from `bytea` comes back a
-//! blob, an integer in an untyped column sent to `text` comes back text), so that no export
-//! changes a value's class without the dry run saying so. And, for a value that cannot go, the
+//! blob, an integer in an untyped column sent to `text` comes back text) or as other text (an
+//! upper-case UUID in lower case, a zoned time in UTC, JSON with its keys reordered), so that no
+//! export changes a value without the dry run saying so. And, for a value that cannot go, the
 //! type that would keep it, for the problem's message.
 
-use super::{encode, Affinity, PgType};
+use super::datetime::DateTime;
+use super::decimal::Decimal;
+use super::encode::parse_uuid;
+use super::{encode, jsonb_text, Affinity, PgType};
+use crate::shown;
 use crate::sqlite::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,16 +42,16 @@ impl Class {
     }
 }
 
-/// `Ok` when `value`, sent to a remote column of type `ty`, comes back with its storage class
-/// when imported into a local column of `affinity` (the one it left). `Err` says what it would
-/// come back as.
+/// `Ok` when `value`, sent to a remote column of type `ty` (which takes it), comes back as it
+/// was, storage class and content, when imported into a local column of `affinity` (the one it
+/// left). `Err` says what it would come back as.
 pub fn comes_back(ty: PgType, value: Value, affinity: Affinity) -> Result<(), String> {
     let Some(class) = Class::of(value) else {
         return Ok(());
     };
     let back = class_back(ty, value, class, affinity);
     if back == class {
-        return Ok(());
+        return text_comes_back(ty, value, affinity);
     }
     let column = match affinity {
         Affinity::Blob => "an untyped or BLOB".to_string(),
@@ -58,6 +63,55 @@ pub fn comes_back(ty: PgType, value: Value, affinity: Affinity) -> Result<(), St
         ty.sql(),
         back.name()
     ))
+}
+
+/// `Ok` unless `value` is text that Postgres keeps as a value of `ty` and gives back written
+/// another way.
+fn text_comes_back(ty: PgType, value: Value, affinity: Affinity) -> Result<(), String> {
+    let Value::Text(bytes) = value else {
+        return Ok(());
+    };
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return Ok(());
+    };
+    match text_back(ty, text, affinity) {
+        Some(back) if back != text => Err(format!(
+            "text {} would come back from {} as {}",
+            shown::quoted(text, '\''),
+            ty.sql(),
+            shown::quoted(&back, '\'')
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The text the import gives back for `text` stored in `ty`, for the types that store a value
+/// rather than the text; `None` for the others.
+fn text_back(ty: PgType, text: &str, affinity: Affinity) -> Option<String> {
+    match ty {
+        PgType::Uuid => {
+            let hex: String = parse_uuid(text)?
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            Some(format!(
+                "{}-{}-{}-{}-{}",
+                &hex[..8],
+                &hex[8..12],
+                &hex[12..16],
+                &hex[16..20],
+                &hex[20..]
+            ))
+        }
+        PgType::Jsonb => jsonb_text::postgres_text(text),
+        // Into any other affinity, numeric text comes back as a number (a class change).
+        PgType::Numeric(limits) if affinity == Affinity::Text => {
+            Some(Decimal::parse(text)?.postgres_text(limits.map(|(_, scale)| scale)))
+        }
+        PgType::Timestamp(_) => Some(DateTime::parse(text).ok()?.timestamp_text()),
+        PgType::Timestamptz(_) => Some(DateTime::parse(text).ok()?.timestamptz_text()),
+        _ => None,
+    }
 }
 
 /// The class the import gives back for `value` (of `class`) read from `ty` into `affinity`,
@@ -177,6 +231,79 @@ mod tests {
         ] {
             let message = comes_back(ty, value, affinity).unwrap_err();
             assert!(message.contains(expected), "{ty:?} {value:?}: {message}");
+        }
+    }
+
+    #[test]
+    fn texts_postgres_writes_another_way_are_named() {
+        for (ty, text, affinity, expected) in [
+            (
+                PgType::Uuid,
+                "123E4567E89B12D3A456426614174000",
+                Affinity::Text,
+                "would come back from uuid as '123e4567-e89b-12d3-a456-426614174000'",
+            ),
+            (
+                PgType::Timestamptz(None),
+                "2024-01-01T10:00+02:00",
+                Affinity::Blob,
+                "as '2024-01-01 08:00:00+00'",
+            ),
+            (
+                PgType::Timestamptz(None),
+                "2024-01-01 10:00:00",
+                Affinity::Text,
+                "as '2024-01-01 10:00:00+00'",
+            ),
+            (
+                PgType::Timestamp(None),
+                "2024-01-01 10:00:00.500",
+                Affinity::Numeric,
+                "as '2024-01-01 10:00:00.5'",
+            ),
+            (
+                PgType::Jsonb,
+                r#"{"b":1,"a":2}"#,
+                Affinity::Text,
+                r#"would come back from jsonb as '{"a": 2, "b": 1}'"#,
+            ),
+            (
+                PgType::Numeric(Some((10, 2))),
+                "19.5",
+                Affinity::Text,
+                "text '19.5' would come back from numeric(10,2) as '19.50'",
+            ),
+            (PgType::Numeric(None), "1e3", Affinity::Text, "as '1000'"),
+        ] {
+            let message = comes_back(ty, Value::Text(text.as_bytes()), affinity).unwrap_err();
+            assert!(message.contains(expected), "{ty:?} {text}: {message}");
+        }
+        for (ty, text, affinity) in [
+            (
+                PgType::Uuid,
+                "123e4567-e89b-12d3-a456-426614174000",
+                Affinity::Text,
+            ),
+            (
+                PgType::Timestamptz(None),
+                "2024-01-01 08:00:00+00",
+                Affinity::Text,
+            ),
+            (
+                PgType::Timestamp(Some(0)),
+                "2024-01-01 08:00:00",
+                Affinity::Blob,
+            ),
+            (PgType::Jsonb, r#"{"a": 2, "b": 1}"#, Affinity::Text),
+            (PgType::Json, r#"{"b":1,"a":2}"#, Affinity::Text),
+            (PgType::Numeric(Some((10, 2))), "19.50", Affinity::Text),
+            (PgType::Date, "2024-02-29", Affinity::Text),
+        ] {
+            assert_eq!(
+                comes_back(ty, Value::Text(text.as_bytes()), affinity),
+                Ok(()),
+                "{ty:?} {text}"
+            );
         }
     }
 

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use percent_encoding::percent_decode_str;
 
+use super::deadlines::Deadlines;
+use super::guard::GuardHandle;
 use crate::error::{Error, Result};
 use crate::secret::SecretString;
 use crate::shown;
@@ -106,6 +108,10 @@ pub struct ConnInfo {
     pub connect_deadline: Duration,
     pub application_name: Option<String>,
     pub options: Option<String>,
+    /// The deadlines of a session opened with this info (a job's, from its options).
+    pub deadlines: Deadlines,
+    /// The guard of the job that connects, which a session opened with this info attaches to.
+    pub guard: Option<GuardHandle>,
 }
 
 impl fmt::Debug for ConnInfo {
@@ -228,6 +234,8 @@ impl ConnInfo {
             connect_deadline,
             application_name: get("application_name").map(str::to_string),
             options: get("options").map(str::to_string),
+            deadlines: Deadlines::default(),
+            guard: None,
         })
     }
 

@@ -11,7 +11,10 @@ use postgres::{Client, SimpleQueryMessage};
 use serde_json::{json, Value};
 
 use super::conninfo::{ChannelBinding, ConnInfo, SslMode};
-use super::tls::{self, Recorded};
+use super::deadlines::Deadlines;
+use super::guard::GuardHandle;
+use super::link::{self, Link};
+use super::tls::{self, Recorded, Rejection};
 use crate::error::{ConnectFailure, Error, Result};
 
 pub struct Session {
@@ -21,6 +24,18 @@ pub struct Session {
     /// The server's certificate was checked against trusted roots.
     pub verified: bool,
     pub connect_time: Duration,
+    deadlines: Deadlines,
+    /// The job's guard, watching this session until it is dropped.
+    guard: Option<GuardHandle>,
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // Before the client closes the socket, so the guard never touches a closed descriptor.
+        if let Some(guard) = &self.guard {
+            guard.detach();
+        }
+    }
 }
 
 impl Session {
@@ -29,7 +44,7 @@ impl Session {
     pub fn connect(info: &ConnInfo) -> Result<Session> {
         let started = Instant::now();
         let deadline = started + info.connect_deadline;
-        let (client, tls) = match info.sslmode {
+        let (client, tls, link) = match info.sslmode {
             SslMode::Disable => connect_once(info, PgSslMode::Disable, deadline)?,
             // libpq's `allow`: plain text first, TLS only if the server turns plain text down.
             SslMode::Allow => match connect_once(info, PgSslMode::Disable, deadline) {
@@ -44,12 +59,33 @@ impl Session {
                 connect_once(info, PgSslMode::Require, deadline)?
             }
         };
+        if let Some(link) = &link {
+            link.set_unacknowledged_limit(info.deadlines.unacknowledged_limit());
+        }
+        if let Some(guard) = &info.guard {
+            let token = client.cancel_token();
+            let connector = tls::connector(info)?;
+            guard.attach(
+                link,
+                Box::new(move || {
+                    let _ = token.cancel_query(connector);
+                }),
+            );
+        }
         Ok(Session {
             client,
             tls,
             verified: tls && info.effective_sslmode().verifies(),
             connect_time: started.elapsed(),
+            deadlines: info.deadlines,
+            guard: info.guard.clone(),
         })
+    }
+
+    /// The statements that give a transaction of this session its server-side deadlines, to
+    /// run first in it (see [`Deadlines::transaction_settings`]).
+    pub fn transaction_settings(&self) -> [String; 2] {
+        self.deadlines.transaction_settings()
     }
 
     /// Runs a trivial query and reports what this session is.
@@ -86,11 +122,19 @@ fn round_ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 100_000.0).round() / 100.0
 }
 
-fn connect_once(info: &ConnInfo, mode: PgSslMode, deadline: Instant) -> Result<(Client, bool)> {
+/// One connection attempt: the client, whether TLS is on, and its socket when found.
+fn connect_once(
+    info: &ConnInfo,
+    mode: PgSslMode,
+    deadline: Instant,
+) -> Result<(Client, bool, Option<Link>)> {
     let remaining = deadline.saturating_duration_since(Instant::now());
     if remaining.is_zero() {
         return Err(timed_out(info));
     }
+    let tag = link::tag(remaining);
+    // Linux takes at most 32767 s.
+    let keepalive = info.deadlines.keepalive.min(Duration::from_secs(32_767));
     let mut config = postgres::Config::new();
     config
         .host(&info.host)
@@ -105,10 +149,13 @@ fn connect_once(info: &ConnInfo, mode: PgSslMode, deadline: Instant) -> Result<(
         })
         .application_name(info.application_name.as_deref().unwrap_or("cloud_sync"))
         .connect_timeout(remaining)
-        // Bounds how long unacknowledged data may sit on a dead or black-holed peer.
-        .tcp_user_timeout(remaining)
+        // Bounds how long unacknowledged data may sit on a dead or black-holed peer while
+        // connecting; its exact value tags the socket, so that it can be found (see `link`).
+        .tcp_user_timeout(tag)
         .keepalives(true)
-        .keepalives_idle(Duration::from_secs(30));
+        .keepalives_idle(keepalive)
+        .keepalives_interval(info.deadlines.keepalive_interval())
+        .keepalives_retries(3);
     if let Some(password) = &info.password {
         config.password(password.expose());
     }
@@ -119,8 +166,9 @@ fn connect_once(info: &ConnInfo, mode: PgSslMode, deadline: Instant) -> Result<(
     let handshake_done = connector.handshake_done.clone();
 
     // rust-postgres's connect_timeout covers only the TCP connect. The whole attempt runs on its
-    // own thread so the caller can stop waiting at the deadline; an abandoned attempt ends on
-    // its own (tcp_user_timeout, or the server's authentication timeout) and its result is dropped.
+    // own thread so the caller can stop waiting at the deadline, or at a cancel; an abandoned
+    // attempt ends on its own (tcp_user_timeout, or the server's authentication timeout) and its
+    // result is dropped.
     let (sender, receiver) = mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name("cloud_sync-connect".into())
@@ -128,10 +176,39 @@ fn connect_once(info: &ConnInfo, mode: PgSslMode, deadline: Instant) -> Result<(
             let _ = sender.send(config.connect(connector));
         })
         .map_err(|e| Error::local(format!("cannot start a connection thread: {e}")))?;
-    match receiver.recv_timeout(remaining) {
-        Ok(Ok(client)) => Ok((client, handshake_done.load(Ordering::SeqCst))),
-        Ok(Err(e)) => Err(classify(&e, info)),
-        Err(_) => Err(timed_out(info)),
+    match wait_for_connect(&receiver, deadline, info)? {
+        Ok(client) => Ok((
+            client,
+            handshake_done.load(Ordering::SeqCst),
+            link::find(tag),
+        )),
+        Err(e) => Err(classify(&e, info)),
+    }
+}
+
+/// How long a connect waits between two looks at its job's guard.
+const CANCEL_CHECK: Duration = Duration::from_millis(100);
+
+/// Waits for the connect thread's result until `deadline`, or until the guard of the job that
+/// connects says the job was cancelled.
+fn wait_for_connect(
+    receiver: &mpsc::Receiver<std::result::Result<Client, postgres::Error>>,
+    deadline: Instant,
+    info: &ConnInfo,
+) -> Result<std::result::Result<Client, postgres::Error>> {
+    loop {
+        if info.guard.as_ref().is_some_and(GuardHandle::cancelled) {
+            return Err(Error::Cancelled(format!(
+                "cancelled while connecting to {}",
+                info.target()
+            )));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match receiver.recv_timeout(left.min(CANCEL_CHECK)) {
+            Ok(result) => return Ok(result),
+            Err(mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => {}
+            Err(_) => return Err(timed_out(info)),
+        }
     }
 }
 
@@ -275,7 +352,7 @@ fn driver_failure(error: &postgres::Error, info: &ConnInfo) -> Error {
                 info.sslmode.as_str()
             ),
         )
-    } else if lower.contains("hostname mismatch") || lower.contains("ip address mismatch") {
+    } else if let Some(Rejection::OtherHost) = tls::rejected_certificate(error) {
         (
             ConnectFailure::Tls,
             format!(
@@ -285,14 +362,14 @@ fn driver_failure(error: &postgres::Error, info: &ConnInfo) -> Error {
                 info.host
             ),
         )
-    } else if lower.contains("certificate verify failed") {
+    } else if let Some(Rejection::Untrusted(reason)) = tls::rejected_certificate(error) {
         (
             ConnectFailure::Tls,
             format!(
                 "TLS with {target} failed: the server's certificate is not signed by a trusted \
                  CA ({}): point sslrootcert at the CA that signed it, or use sslmode=require to \
                  encrypt without verifying",
-                verify_reason(&detail)
+                reason
             ),
         )
     } else if lower.contains("tls") || lower.contains("ssl") {
@@ -315,10 +392,6 @@ fn driver_failure(error: &postgres::Error, info: &ConnInfo) -> Error {
         )
     };
     Error::connect(failure, message)
-}
-
-fn verify_reason(detail: &str) -> &str {
-    detail.rsplit(": ").next().unwrap_or(detail)
 }
 
 /// `error` and its sources, outermost first.

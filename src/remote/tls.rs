@@ -1,75 +1,56 @@
-//! TLS with libpq's semantics, on OpenSSL (the library libpq itself uses):
-//! `require` encrypts without verifying, `verify-ca` checks the chain, `verify-full` checks the
-//! chain and the host name. SNI is always sent with the host name (Neon routes by it).
+//! TLS with libpq's semantics, on rustls with ring's cryptography, so that the extension links
+//! no system TLS or crypto library (docs/design.md, "A self-contained binary"): `require`
+//! encrypts without verifying, `verify-ca` checks the chain, `verify-full` checks the chain and
+//! the host name. SNI is sent with a host name (Neon routes by it), never with an IP address,
+//! as libpq does. This file builds the client configuration for a connection string and says
+//! which certificate problem ended a handshake; `verify` checks certificates, `connect` runs
+//! the handshake for the driver.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+mod connect;
+mod verify;
 
-use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode};
-use openssl::x509::store::X509StoreBuilder;
-use openssl::x509::X509;
-use postgres::tls::{MakeTlsConnect, TlsConnect};
-use postgres_openssl::MakeTlsConnector;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+use rustls::{CertificateError, ClientConfig, NamedGroup, RootCertStore};
 
 use super::conninfo::{ConnInfo, RootCert, SslMode};
 use crate::error::{Error, Result};
+pub use connect::{Connector, Recorded};
+use verify::Verifier;
+
+/// What `cloud_sync_debug()` reports as the TLS implementation.
+pub const BACKEND: &str = "rustls 0.23 (ring)";
 
 /// Builds the connector for `info`'s sslmode and root certificates.
-pub fn connector(info: &ConnInfo) -> Result<MakeTlsConnector> {
-    let mut builder = SslConnector::builder(SslMethod::tls_client())
-        .map_err(|e| Error::invalid(format!("cannot set up TLS: {e}")))?;
+pub fn connector(info: &ConnInfo) -> Result<Connector> {
+    let mode = info.effective_sslmode();
+    let roots = if mode.verifies() {
+        Some(match root_cert(info)? {
+            RootCert::System => system_roots()?,
+            RootCert::File(path) => Arc::new(file_roots(&path)?),
+        })
+    } else {
+        None
+    };
+    let mut provider = rustls::crypto::ring::default_provider();
     // TLS 1.3 sends a key share for the first group only. PostgreSQL's default ssl_ecdh_curve
     // is prime256v1, so offering X25519 first costs every connection a HelloRetryRequest: one
     // round trip more.
-    builder
-        .set_groups_list("P-256:X25519:P-384:P-521")
-        .map_err(|e| Error::invalid(format!("cannot set up TLS: {e}")))?;
-    let mode = info.effective_sslmode();
-    if mode.verifies() {
-        match root_cert(info)? {
-            RootCert::System => builder.set_default_verify_paths().map_err(|e| {
-                Error::invalid(format!("cannot load the system's trusted roots: {e}"))
-            })?,
-            RootCert::File(path) => {
-                let pem = std::fs::read(&path).map_err(|e| {
-                    Error::invalid(format!(
-                        "cannot read sslrootcert file {}: {e}",
-                        path.display()
-                    ))
-                })?;
-                let certs = X509::stack_from_pem(&pem)
-                    .ok()
-                    .filter(|c| !c.is_empty())
-                    .ok_or_else(|| {
-                        Error::invalid(format!(
-                            "sslrootcert file {} holds no PEM certificate",
-                            path.display()
-                        ))
-                    })?;
-                // Trust exactly the given roots, as libpq does, not the system's as well.
-                let mut store = X509StoreBuilder::new()
-                    .map_err(|e| Error::invalid(format!("cannot set up TLS: {e}")))?;
-                for cert in certs {
-                    store
-                        .add_cert(cert)
-                        .map_err(|e| Error::invalid(format!("cannot use sslrootcert: {e}")))?;
-                }
-                builder.set_cert_store(store.build());
-            }
-        }
-        builder.set_verify(SslVerifyMode::PEER);
-    } else {
-        builder.set_verify(SslVerifyMode::NONE);
-    }
-    let mut connector = MakeTlsConnector::new(builder.build());
-    let check_host_name = mode == SslMode::VerifyFull;
-    connector.set_callback(move |config, _domain| {
-        config.set_verify_hostname(check_host_name);
-        Ok(())
-    });
-    Ok(connector)
+    provider
+        .kx_groups
+        .sort_by_key(|group| group.name() != NamedGroup::secp256r1);
+    let provider = Arc::new(provider);
+    let verifier = Verifier::new(roots, mode == SslMode::VerifyFull, &provider);
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::invalid(format!("cannot set up TLS: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    Ok(Connector::new(Arc::new(config)))
 }
 
 fn root_cert(info: &ConnInfo) -> Result<RootCert> {
@@ -78,7 +59,7 @@ fn root_cert(info: &ConnInfo) -> Result<RootCert> {
     }
     // libpq's default location.
     let default = std::env::var_os("HOME")
-        .map(|home| std::path::Path::new(&home).join(".postgresql/root.crt"))
+        .map(|home| Path::new(&home).join(".postgresql/root.crt"))
         .filter(|p| p.exists());
     default.map(RootCert::File).ok_or_else(|| {
         Error::invalid(format!(
@@ -89,62 +70,88 @@ fn root_cert(info: &ConnInfo) -> Result<RootCert> {
     })
 }
 
-/// Wraps a connector to record whether a TLS handshake actually completed (with
-/// `sslmode=prefer` the server may decline and the session stays in plain text).
-pub struct Recorded<T> {
-    inner: T,
-    pub handshake_done: Arc<AtomicBool>,
+/// Exactly the roots in the file, as libpq trusts them, not the system's as well. Read at every
+/// connection, as libpq does, so a replaced file takes effect at once.
+fn file_roots(path: &Path) -> Result<RootCertStore> {
+    let pem = std::fs::read(path).map_err(|e| {
+        Error::invalid(format!(
+            "cannot read sslrootcert file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let certs: Vec<CertificateDer> = CertificateDer::pem_slice_iter(&pem)
+        .collect::<std::result::Result<_, _>>()
+        .ok()
+        .filter(|c: &Vec<_>| !c.is_empty())
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "sslrootcert file {} holds no PEM certificate",
+                path.display()
+            ))
+        })?;
+    let mut store = RootCertStore::empty();
+    for cert in certs {
+        store
+            .add(cert)
+            .map_err(|e| Error::invalid(format!("cannot use sslrootcert: {e}")))?;
+    }
+    Ok(store)
 }
 
-impl<T> Recorded<T> {
-    pub fn new(inner: T) -> Self {
-        Recorded {
-            inner,
-            handshake_done: Arc::new(AtomicBool::new(false)),
+/// The system's trusted roots (`sslrootcert=system`), from where OpenSSL would read them
+/// (`SSL_CERT_FILE` and `SSL_CERT_DIR` included). Read once per process: parsing a few hundred
+/// certificates at every connection would cost more than the handshake.
+fn system_roots() -> Result<Arc<RootCertStore>> {
+    static ROOTS: OnceLock<std::result::Result<Arc<RootCertStore>, String>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            let found = rustls_native_certs::load_native_certs();
+            let mut store = RootCertStore::empty();
+            store.add_parsable_certificates(found.certs);
+            if store.is_empty() {
+                let why = found.errors.first().map(ToString::to_string);
+                return Err(why.unwrap_or_else(|| "none found".into()));
+            }
+            Ok(Arc::new(store))
+        })
+        .clone()
+        .map_err(|why| Error::invalid(format!("cannot load the system's trusted roots: {why}")))
+}
+
+/// Why the server's certificate was refused, when that ended the connection.
+pub enum Rejection {
+    /// The certificate is trusted but names other hosts (`verify-full` only).
+    OtherHost,
+    /// The certificate is not trusted, for this reason.
+    Untrusted(&'static str),
+}
+
+/// Finds, in the driver's error, the certificate check that failed the handshake, if one did.
+pub fn rejected_certificate(error: &(dyn std::error::Error + 'static)) -> Option<Rejection> {
+    let rustls_error = std::iter::successors(Some(error), |e| e.source()).find_map(|e| {
+        e.downcast_ref::<rustls::Error>().or_else(|| {
+            e.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        })
+    })?;
+    let rustls::Error::InvalidCertificate(problem) = rustls_error else {
+        return None;
+    };
+    Some(match problem {
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            Rejection::OtherHost
         }
-    }
-}
-
-impl<S, T> MakeTlsConnect<S> for Recorded<T>
-where
-    T: MakeTlsConnect<S>,
-    <T::TlsConnect as TlsConnect<S>>::Future: Send + 'static,
-{
-    type Stream = T::Stream;
-    type TlsConnect = RecordedConnect<T::TlsConnect>;
-    type Error = T::Error;
-
-    fn make_tls_connect(&mut self, domain: &str) -> Result<Self::TlsConnect, Self::Error> {
-        Ok(RecordedConnect {
-            inner: self.inner.make_tls_connect(domain)?,
-            handshake_done: self.handshake_done.clone(),
-        })
-    }
-}
-
-pub struct RecordedConnect<T> {
-    inner: T,
-    handshake_done: Arc<AtomicBool>,
-}
-
-type BoxedHandshake<St, E> = Pin<Box<dyn Future<Output = Result<St, E>> + Send>>;
-
-impl<S, T> TlsConnect<S> for RecordedConnect<T>
-where
-    T: TlsConnect<S>,
-    T::Future: Send + 'static,
-{
-    type Stream = T::Stream;
-    type Error = T::Error;
-    type Future = BoxedHandshake<T::Stream, T::Error>;
-
-    fn connect(self, stream: S) -> Self::Future {
-        let handshake = self.inner.connect(stream);
-        let done = self.handshake_done;
-        Box::pin(async move {
-            let stream = handshake.await?;
-            done.store(true, Ordering::SeqCst);
-            Ok(stream)
-        })
-    }
+        CertificateError::UnknownIssuer => Rejection::Untrusted("unknown issuer"),
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            Rejection::Untrusted("certificate has expired")
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            Rejection::Untrusted("certificate is not yet valid")
+        }
+        CertificateError::BadSignature => Rejection::Untrusted("bad signature"),
+        CertificateError::BadEncoding => Rejection::Untrusted("malformed certificate"),
+        CertificateError::Revoked => Rejection::Untrusted("certificate revoked"),
+        _ => Rejection::Untrusted("certificate rejected"),
+    })
 }

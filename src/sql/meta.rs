@@ -26,7 +26,7 @@ pub fn debug(call: &Call) -> Result<Output> {
         "version": env!("CARGO_PKG_VERSION"),
         "git_commit": env!("CLOUD_SYNC_GIT_COMMIT"),
         "sqlite_version": api::libversion(),
-        "tls_backend": openssl::version::version(),
+        "tls_backend": crate::remote::TLS_BACKEND,
         // A damaged cloud_sync_meta is shown, not an error: this is where one looks for it.
         "schema_version": match schema::installed_version(&call.db) {
             Ok(version) => json!(version),

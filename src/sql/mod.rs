@@ -6,6 +6,7 @@ pub mod import;
 pub mod jobs;
 pub mod meta;
 pub mod report;
+pub mod schedule;
 pub mod tracking;
 pub mod worker;
 

@@ -71,6 +71,10 @@ impl Progress {
         self.cancel.store(true, Ordering::Relaxed);
     }
 
+    pub fn cancel_requested(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
     /// `Err(Cancelled)` once a cancel was requested: engines call it at their safe points
     /// (between tables and between chunks of rows), where returning rolls everything back.
     pub fn check_cancel(&self, table: &str) -> crate::error::Result<()> {

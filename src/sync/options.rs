@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::remote::deadlines;
 use crate::{integer, options_json, shown};
 
-const KNOWN: &[&str] = &[
+/// The options an export takes.
+pub const KNOWN: &[&str] = &[
     "tables",
     "exclude",
     "schema",
@@ -21,6 +23,13 @@ const KNOWN: &[&str] = &[
     "retry_cap_s",
     "mode",
     "propagate_deletes",
+    "distribute",
+    "reference",
+    "colocate_with",
+    deadlines::READ_TIMEOUT,
+    deadlines::STATEMENT_TIMEOUT,
+    deadlines::IDLE_IN_TRANSACTION_TIMEOUT,
+    deadlines::KEEPALIVE,
 ];
 
 /// How an export compares: every row, or only the rows changed since the last export.
@@ -61,6 +70,19 @@ pub struct ExportOptions {
     pub mode: Option<Mode>,
     /// `None`: true for tables exported incrementally, false for full ones.
     pub propagate_deletes: Option<bool>,
+    /// Citus: the distribution column of each table the export creates as a distributed table.
+    pub distribute: BTreeMap<String, String>,
+    /// Citus: the tables the export creates as reference tables.
+    pub reference: Vec<String>,
+    /// Citus: per table of `distribute`, the table to colocate it with (or `none`).
+    pub colocate_with: BTreeMap<String, String>,
+}
+
+impl ExportOptions {
+    /// Whether an option only Citus can carry out is set.
+    pub fn uses_citus(&self) -> bool {
+        !(self.distribute.is_empty() && self.reference.is_empty() && self.colocate_with.is_empty())
+    }
 }
 
 impl Default for ExportOptions {
@@ -77,6 +99,9 @@ impl Default for ExportOptions {
             max_attempts: 5,
             mode: None,
             propagate_deletes: None,
+            distribute: BTreeMap::new(),
+            reference: Vec::new(),
+            colocate_with: BTreeMap::new(),
         }
     }
 }
@@ -134,9 +159,57 @@ fn column_types(value: &Value, what: &str, example: &str) -> Result<BTreeMap<Str
     Ok(types)
 }
 
+/// An object mapping table names to names (`what`), like `example`.
+fn names_by_table(
+    key: &str,
+    value: &Value,
+    what: &str,
+    example: &str,
+) -> Result<BTreeMap<String, String>> {
+    let wrong = || {
+        Error::invalid(format!(
+            "option {key} must map table names to {what}, like {example}"
+        ))
+    };
+    let mut map = BTreeMap::new();
+    for (table, name) in value.as_object().ok_or_else(wrong)? {
+        let name = name.as_str().filter(|n| !n.is_empty()).ok_or_else(wrong)?;
+        map.insert(table.clone(), name.to_string());
+    }
+    Ok(map)
+}
+
+/// The Citus options agree: a table is distributed or reference, not both, and only a
+/// distributed table is colocated.
+fn check_citus_options(options: &ExportOptions) -> Result<()> {
+    if let Some(both) = options
+        .reference
+        .iter()
+        .find(|t| options.distribute.contains_key(*t))
+    {
+        return Err(Error::invalid(format!(
+            "options distribute and reference both name {}: a table is either distributed or \
+             a reference table",
+            shown::quoted(both, '"')
+        )));
+    }
+    if let Some(table) = options
+        .colocate_with
+        .keys()
+        .find(|t| !options.distribute.contains_key(*t))
+    {
+        return Err(Error::invalid(format!(
+            "option colocate_with names {}, which option distribute does not: only a \
+             distributed table is colocated",
+            shown::quoted(table, '"')
+        )));
+    }
+    Ok(())
+}
+
 /// `true` or `false`, or 1 or 0 in any form the integer rule takes (`1.0`, `"1"`), as SQL
 /// and hosts without a boolean type write them.
-fn boolean(key: &str, value: &Value) -> Result<bool> {
+pub fn boolean(key: &str, value: &Value) -> Result<bool> {
     match (value, integer::from_json(value)) {
         (Value::Bool(b), _) => Ok(*b),
         (_, Some(0)) => Ok(false),
@@ -146,6 +219,12 @@ fn boolean(key: &str, value: &Value) -> Result<bool> {
             shown::json(value)
         ))),
     }
+}
+
+/// Whether `key` sets one of the job's remote deadlines, which the runner reads from the
+/// stored options (see [`deadlines`]).
+fn is_deadline(key: &str) -> bool {
+    deadlines::OPTIONS.iter().any(|(name, _)| *name == key)
 }
 
 /// A positive integer, in any form the integer rule takes (`3`, `3.0`, `"3"`).
@@ -191,9 +270,30 @@ impl ExportOptions {
                     options.column_types =
                         column_types(value, "a Postgres type", r#"{"events.at": "timestamptz"}"#)?
                 }
+                "distribute" => {
+                    options.distribute = names_by_table(
+                        key,
+                        value,
+                        "their distribution column",
+                        r#"{"items": "id"}"#,
+                    )?
+                }
+                "reference" => options.reference = names(key, value)?,
+                "colocate_with" => {
+                    options.colocate_with = names_by_table(
+                        key,
+                        value,
+                        "the table to colocate them with",
+                        r#"{"events": "items"}"#,
+                    )?
+                }
+                deadline if is_deadline(deadline) => {
+                    positive(key, value)?;
+                }
                 unknown => return Err(unknown_option(unknown, KNOWN)),
             }
         }
+        check_citus_options(&options)?;
         Ok(options)
     }
 }
@@ -225,13 +325,26 @@ mod tests {
             ("s", false, Some(7))
         );
         assert_eq!(o.column_types["a.at"], "timestamptz");
+        assert!(!o.uses_citus());
+        let o = ExportOptions::parse(Some(
+            r#"{"distribute":{"a":"id","b":"id"},"reference":["c"],"colocate_with":{"b":"a"}}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            (o.distribute["a"].as_str(), o.reference.as_slice()),
+            ("id", ["c".to_string()].as_slice())
+        );
+        assert_eq!(o.colocate_with["b"], "a");
+        assert!(o.uses_citus());
     }
 
     #[test]
     fn integers_and_booleans_take_every_exact_form() {
         let o = ExportOptions::parse(Some(
             r#"{"confirm":1.0,"confirm_max_age_s":"60","max_attempts":" 3 ",
-                "create_tables":0,"propagate_deletes":"1.0","retry_base_s":2.0}"#,
+                "create_tables":0,"propagate_deletes":"1.0","retry_base_s":2.0,
+                "read_timeout_s":2,"statement_timeout_s":"5","idle_in_transaction_timeout_s":7.0,
+                "keepalive_s":9}"#,
         ))
         .unwrap();
         assert_eq!(
@@ -239,7 +352,10 @@ mod tests {
             (Some(1), 60, 3)
         );
         assert_eq!((o.create_tables, o.propagate_deletes), (false, Some(true)));
-        let o = ImportOptions::parse(Some(r#"{"create_tables":1.0,"max_attempts":"2"}"#)).unwrap();
+        let o = ImportOptions::parse(Some(
+            r#"{"create_tables":1.0,"max_attempts":"2","read_timeout_s":"2","keepalive_s":1}"#,
+        ))
+        .unwrap();
         assert_eq!((o.create_tables, o.max_attempts), (true, 2));
     }
 
@@ -258,6 +374,28 @@ mod tests {
             (r#"{"column_types":{"at":"date"}}"#, "table.column"),
             (r#"{"mode":"delta"}"#, "\"full\" or \"incremental\""),
             (r#"{"propagate_deletes":"yes"}"#, "true or false"),
+            (
+                r#"{"distribute":["a"]}"#,
+                "map table names to their distribution column",
+            ),
+            (r#"{"distribute":{"a":""}}"#, "like {\"items\": \"id\"}"),
+            (r#"{"reference":"a"}"#, "array of table names"),
+            (
+                r#"{"distribute":{"a":"id"},"reference":["a"]}"#,
+                "both name \"a\"",
+            ),
+            (
+                r#"{"colocate_with":{"b":"a"}}"#,
+                "colocate_with names \"b\", which option distribute does not",
+            ),
+            (
+                r#"{"read_timeout_s":0}"#,
+                "read_timeout_s must be a positive integer",
+            ),
+            (
+                r#"{"keepalive_s":"1s"}"#,
+                "keepalive_s must be a positive integer",
+            ),
         ] {
             let message = ExportOptions::parse(Some(json)).unwrap_err().to_string();
             assert!(message.contains(expected), "{json}: {message}");
@@ -299,7 +437,8 @@ impl Strategy {
     }
 }
 
-const KNOWN_IMPORT: &[&str] = &[
+/// The options an import takes.
+pub const KNOWN_IMPORT: &[&str] = &[
     "tables",
     "exclude",
     "schema",
@@ -310,6 +449,10 @@ const KNOWN_IMPORT: &[&str] = &[
     "retry_base_s",
     "retry_cap_s",
     "use_rowid",
+    deadlines::READ_TIMEOUT,
+    deadlines::STATEMENT_TIMEOUT,
+    deadlines::IDLE_IN_TRANSACTION_TIMEOUT,
+    deadlines::KEEPALIVE,
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -368,6 +511,9 @@ impl ImportOptions {
                 "retry_base_s" | "retry_cap_s" => {
                     positive(key, value)?;
                 }
+                deadline if is_deadline(deadline) => {
+                    positive(key, value)?;
+                }
                 unknown => return Err(unknown_option(unknown, KNOWN_IMPORT)),
             }
         }
@@ -401,6 +547,10 @@ mod import_tests {
             (r#"{"confirm":1}"#, "unknown option \"confirm\""),
             (r#"{"create_tables":"yes"}"#, "true or false"),
             (r#"{"column_types":{"amount":"TEXT"}}"#, "to a SQLite type"),
+            (
+                r#"{"statement_timeout_s":-5}"#,
+                "must be a positive integer",
+            ),
         ] {
             let message = ImportOptions::parse(Some(json)).unwrap_err().to_string();
             assert!(message.contains(expected), "{json}: {message}");

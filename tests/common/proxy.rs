@@ -1,102 +1,127 @@
-//! A link to the test server that counts round trips: scripts/lib/delay_proxy.py (the
-//! benchmark's delay proxy, without delay) between a job and PostgreSQL. Each connection through
-//! it, once closed, reports how many times the client waited for an answer and went on.
+//! A TCP proxy between the extension and PostgreSQL that can stall, as a pooler that hangs or a
+//! NAT that drops a flow does: told to, it stops forwarding in both directions on every
+//! connection (it holds what it has read and reads no more, so the sender's window closes),
+//! until told to forward again. Connections made during a stall are accepted and held too.
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{tempdir, Pg};
+/// Which way bytes go through the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    ToServer,
+    ToClient,
+}
 
-pub struct CountingProxy {
-    child: Child,
+#[derive(Default)]
+struct State {
+    stalled: AtomicBool,
+    /// A stall that starts once this many bytes in total have gone this way.
+    armed: Mutex<Option<(Direction, u64)>>,
+    to_server: AtomicU64,
+    to_client: AtomicU64,
+    /// Some connection holds bytes because of the stall.
+    holding: AtomicBool,
+}
+
+impl State {
+    fn forwarded(&self, direction: Direction) -> &AtomicU64 {
+        match direction {
+            Direction::ToServer => &self.to_server,
+            Direction::ToClient => &self.to_client,
+        }
+    }
+}
+
+pub struct Proxy {
     pub port: u16,
-    stats: PathBuf,
-    _dir: tempdir::Dir,
+    state: Arc<State>,
 }
 
-impl CountingProxy {
-    /// A proxy in front of the test server's port.
-    pub fn start(pg: &Pg) -> CountingProxy {
-        let dir = tempdir::Dir::new("proxy");
-        let stats = dir.path().join("stats");
-        std::fs::write(&stats, "").unwrap();
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lib/delay_proxy.py");
-        let mut child = Command::new("/usr/bin/python3")
-            .args([script, "--listen", "0", "--target"])
-            .arg(format!("127.0.0.1:{}", pg.port))
-            .arg("--stats")
-            .arg(&stats)
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the delay proxy starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("listening ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("the proxy said {line:?}"));
-        CountingProxy {
-            child,
-            port,
-            stats,
-            _dir: dir,
-        }
-    }
-
-    /// The test server through the proxy, TLS verified as `Pg::verified_url`.
-    pub fn url(&self, pg: &Pg) -> String {
-        pg.url(
-            "localhost",
-            self.port,
-            &format!("sslmode=verify-full&sslrootcert={}", pg.ca),
-        )
-    }
-
-    /// Connections closed so far, once every connection opened has closed.
-    pub fn closed(&self) -> usize {
-        self.turns().len()
-    }
-
-    /// The round trips of each connection, in the order they closed, once every connection
-    /// opened has closed (the proxy sees a close a moment after the job ends): waits up to 5 s.
-    fn turns(&self) -> Vec<u64> {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let text = std::fs::read_to_string(&self.stats).unwrap();
-            let opened = text.lines().filter(|l| *l == "open").count();
-            let turns: Vec<u64> = text
-                .lines()
-                .filter_map(|l| l.strip_prefix("turns "))
-                .map(|n| n.parse().unwrap())
-                .collect();
-            if turns.len() == opened || Instant::now() > deadline {
-                assert_eq!(
-                    turns.len(),
-                    opened,
-                    "a connection through the proxy stays open"
-                );
-                return turns;
+impl Proxy {
+    /// Listens on a free port of 127.0.0.1 and forwards each connection to `server_port`.
+    pub fn start(server_port: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let state = Arc::new(State::default());
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(("127.0.0.1", server_port)) else {
+                    continue;
+                };
+                for (from, to, direction) in [
+                    (&client, &server, Direction::ToServer),
+                    (&server, &client, Direction::ToClient),
+                ] {
+                    let (from, to) = (from.try_clone().unwrap(), to.try_clone().unwrap());
+                    let state = shared.clone();
+                    std::thread::spawn(move || pump(from, to, direction, &state));
+                }
             }
-            std::thread::sleep(Duration::from_millis(20));
+        });
+        Proxy { port, state }
+    }
+
+    /// Stalls every connection once `bytes` more have gone `direction` (the buffer that
+    /// reaches the count is held, not forwarded).
+    pub fn stall_after(&self, direction: Direction, bytes: u64) {
+        let so_far = self.state.forwarded(direction).load(Ordering::SeqCst);
+        *self.state.armed.lock().unwrap() = Some((direction, so_far + bytes));
+    }
+
+    /// Waits until a connection holds bytes because of the stall; fails after `limit`.
+    pub fn wait_until_holding(&self, limit: Duration) {
+        let started = Instant::now();
+        while !self.state.holding.load(Ordering::SeqCst) {
+            assert!(started.elapsed() < limit, "the proxy never stalled");
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 
-    /// The round trips of the connections closed after the first `before`, summed.
-    pub fn round_trips_since(&self, before: usize) -> u64 {
-        let turns = self.turns();
-        assert!(turns.len() > before, "no connection went through the proxy");
-        turns[before..].iter().sum()
+    /// Forwards again, what was held first.
+    pub fn resume(&self) {
+        *self.state.armed.lock().unwrap() = None;
+        self.state.stalled.store(false, Ordering::SeqCst);
+        self.state.holding.store(false, Ordering::SeqCst);
     }
 }
 
-impl Drop for CountingProxy {
+impl Drop for Proxy {
+    /// Lets held connections end, so the server sees their clients gone.
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.resume();
     }
+}
+
+/// Forwards `from` to `to` until either ends, holding while the proxy is stalled.
+fn pump(mut from: TcpStream, mut to: TcpStream, direction: Direction, state: &State) {
+    let mut buf = [0u8; 16384];
+    while let Ok(n) = from.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        let total = state
+            .forwarded(direction)
+            .fetch_add(n as u64, Ordering::SeqCst)
+            + n as u64;
+        {
+            let mut armed = state.armed.lock().unwrap();
+            if matches!(*armed, Some((way, at)) if way == direction && total >= at) {
+                *armed = None;
+                state.stalled.store(true, Ordering::SeqCst);
+            }
+        }
+        while state.stalled.load(Ordering::SeqCst) {
+            state.holding.store(true, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if to.write_all(&buf[..n]).is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown(Shutdown::Both);
 }

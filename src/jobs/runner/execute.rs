@@ -2,6 +2,7 @@
 //! queued, over the saved connection. A full export that confirms a dry run also records how
 //! its counts differ from the dry run's.
 
+use super::watch::Watch;
 use super::Claim;
 use crate::connections;
 use crate::error::{Error, Result};
@@ -18,11 +19,12 @@ pub(super) fn execute(
     db: &Db,
     claim: &Claim,
     progress: &Progress,
+    watch: &Watch,
     log: &mut JobLog,
 ) -> Result<Summary> {
     match claim.kind.as_str() {
-        "export" => execute_export(db, claim, progress, log),
-        "import" => execute_import(db, claim, progress, log),
+        "export" => execute_export(db, claim, progress, watch, log),
+        "import" => execute_import(db, claim, progress, watch, log),
         other => Err(Error::invalid(format!(
             "{other} jobs are not supported by this version of cloud_sync"
         ))),
@@ -33,10 +35,11 @@ fn execute_export(
     db: &Db,
     claim: &Claim,
     progress: &Progress,
+    watch: &Watch,
     log: &mut JobLog,
 ) -> Result<Summary> {
     let options = ExportOptions::parse(Some(&claim.options))?;
-    let info = open_connection(db, claim, log)?;
+    let info = open_connection(db, claim, watch, log)?;
     let request = ExportRequest {
         info: &info,
         connection_id: connections::id(db, &claim.connection_name)?,
@@ -57,10 +60,11 @@ fn execute_import(
     db: &Db,
     claim: &Claim,
     progress: &Progress,
+    watch: &Watch,
     log: &mut JobLog,
 ) -> Result<Summary> {
     let options = ImportOptions::parse(Some(&claim.options))?;
-    let info = open_connection(db, claim, log)?;
+    let info = open_connection(db, claim, watch, log)?;
     let request = ImportRequest {
         info: &info,
         dry_run: claim.dry_run,
@@ -69,9 +73,11 @@ fn execute_import(
     import::run(db, &request, progress, log)
 }
 
-/// The claimed job's saved connection, opened (decrypted) only now, and logged redacted.
-fn open_connection(db: &Db, claim: &Claim, log: &mut JobLog) -> Result<ConnInfo> {
-    let info = connections::open(db, &Keyring::from_env()?, &claim.connection_name)?;
+/// The claimed job's saved connection, opened (decrypted) only now, logged redacted, with the
+/// job's deadlines and guard.
+fn open_connection(db: &Db, claim: &Claim, watch: &Watch, log: &mut JobLog) -> Result<ConnInfo> {
+    let mut info = connections::open(db, &Keyring::from_env()?, &claim.connection_name)?;
+    watch.apply(&mut info);
     log.info(None, format!("connecting to {}", info.display()));
     Ok(info)
 }

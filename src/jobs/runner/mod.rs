@@ -2,19 +2,22 @@
 //!
 //! This module picks the jobs to run and claims each (one atomic step moves a queued job to
 //! `running` and opens its attempt, so two runners never take the same job), then takes it
-//! through the later steps, one module a step: `execute` runs its export or import, `finish`
+//! through the later steps, one module a step: `execute` runs its export or import under the
+//! `watch` of its deadlines and cancel requests, `finish`
 //! records how the attempt ended (also when the run panics), `recover` finishes the jobs of
 //! processes that died while running them.
 
 mod execute;
 mod finish;
 mod recover;
+mod watch;
 
 use serde_json::Value;
 
 use self::execute::execute;
 use self::finish::{finish, FinishOnUnwind};
 pub use self::recover::recover_orphans;
+use self::watch::Watch;
 use super::retry::Policy;
 use super::{database_file, journal, status_of, Registered, RunKey};
 use crate::error::{Error, Result};
@@ -187,7 +190,9 @@ fn run_claimed(db: &Db, claim: Claim) -> Result<Outcome> {
     };
     let registered = Registered::new(key, progress.clone());
 
-    let result = execute(db, &claim, &progress, &mut log);
+    let result = Watch::start(db, &claim, &progress).and_then(|watch| {
+        execute(db, &claim, &progress, &watch, &mut log).map_err(|e| watch.explain(e))
+    });
     match &result {
         Ok(_) => log.info(None, "job succeeded"),
         Err(e) => log.push(

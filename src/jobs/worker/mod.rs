@@ -10,12 +10,11 @@
 //! end.
 //!
 //! The registry of workers (`registry`) is a process-wide static that is never dropped, and the
-//! threads are detached: a process may exit with a worker running. Its exit waits (up to
-//! `exit::EXIT_WAIT`) only for a job the worker is running, because OpenSSL's own exit handler
-//! would pull the TLS state from under it (`exit`). The registry is per process: a child forked
-//! from this process starts with no worker, since it has none of the threads.
+//! threads are detached: a process may exit with a worker running, and its exit neither waits
+//! for the worker nor is cut short by it. A job in progress then dies with the process, as in a
+//! kill, and is recovered at the next start. The registry is per process: a child forked from
+//! this process starts with no worker, since it has none of the threads.
 
-mod exit;
 mod options;
 mod registry;
 mod run_loop;
@@ -46,7 +45,6 @@ pub fn start(db: &Db, options: Option<&str>) -> Result<Value> {
     if let Some(running) = registry::running(&key)? {
         return Ok(running);
     }
-    exit::exit_guard();
     // Opened here, on the caller's thread, so that a refusal is this call's error. It is
     // opened by the name the host's connection reports, so both connections name the database
     // alike (the registry of running jobs identifies a run by that name).

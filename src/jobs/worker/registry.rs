@@ -1,6 +1,5 @@
 //! The workers of this process: the process-wide registry by database file, and each worker's
-//! shared state, which `status` reports, `stop` and the exit handler ask to stop, and the thread
-//! updates as it runs.
+//! shared state, which `status` reports, `stop` asks to stop, and the thread updates as it runs.
 //!
 //! The registry is `PerProcess`: a process forked from ours (a pre-forking server, Python's
 //! `multiprocessing`) starts with no worker, as it has none of our threads, and never waits on
@@ -8,9 +7,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
@@ -46,9 +45,6 @@ pub(super) struct Worker {
 #[derive(Debug, Default)]
 pub(super) struct State {
     pub(super) stop_requested: bool,
-    /// The thread is inside a poll (possibly running a job); it starts none once a stop is
-    /// requested.
-    pub(super) busy: bool,
     /// The thread has closed its connection and is returning.
     pub(super) finished: bool,
     pub(super) current_job: Option<i64>,
@@ -79,18 +75,13 @@ impl Worker {
         self.state().last_error = Some(format!("{}: {message}", now_iso()));
     }
 
-    /// Marks the thread busy for one poll, unless a stop was requested.
+    /// Whether the thread may begin another poll: not once a stop was requested.
     pub(super) fn begin_step(&self) -> bool {
-        let mut state = self.state();
-        state.busy = !state.stop_requested;
-        state.busy
+        !self.state().stop_requested
     }
 
     pub(super) fn end_step(&self, jobs_run: usize) {
-        let mut state = self.state();
-        state.busy = false;
-        state.jobs_done += jobs_run as u64;
-        self.changed.notify_all();
+        self.state().jobs_done += jobs_run as u64;
     }
 
     /// Sleeps for the poll interval, or less if a stop is asked for meanwhile.
@@ -107,7 +98,6 @@ impl Worker {
     pub(super) fn finish(&self) {
         let mut state = self.state();
         state.finished = true;
-        state.busy = false;
         state.current_job = None;
         state.stopped_at = Some(now_iso());
         self.changed.notify_all();
@@ -146,22 +136,6 @@ impl Worker {
                 wait.as_secs()
             ),
         })
-    }
-
-    /// Asks the thread to start no other job, without waiting for it.
-    pub(super) fn request_stop(&self) {
-        self.state().stop_requested = true;
-        self.changed.notify_all();
-    }
-
-    /// Waits up to `wait` until the thread is not inside a poll. `true` when it is not.
-    pub(super) fn wait_idle(&self, wait: Duration) -> bool {
-        let state = self.state();
-        let (state, _) = self
-            .changed
-            .wait_timeout_while(state, wait, |s| s.busy)
-            .unwrap_or_else(|e| e.into_inner());
-        !state.busy
     }
 
     fn status(&self) -> Map<String, Value> {
@@ -290,23 +264,6 @@ pub(super) fn canonical(file: &str) -> Result<PathBuf> {
     })
 }
 
-/// Every worker of the process, or `None` if the registry is still locked at `deadline`: at
-/// exit, another thread of the host may hold it, and the exit must not wait past the deadline.
-pub(super) fn all_by(deadline: Instant) -> Option<Vec<Arc<Worker>>> {
-    loop {
-        match WORKERS.get().try_lock() {
-            Ok(map) => return Some(map.values().cloned().collect()),
-            Err(TryLockError::Poisoned(map)) => {
-                return Some(map.into_inner().values().cloned().collect())
-            }
-            Err(TryLockError::WouldBlock) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            Err(TryLockError::WouldBlock) => return None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,16 +310,5 @@ mod tests {
         assert!(reason.starts_with("still finishing job 42"), "{reason}");
         assert_eq!(w.status()["stopping"], json!(true));
         assert_eq!(w.status()["running"], json!(true));
-    }
-
-    #[test]
-    fn wait_idle_waits_for_the_poll_to_end() {
-        let w = worker();
-        assert!(w.begin_step());
-        assert!(!w.wait_idle(Duration::from_millis(20)));
-        w.end_step(1);
-        assert!(w.wait_idle(Duration::ZERO));
-        w.request_stop();
-        assert!(!w.begin_step(), "no poll starts once a stop is requested");
     }
 }

@@ -1,12 +1,14 @@
-//! The worker thread's loop: recover orphaned jobs once, then run due jobs one at a time,
-//! sleeping between polls that find none. Nothing a job does (an error, a panic) ends the loop;
-//! only a requested stop does, between polls.
+//! The worker thread's loop: recover orphaned jobs once, then at each poll run the schedules
+//! whose time has come (which may queue jobs) and the next due job, sleeping between polls that
+//! run none. Nothing a job or a schedule does (an error, a panic) ends the loop; only a
+//! requested stop does, between polls.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use super::registry::Worker;
 use crate::error::Result;
 use crate::jobs::runner;
+use crate::jobs::schedule::Scheduler;
 use crate::sqlite::connection::Connection;
 use crate::sqlite::{panic_message, Db};
 
@@ -18,8 +20,9 @@ pub(super) fn run(worker: &Worker, conn: Connection) {
     let conn = conn;
     let db = conn.db();
     let mut recover = true;
+    let mut scheduler = Scheduler::default();
     while worker.begin_step() {
-        let ran = step(worker, db, &mut recover);
+        let ran = step(worker, db, &mut recover, &mut scheduler);
         worker.end_step(ran);
         if ran == 0 {
             worker.sleep();
@@ -27,14 +30,15 @@ pub(super) fn run(worker: &Worker, conn: Connection) {
     }
 }
 
-/// One poll: recovers orphaned jobs when `recover` says so, then runs the next due job, if any.
-/// Returns how many jobs it ran.
-fn step(worker: &Worker, db: &Db, recover: &mut bool) -> usize {
+/// One poll: recovers orphaned jobs when `recover` says so, runs the schedules whose time has
+/// come, then runs the next due job, if any. Returns how many jobs it ran.
+fn step(worker: &Worker, db: &Db, recover: &mut bool, scheduler: &mut Scheduler) -> usize {
     if std::mem::take(recover) {
         guarded(worker, None, "recovering orphaned jobs", || {
             runner::recover_orphans(db).map(|_| ())
         });
     }
+    guarded(worker, None, "running schedules", || scheduler.poll(db));
     // The job `run_due` is about to run, for `status` to show.
     let next = guarded(worker, None, "looking for due jobs", || {
         runner::due_jobs(db, Some(1)).map(|due| due.first().copied())

@@ -140,6 +140,15 @@ fn plan_columns(
             ));
             continue;
         }
+        let distributed_by = plan.distribution.as_ref().and_then(|d| d.column());
+        if let Some(column) = distributed_by.filter(|c| index.unique && !columns.contains(c)) {
+            rules.not_created.push(format!(
+                "unique index on ({}): Citus requires the distribution column {column} in every \
+                 unique constraint",
+                columns.join(", ")
+            ));
+            continue;
+        }
         let suffix = if index.unique { "key" } else { "idx" };
         let name = names.choose(index.name.as_deref(), &plan.name, &columns, suffix);
         rules

@@ -2,29 +2,34 @@
 //!
 //! One job is one remote transaction: an advisory lock that holds behind transaction poolers
 //! (`pg_try_advisory_xact_lock`), for each table the local rows in a `TEMP ... ON COMMIT DROP`
-//! staging table, the counts (insert / update / unchanged), then one set-based upsert that
-//! leaves unchanged rows alone, and COMMIT, or ROLLBACK for a dry run. The local side is read
-//! in one snapshot and streamed.
+//! staging table, then one set-based upsert that leaves unchanged rows alone and counts the
+//! inserts and updates, and COMMIT. A dry run runs the same statements, the writes included,
+//! and ends with ROLLBACK, so a dry run that passes predicts a real run that passes; only the
+//! sequences, which a rollback would not restore, are left alone. The local side is read in one
+//! snapshot and streamed.
 //!
 //! Round trips, not bytes, are what a remote server across a network charges for, so the
 //! export sends in phases, each as few messages as it can, whatever the number of tables: the
 //! lock and the catalog of every table it writes (one batch); the remote and staging tables
 //! (one batch); the rows (small tables packed together, large ones by COPY); every table's
-//! writes (one batch); COMMIT. A tracked table with no change waiting is idle: not looked at
-//! remotely at all. docs/design.md, "Round trips", says what was batched and what was not.
+//! writes (one batch, the dry run's too); COMMIT. A tracked table with no change waiting is
+//! idle: not looked at remotely at all. docs/design.md, "Round trips", says what was batched
+//! and what was not.
 //!
 //! It returns the job's `Summary` (src/sync/summary.rs), stored as the job's `summary`.
 //!
 //! This module runs the phases in order; each step is its own module: `incremental` (which
 //! tables go incrementally, which are idle), `plan` (what to do with each table),
-//! `constraints` (the constraints and indexes of the tables it creates), `transaction` (begin
-//! under the lock, end), `table` (one table's parts: `copy` and `pack` send its rows,
-//! `writes`, `upsert` and `delete` write them), `outcome` (the summary). `sql` holds the text
-//! of every statement they send.
+//! `distribution` (on Citus, the distributed and reference tables it creates), `constraints`
+//! (the constraints and indexes of the tables it creates), `transaction` (begin under the lock,
+//! end), `table` (one table's parts: `copy` and `pack` send its rows, `writes`, `upsert` and
+//! `delete` write them), `outcome` (the summary). `sql` holds the text of every statement they
+//! send.
 
 mod constraints;
 mod copy;
 mod delete;
+mod distribution;
 mod incremental;
 mod outcome;
 mod pack;
@@ -139,6 +144,7 @@ pub fn run(
             log,
         )?;
         let mut plans = plan_tables(&begun.catalog, db, request, &busy, log)?;
+        distribution::plan(&mut tx, &mut plans, options)?;
         let busy_locals: Vec<&LocalTable> = busy.iter().map(|(l, _)| *l).collect();
         constraints::plan(
             &begun.catalog,
@@ -253,8 +259,9 @@ fn plan_tables(
 
 /// Exports every table whose plan has no problem, in three phases for all of them: one batch
 /// creates the remote and staging tables, the rows go (`table::send_rows`), one batch writes
-/// them and adds the foreign keys of the tables created; then summarizes each table. A dry run
-/// also checks the values of a keyless table, so its preview lists them with the missing key.
+/// them and adds the foreign keys of the tables created (a dry run's too, rolled back with the
+/// transaction); then summarizes each table. A dry run also checks the values of a keyless
+/// table, so its preview lists them with the missing key.
 fn export_tables(
     tx: &mut Transaction,
     db: &Db,
@@ -314,9 +321,6 @@ fn export_tables(
                     counts.inserts = copied.rows;
                 } else {
                     writes.count(mine, copied.rows, &mut counts);
-                    if plan.window.is_none() && plan.propagate_deletes && dry_run {
-                        counts.deletes = counts.remote_only.unwrap_or(0);
-                    }
                 }
                 table::log_counts(plan, &counts, log);
                 tables.push(outcome::table(

@@ -3,6 +3,7 @@
 //! it reads, and the problems that keep it from being exported.
 
 use super::constraints::RemoteRules;
+use super::distribution::Distribution;
 use super::incremental::{incremental_window, Tracking};
 use super::sql::{self, Column};
 use crate::error::{Error, Result};
@@ -60,6 +61,8 @@ pub struct TablePlan {
     pub problems: Vec<PlanProblem>,
     /// For a table the export creates: its constraints and indexes (`constraints::plan`).
     pub rules: RemoteRules,
+    /// For a table the export creates on Citus: distributed or reference (`distribution::plan`).
+    pub distribution: Option<Distribution>,
 }
 
 impl TablePlan {
@@ -258,6 +261,7 @@ pub fn plan_table(
         keyless,
         problems,
         rules: RemoteRules::default(),
+        distribution: None,
     })
 }
 

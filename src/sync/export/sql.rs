@@ -6,6 +6,12 @@
 //! `remote` is always the quoted `"schema"."table"`. `stage` names one table's staging table,
 //! and through it that table's diff table and table of deleted keys. In statements that compare,
 //! `t` is the remote table and `s` the staged rows.
+//!
+//! A statement that writes the remote table and reads a temporary table reads it through a CTE
+//! (`WITH s AS (SELECT ... FROM <temp>)`): Citus cannot route a write joined with a temporary
+//! table into a reference or distributed table, but it runs a CTE of a write first and ships its
+//! rows to the shards; plain Postgres inlines the CTE into the same plan as the direct join.
+//! Not `MATERIALIZED`: Citus 13 refuses that form for reference tables.
 
 use crate::mapping::PgType;
 use crate::sql_text::{quote, sql_literal};
@@ -22,21 +28,26 @@ pub struct Column<'a> {
 pub const SET_UTC: &str = "SET LOCAL TimeZone = 'UTC'";
 
 /// The transaction's advisory lock on the remote database and `schema`, the database's name
-/// (for the message when another sync holds it), and whether the schema exists.
+/// (for the message when another sync holds it), and whether the schema exists. NULL instead of
+/// the lock on a hot standby, which can take no lock and no write.
 pub fn take_lock(schema: &str) -> String {
     let schema = sql_literal(schema);
     format!(
-        "SELECT pg_try_advisory_xact_lock(hashtextextended('cloud_sync:' || current_database() || '.' || {schema}, 0)), current_database()::text, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = {schema})"
+        "SELECT CASE WHEN NOT pg_is_in_recovery() THEN pg_try_advisory_xact_lock(hashtextextended('cloud_sync:' || current_database() || '.' || {schema}, 0)) END, current_database()::text, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = {schema})"
     )
 }
 
 /// Moves the sequence behind serial or identity column `column`, if it has one, up to the
-/// column's largest value, never backwards; nothing when the table is empty.
+/// column's largest value, never backwards; nothing when the table is empty, or when the
+/// sequence starts above that value anyway. Reading `pg_sequence`, a table of the coordinator,
+/// also keeps Citus from routing the whole statement (`setval` included) to the worker of a
+/// single-shard table, whose copy of the sequence has another range (it starts at the worker's
+/// group id << 48).
 pub fn advance_sequence(remote: &str, column: &str) -> String {
     format!(
         "SELECT setval(s, GREATEST(m, COALESCE(pg_sequence_last_value(s), m)))
                      FROM (SELECT pg_get_serial_sequence({}, {})::regclass AS s, (SELECT max({}) FROM {remote})::bigint AS m) x
-                     WHERE s IS NOT NULL AND m IS NOT NULL",
+                     WHERE m >= (SELECT seqmin FROM pg_sequence WHERE seqrelid = s)",
         sql_literal(remote),
         sql_literal(column),
         quote(column)
@@ -118,18 +129,6 @@ pub fn count_rows(table: &str) -> String {
     format!("SELECT count(*) FROM {table}")
 }
 
-/// A dry run's counts: staged rows that are new, and staged rows that differ from the remote's.
-pub fn count_changes(remote: &str, stage: &str, columns: &[Column]) -> String {
-    let first_key = first_key(columns);
-    format!(
-        "SELECT count(*) FILTER (WHERE t.{first_key} IS NULL),
-                                count(*) FILTER (WHERE t.{first_key} IS NOT NULL AND {})
-                         FROM {stage} s LEFT JOIN {remote} t ON {}",
-        differs(columns, staged),
-        join(columns)
-    )
-}
-
 /// One join sorts every staged row: new, changed, or unchanged. Only the new and the changed
 /// ones are kept, so an unchanged re-export writes nothing remote at all.
 pub fn create_diff(remote: &str, stage: &str, columns: &[Column]) -> String {
@@ -150,14 +149,14 @@ pub fn update_changed(remote: &str, stage: &str, columns: &[Column]) -> Option<S
     let has_non_key = non_key(columns).next().is_some();
     has_non_key.then(|| {
         format!(
-            "UPDATE {remote} AS t SET {} FROM {} s
-                             WHERE {} AND NOT s.cloud_sync_is_new",
+            "WITH s AS (SELECT * FROM {} WHERE NOT cloud_sync_is_new)
+                             UPDATE {remote} AS t SET {} FROM s WHERE {}",
+            diff_name(stage),
             listed(non_key(columns), |c| format!(
                 "{} = {}",
                 quote(c.name),
                 staged(c)
             )),
-            diff_name(stage),
             join(columns)
         )
     })
@@ -189,28 +188,45 @@ pub fn insert_new(remote: &str, stage: &str, columns: &[Column]) -> String {
 }
 
 /// A full export: the staging table holds every local row; the remote rows without one go.
+/// Only the staged keys are read: on Citus, they are what goes to the shards.
 pub fn delete_missing(remote: &str, stage: &str, columns: &[Column]) -> String {
     format!(
-        "DELETE FROM {remote} t WHERE NOT EXISTS (SELECT 1 FROM {stage} s WHERE {})",
+        "WITH s AS (SELECT {} FROM {stage})
+                     DELETE FROM {remote} t WHERE NOT EXISTS (SELECT 1 FROM s WHERE {})",
+        listed(key(columns), name),
         join(columns)
     )
 }
 
-/// A dry run's count of the remote rows whose keys are gone locally.
-pub fn count_gone(remote: &str, stage: &str, columns: &[Column]) -> String {
-    format!(
-        "SELECT count(*) FROM {} s JOIN {remote} t ON {}",
-        gone_name(stage),
-        join(columns)
-    )
-}
-
+/// An incremental export: the remote rows of the changed keys that are gone locally go.
 pub fn delete_gone(remote: &str, stage: &str, columns: &[Column]) -> String {
     format!(
-        "DELETE FROM {remote} t USING {} s WHERE {}",
+        "WITH s AS (SELECT * FROM {})
+                     DELETE FROM {remote} t USING s WHERE {}",
         gone_name(stage),
         join(columns)
     )
+}
+
+/// Whether the remote database has the citus extension.
+pub const HAS_CITUS: &str = "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')";
+
+/// Citus: hash-distributes the table `remote` (quoted) by `column`, colocated with the quoted
+/// table `colocate_with` (or `none` / `default`) when given.
+pub fn create_distributed_table(remote: &str, column: &str, colocate_with: Option<&str>) -> String {
+    let colocate = colocate_with
+        .map(|with| format!(", colocate_with => {}", sql_literal(with)))
+        .unwrap_or_default();
+    format!(
+        "SELECT create_distributed_table({}, {}{colocate})",
+        sql_literal(remote),
+        sql_literal(column)
+    )
+}
+
+/// Citus: makes the table `remote` (quoted) a reference table, copied whole to every node.
+pub fn create_reference_table(remote: &str) -> String {
+    format!("SELECT create_reference_table({})", sql_literal(remote))
 }
 
 /// Local: the rows of `table`, read with `select` (one expression per column).
@@ -354,12 +370,6 @@ mod tests {
             r#"SELECT count(*) FROM "public"."items""#
         );
         assert_eq!(
-            count_changes(REMOTE, &stage, &items()),
-            r#"SELECT count(*) FILTER (WHERE t."id" IS NULL),
-                                count(*) FILTER (WHERE t."id" IS NOT NULL AND ROW(t."name") IS DISTINCT FROM ROW(s."name"))
-                         FROM cloud_sync_stage_3 s LEFT JOIN "public"."items" t ON t."id" = s."id""#
-        );
-        assert_eq!(
             create_diff(REMOTE, &stage, &items()),
             r#"CREATE TEMP TABLE cloud_sync_stage_3_diff ON COMMIT DROP AS
                  SELECT s.*, t."id" IS NULL AS cloud_sync_is_new
@@ -368,8 +378,8 @@ mod tests {
         );
         assert_eq!(
             update_changed(REMOTE, &stage, &items()).unwrap(),
-            r#"UPDATE "public"."items" AS t SET "name" = s."name" FROM cloud_sync_stage_3_diff s
-                             WHERE t."id" = s."id" AND NOT s.cloud_sync_is_new"#
+            r#"WITH s AS (SELECT * FROM cloud_sync_stage_3_diff WHERE NOT cloud_sync_is_new)
+                             UPDATE "public"."items" AS t SET "name" = s."name" FROM s WHERE t."id" = s."id""#
         );
         assert_eq!(
             insert_new(REMOTE, &stage, &items()),
@@ -378,7 +388,8 @@ mod tests {
         );
         assert_eq!(
             delete_missing(REMOTE, &stage, &items()),
-            r#"DELETE FROM "public"."items" t WHERE NOT EXISTS (SELECT 1 FROM cloud_sync_stage_3 s WHERE t."id" = s."id")"#
+            r#"WITH s AS (SELECT "id" FROM cloud_sync_stage_3)
+                     DELETE FROM "public"."items" t WHERE NOT EXISTS (SELECT 1 FROM s WHERE t."id" = s."id")"#
         );
     }
 
@@ -396,8 +407,8 @@ mod tests {
         );
         assert_eq!(
             update_changed(REMOTE, &stage, &columns).unwrap(),
-            r#"UPDATE "public"."items" AS t SET "doc" = s."doc", "price" = s."price"::numeric(10,2) FROM cloud_sync_stage_1_diff s
-                             WHERE t."day" = s."day"::date AND NOT s.cloud_sync_is_new"#
+            r#"WITH s AS (SELECT * FROM cloud_sync_stage_1_diff WHERE NOT cloud_sync_is_new)
+                             UPDATE "public"."items" AS t SET "doc" = s."doc", "price" = s."price"::numeric(10,2) FROM s WHERE t."day" = s."day"::date"#
         );
         assert_eq!(
             insert_new(REMOTE, &stage, &columns),
@@ -420,10 +431,16 @@ mod tests {
                          SELECT s."a", s."b" FROM cloud_sync_stage_2_diff s WHERE s.cloud_sync_is_new ON CONFLICT ("a", "b") DO NOTHING"#
         );
         assert_eq!(
-            count_changes(REMOTE, &stage, &columns),
-            r#"SELECT count(*) FILTER (WHERE t."a" IS NULL),
-                                count(*) FILTER (WHERE t."a" IS NOT NULL AND false)
-                         FROM cloud_sync_stage_2 s LEFT JOIN "public"."items" t ON t."a" = s."a" AND t."b" = s."b""#
+            create_diff(REMOTE, &stage, &columns),
+            r#"CREATE TEMP TABLE cloud_sync_stage_2_diff ON COMMIT DROP AS
+                 SELECT s.*, t."a" IS NULL AS cloud_sync_is_new
+                 FROM cloud_sync_stage_2 s LEFT JOIN "public"."items" t ON t."a" = s."a" AND t."b" = s."b"
+                 WHERE t."a" IS NULL OR false"#
+        );
+        assert_eq!(
+            delete_missing(REMOTE, &stage, &columns),
+            r#"WITH s AS (SELECT "a", "b" FROM cloud_sync_stage_2)
+                     DELETE FROM "public"."items" t WHERE NOT EXISTS (SELECT 1 FROM s WHERE t."a" = s."a" AND t."b" = s."b")"#
         );
     }
 
@@ -443,12 +460,9 @@ mod tests {
         );
         assert_eq!(gone_name(&stage), "cloud_sync_stage_4_gone");
         assert_eq!(
-            count_gone(REMOTE, &stage, &columns),
-            r#"SELECT count(*) FROM cloud_sync_stage_4_gone s JOIN "public"."items" t ON t."day" = s."day"::date AND t."n" = s."n""#
-        );
-        assert_eq!(
             delete_gone(REMOTE, &stage, &columns),
-            r#"DELETE FROM "public"."items" t USING cloud_sync_stage_4_gone s WHERE t."day" = s."day"::date AND t."n" = s."n""#
+            r#"WITH s AS (SELECT * FROM cloud_sync_stage_4_gone)
+                     DELETE FROM "public"."items" t USING s WHERE t."day" = s."day"::date AND t."n" = s."n""#
         );
     }
 
@@ -458,7 +472,7 @@ mod tests {
             advance_sequence(REMOTE, "id"),
             r#"SELECT setval(s, GREATEST(m, COALESCE(pg_sequence_last_value(s), m)))
                      FROM (SELECT pg_get_serial_sequence('"public"."items"', 'id')::regclass AS s, (SELECT max("id") FROM "public"."items")::bigint AS m) x
-                     WHERE s IS NOT NULL AND m IS NOT NULL"#
+                     WHERE m >= (SELECT seqmin FROM pg_sequence WHERE seqrelid = s)"#
         );
     }
 
@@ -466,7 +480,23 @@ mod tests {
     fn the_lock_names_the_schema_as_a_literal() {
         assert_eq!(
             take_lock("it's"),
-            "SELECT pg_try_advisory_xact_lock(hashtextextended('cloud_sync:' || current_database() || '.' || 'it''s', 0)), current_database()::text, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'it''s')"
+            "SELECT CASE WHEN NOT pg_is_in_recovery() THEN pg_try_advisory_xact_lock(hashtextextended('cloud_sync:' || current_database() || '.' || 'it''s', 0)) END, current_database()::text, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'it''s')"
+        );
+    }
+
+    #[test]
+    fn citus_tables_are_made_from_the_quoted_names() {
+        assert_eq!(
+            create_distributed_table(REMOTE, "id", None),
+            r#"SELECT create_distributed_table('"public"."items"', 'id')"#
+        );
+        assert_eq!(
+            create_distributed_table(r#""s"."it's""#, "o'k", Some(r#""s"."items""#)),
+            r#"SELECT create_distributed_table('"s"."it''s"', 'o''k', colocate_with => '"s"."items"')"#
+        );
+        assert_eq!(
+            create_reference_table(REMOTE),
+            r#"SELECT create_reference_table('"public"."items"')"#
         );
     }
 

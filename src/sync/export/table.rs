@@ -1,6 +1,6 @@
 //! Exporting one planned table inside the remote transaction, in three parts that the export
 //! runs for all tables at once: the statements that prepare it (create the remote table if the
-//! plan says so, and its staging tables), its rows (straight into a new table when every column
+//! plan says so, a Citus table if the options say so, and its staging tables), its rows (straight into a new table when every column
 //! travels in its own binary form, otherwise into a staging table), and the statements that
 //! load a new table or upsert into an existing one, delete what is gone locally and move the
 //! sequences.
@@ -14,7 +14,7 @@ use super::pack::Pack;
 use super::plan::TablePlan;
 use super::sql;
 use super::writes::{self, Writes};
-use super::{delete, upsert};
+use super::{delete, distribution, upsert};
 use crate::error::Result;
 use crate::remote::batch::Step;
 use crate::sqlite::Db;
@@ -40,6 +40,7 @@ pub fn setup(plan: &TablePlan, index: usize) -> Result<Vec<Step>> {
     if plan.create {
         let create = sql::create_table(&plan.remote, &columns, |c| plan.rules.column_clause(c));
         steps.push(Step::of_table(table, "CREATE TABLE failed", create));
+        steps.extend(distribution::step(plan));
     }
     if !direct(plan) {
         let create = sql::create_stage(&stage, &columns);
@@ -100,7 +101,8 @@ pub fn send_rows(
     Ok(copied)
 }
 
-/// The statements that write the `index`th table once its rows are sent.
+/// The statements that write the `index`th table once its rows are sent. A dry run has the
+/// same ones, and rolls them back, but for the sequences.
 pub fn writes(plan: &TablePlan, index: usize, copied: &Copied, dry_run: bool) -> Writes {
     let columns = plan.sql_columns();
     let stage = sql::stage_name(index);
@@ -108,16 +110,15 @@ pub fn writes(plan: &TablePlan, index: usize, copied: &Copied, dry_run: bool) ->
     if plan.create {
         writes::load_new(plan, &columns, &stage, direct(plan), &mut writes);
     } else {
-        upsert::upsert(plan, &columns, &stage, dry_run, &mut writes);
+        upsert::upsert(plan, &columns, &stage, &mut writes);
         match plan.window {
             _ if !plan.propagate_deletes => {}
             Some(_) if copied.gone.is_empty() => {}
-            Some(_) => delete::delete_gone(plan, &columns, &stage, dry_run, &mut writes),
-            // Full: the remote-only rows are the ones a real run deletes.
-            None if dry_run => {}
+            Some(_) => delete::delete_gone(plan, &columns, &stage, &mut writes),
             None => delete::delete_missing(plan, &columns, &stage, &mut writes),
         }
     }
+    // A sequence moved by setval stays moved after a rollback: a dry run leaves them alone.
     if !dry_run {
         writes::advance_sequences(plan, &mut writes);
     }

@@ -1,12 +1,13 @@
-//! The one remote transaction an export runs in: begun in UTC under the schema's advisory lock,
-//! with the catalog of the tables it will write read in the same round trip, the target schema
-//! there (created in it when missing), ended with COMMIT, or ROLLBACK for a dry run.
+//! The one remote transaction an export runs in: begun in UTC with the job's deadlines, under the
+//! schema's advisory lock, with the catalog of the tables it will write read in the same round
+//! trip, the target schema there (created in it when missing), ended with COMMIT, or ROLLBACK
+//! for a dry run.
 
 use postgres::Transaction;
 
 use super::sql;
 use crate::error::{Error, Result};
-use crate::remote::batch::{self, Step};
+use crate::remote::batch::{self, Answer, Step};
 use crate::remote::catalog::Catalog;
 use crate::remote::session::remote_error;
 use crate::remote::{schema as remote_schema, Session};
@@ -20,35 +21,42 @@ pub struct Begun {
     pub catalog: Catalog,
 }
 
-/// Begins the transaction, then in one batch sets UTC, takes the lock on `schema` and reads the
-/// catalog of `remotes` (quoted `"schema"."table"` names; none: no catalog is read).
+/// Begins the transaction, then in one batch sets UTC and the session's deadlines, takes the
+/// lock on `schema` and reads the catalog of `remotes` (quoted `"schema"."table"` names; none:
+/// no catalog is read).
 pub fn begin<'s>(
     session: &'s mut Session,
     schema: &str,
     remotes: &[String],
     log: &mut JobLog,
 ) -> Result<(Transaction<'s>, Begun)> {
+    let deadlines = session.transaction_settings();
     let mut tx = session
         .client
         .transaction()
         .map_err(|e| remote_error("cannot begin a remote transaction", &e))?;
-    let mut steps = vec![
-        Step::plain("cannot set the time zone", sql::SET_UTC.to_string()),
-        Step::plain("cannot take the sync lock", sql::take_lock(schema)),
-    ];
+    let mut steps = vec![Step::plain(
+        "cannot set the time zone",
+        sql::SET_UTC.to_string(),
+    )];
+    steps.extend(
+        deadlines
+            .into_iter()
+            .map(|setting| Step::plain("cannot set the job's deadlines", setting)),
+    );
+    let lock_step = steps.len();
+    steps.push(Step::plain(
+        "cannot take the sync lock",
+        sql::take_lock(schema),
+    ));
     if !remotes.is_empty() {
         steps.extend(Catalog::steps(remotes, schema));
     }
     let answers = batch::run(&mut tx, &steps)?;
-    let lock = &answers[1];
-    if !lock.flag(0) {
-        return Err(Error::Busy(format!(
-            "another sync holds the lock on {}.{schema}: try again when it has finished",
-            lock.text(1).unwrap_or_default()
-        )));
-    }
+    let lock = &answers[lock_step];
+    check_lock(lock, schema)?;
     log.info(None, format!("lock taken on schema {schema}"));
-    let catalog = match answers.get(2..) {
+    let catalog = match answers.get(lock_step + 1..) {
         Some(read) if !read.is_empty() => Catalog::read(read)?,
         _ => Catalog::default(),
     };
@@ -93,6 +101,23 @@ pub fn ensure_schema(
         },
     );
     Ok(true)
+}
+
+/// One lock per remote database and schema, whatever host or pooler leads there. Held until
+/// the transaction ends, so it works behind transaction-mode poolers. A read replica is refused
+/// for good: retrying cannot make it writable.
+fn check_lock(lock: &Answer, schema: &str) -> Result<()> {
+    match lock.text(0) {
+        Some("t") => Ok(()),
+        Some(_) => Err(Error::Busy(format!(
+            "another sync holds the lock on {}.{schema}: try again when it has finished",
+            lock.text(1).unwrap_or_default()
+        ))),
+        None => Err(Error::invalid(
+            "the remote server is a read replica (a hot standby: pg_is_in_recovery() is true), \
+             which takes no writes: export to the primary server; imports from a replica work",
+        )),
+    }
 }
 
 /// Commits, or for a dry run rolls back.

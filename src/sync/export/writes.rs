@@ -1,6 +1,7 @@
 //! The statements that write one table once its rows are staged, and the counts read back from
 //! their answers. No statement needs the answer of another, so the statements of every table
-//! go to the server together (`remote::batch`), after the rows: one round trip for all.
+//! go to the server together (`remote::batch`), after the rows: one round trip for all. A dry
+//! run sends the same batch, but for the sequences, and rolls it back.
 
 use super::plan::TablePlan;
 use super::sql::{self, Column};
@@ -13,13 +14,11 @@ pub enum Tag {
     Nothing,
     /// A row of `count(*)` of the remote table.
     RemoteRows,
-    /// A row of (new rows, changed rows): a dry run's count.
-    Changes,
     /// Rows updated.
     Updated,
     /// Rows inserted.
     Inserted,
-    /// Rows deleted, or a row of their count (a dry run).
+    /// Rows deleted.
     Deleted,
 }
 
@@ -44,14 +43,9 @@ impl Writes {
             match tag {
                 Tag::Nothing => {}
                 Tag::RemoteRows => remote_rows = Some(answer.count(0)),
-                Tag::Changes => {
-                    counts.inserts = answer.count(0);
-                    counts.updates = answer.count(1);
-                }
                 Tag::Updated => counts.updates = answer.affected,
                 Tag::Inserted => counts.inserts = answer.affected,
-                Tag::Deleted if answer.rows.is_empty() => counts.deletes = answer.affected,
-                Tag::Deleted => counts.deletes = answer.count(0),
+                Tag::Deleted => counts.deletes = answer.affected,
             }
         }
         counts.unchanged = copied.saturating_sub(counts.inserts + counts.updates);

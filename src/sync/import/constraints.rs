@@ -38,7 +38,14 @@ pub struct NewTable<'a> {
     pub created: &'a [String],
 }
 
-pub fn plan(tx: &mut Transaction, db: &Db, table: &NewTable) -> Result<LocalRules> {
+/// The rules of the new local table; `claimed`: names this import's tables and earlier indexes
+/// take, to which each index planned here adds its own.
+pub fn plan(
+    tx: &mut Transaction,
+    db: &Db,
+    table: &NewTable,
+    claimed: &mut Vec<String>,
+) -> Result<LocalRules> {
     let read = remote_rules::read(tx, table.remote)?;
     let mut rules = LocalRules {
         not_created: read.not_created,
@@ -70,7 +77,13 @@ pub fn plan(tx: &mut Transaction, db: &Db, table: &NewTable) -> Result<LocalRule
             rules.not_created.push(format!(
                 "index {name}: the local database already has a table or index of that name"
             ));
+        } else if let Some(other) = claimed.iter().find(|c| c.eq_ignore_ascii_case(name)) {
+            rules.not_created.push(format!(
+                "index {name}: this import creates {other} already, and SQLite names tables and \
+                 indexes without regard to case"
+            ));
         } else {
+            claimed.push(name.to_string());
             rules
                 .indexes
                 .push(mapping::sqlite_index(table.name, index, name));

@@ -167,14 +167,15 @@ pub fn run(
 }
 
 /// Begins the remote transaction the whole import reads in: one snapshot, read only, in a
-/// session whose settings make the text of every value read as text canonical. In the same
-/// round trip: whether `schema` exists, its tables, and the catalog of `remotes` (the selected
-/// local tables' remote names).
+/// session whose settings make the text of every value read as text canonical, with the job's
+/// deadlines. In the same round trip: whether `schema` exists, its tables, and the catalog of
+/// `remotes` (the selected local tables' remote names).
 fn begin_snapshot<'s>(
     session: &'s mut Session,
     schema: &str,
     remotes: &[String],
 ) -> Result<(Transaction<'s>, bool, Catalog)> {
+    let deadlines = session.transaction_settings();
     let mut tx = session
         .client
         .build_transaction()
@@ -184,7 +185,9 @@ fn begin_snapshot<'s>(
         .map_err(|e| remote_error("cannot begin a remote transaction", &e))?;
     let mut steps: Vec<Step> = sql::SESSION_SETTINGS
         .iter()
-        .map(|s| Step::plain("cannot set up the remote session", s.to_string()))
+        .map(|s| s.to_string())
+        .chain(deadlines)
+        .map(|s| Step::plain("cannot set up the remote session", s))
         .collect();
     let settings = steps.len();
     steps.push(Step::plain(
@@ -231,8 +234,18 @@ fn plan_tables(
                 created.push(name.clone());
             }
         }
+        // SQLite names tables and indexes case-insensitively, in one namespace: each index
+        // created here claims its name, so two remote indexes `Idx` and `idx` do not clash.
+        let mut claimed = scope.remote_only.clone();
         for name in &scope.remote_only {
-            plans.push(plan::plan_new(tx, db, name, options, &created)?);
+            plans.push(plan::plan_new(
+                tx,
+                db,
+                name,
+                options,
+                &created,
+                &mut claimed,
+            )?);
         }
     }
     let created: Vec<&TablePlan> = plans.iter().filter(|p| p.create.is_some()).collect();

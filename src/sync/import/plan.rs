@@ -235,14 +235,16 @@ pub fn plan_existing(
 
 /// A remote table with no local counterpart, to create locally (`create_tables`), each column
 /// of the type `column_types` names or else the one its remote type maps to, with the
-/// constraints and indexes that translate; `created`: the tables this import creates. Named by
-/// `use_rowid`, its remote `rowid` key becomes the new table's rowids, not a column of it.
+/// constraints and indexes that translate; `created`: the tables this import creates;
+/// `claimed`: the names its tables and indexes take (each index planned here adds its own). Named
+/// by `use_rowid`, its remote `rowid` key becomes the new table's rowids, not a column of it.
 pub fn plan_new(
     tx: &mut Transaction,
     db: &Db,
     name: &str,
     options: &ImportOptions,
     created: &[String],
+    claimed: &mut Vec<String>,
 ) -> Result<TablePlan> {
     let schema = &options.schema;
     let remote = remote_name(schema, name);
@@ -295,6 +297,7 @@ pub fn plan_new(
             key: declared_key,
             created,
         },
+        claimed,
     )?;
     let create = sql::create_table(
         name,

@@ -1,0 +1,3 @@
+import cloudSync from './index.cjs';
+
+export const { getLoadablePath, load } = cloudSync;
