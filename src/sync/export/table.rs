@@ -1,9 +1,9 @@
 //! Exporting one planned table inside the remote transaction, in three parts that the export
 //! runs for all tables at once: the statements that prepare it (create the remote table if the
-//! plan says so, a Citus table if the options say so, and its staging tables), its rows (straight into a new table when every column
-//! travels in its own binary form, otherwise into a staging table), and the statements that
-//! load a new table or upsert into an existing one, delete what is gone locally and move the
-//! sequences.
+//! plan says so, a Citus table if the options say so, and its staging tables), its rows
+//! (straight into a new table when every column travels in its own binary form, otherwise into
+//! a staging table), and the statements that load a new table or upsert into an existing one,
+//! delete what is gone locally and move the sequences.
 
 use std::time::Instant;
 
