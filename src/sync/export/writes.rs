@@ -5,6 +5,7 @@
 
 use super::plan::TablePlan;
 use super::sql::{self, Column};
+use crate::mapping::PgType;
 use crate::remote::batch::{Answer, Step};
 use crate::sync::summary::TableCounts;
 
@@ -56,8 +57,11 @@ impl Writes {
 }
 
 /// The steps that move the sequences of the key columns of `plan` past its keys (a real run).
+/// Only integer columns have a serial or identity sequence; the statement casts the largest key
+/// to bigint, which another type (a text key) would fail.
 pub fn advance_sequences(plan: &TablePlan, writes: &mut Writes) {
-    for column in plan.key() {
+    let integer = |ty| matches!(ty, PgType::SmallInt | PgType::Integer | PgType::BigInt);
+    for column in plan.key().filter(|c| integer(c.ty)) {
         writes.push(
             plan,
             "moving its sequence failed",
