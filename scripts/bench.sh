@@ -3,6 +3,7 @@
 #
 #   scripts/bench.sh                                    100,000 and 1,000,000 rows, 5 runs each
 #   CLOUD_SYNC_BENCH_SIZES="10000 20000" CLOUD_SYNC_BENCH_RUNS=3 scripts/bench.sh
+#   scripts/bench.sh --latency [--rtt MS]               the latency scenario only (default 25 ms)
 #
 # For each size, in each round, the ways run one after the other (A, B, C, ... then again):
 #   copy_csv   psql \copy from a ready CSV file (the COPY limit)
@@ -31,6 +32,30 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+
+# --latency: instead of the throughput ways, the latency scenario (scripts/lib/bench_latency.py):
+# an app of 50 tracked tables, each job direct and through scripts/lib/delay_proxy.py adding
+# --rtt MS per round trip, next to psql over the same link; its section of the results file is
+# rewritten, the rest kept.
+latency=
+rtt=25
+while [ $# -gt 0 ]; do
+    case $1 in
+    --latency) latency=1 ;;
+    --rtt)
+        [ $# -ge 2 ] || { echo "bench: --rtt needs milliseconds" >&2; exit 2; }
+        rtt=$2
+        latency=1
+        shift
+        ;;
+    *) echo "bench: unknown argument $1 (see the header of scripts/bench.sh)" >&2; exit 2 ;;
+    esac
+    shift
+done
+if ! [[ $rtt =~ ^[0-9]+$ ]] || [ "$rtt" -lt 1 ]; then
+    echo "bench: --rtt: '$rtt' is not a whole number of milliseconds >= 1" >&2
+    exit 2
+fi
 . scripts/lib/deps.sh
 . scripts/lib/pg.sh
 
@@ -168,6 +193,16 @@ fi
 
 pg_version=$(pg_sql 'SHOW server_version')
 schemas_made=1
+
+if [ -n "$latency" ]; then
+    [ -n "$admin" ] || die "--latency needs the throwaway server (it creates and drops schemas as its superuser)"
+    echo "== latency scenario: $rtt ms per round trip, $runs run(s)"
+    "$py" "$root/scripts/lib/bench_latency.py" run "$lib" "$url" "$admin" "$rtt" "$runs" "$work/latency.tsv"
+    mkdir -p "$(dirname "$results")"
+    "$py" "$root/scripts/lib/bench_latency.py" report "$work/latency.tsv" "$rtt" "$results"
+    echo "bench: wrote the latency section of $results"
+    exit 0
+fi
 
 # settle: before each timed run, on the throwaway server only, a CHECKPOINT so that no run
 # pays for the previous run's dirty pages.

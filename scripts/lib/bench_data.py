@@ -644,6 +644,12 @@ def report(raw_path, meta_path, out_path):
     out.extend("    " + l for l in CHECKSUM_DOC.splitlines())
     out.append("")
     text = "\n".join(out)
+    # The latency scenario's section (scripts/bench.sh --latency) is kept.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bench_latency
+    kept = bench_latency.kept_section(out_path)
+    if kept:
+        text = text.rstrip("\n") + "\n\n" + kept + "\n"
     with open(out_path, "w", encoding="utf-8") as f:
         f.write(text)
     print(text)

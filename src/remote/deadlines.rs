@@ -68,17 +68,23 @@ impl Deadlines {
         true
     }
 
-    /// The statements that give the job's transaction its server-side deadlines. `SET LOCAL`
-    /// holds for the transaction only, so it is right behind transaction-mode poolers, where a
-    /// session setting would leak to other clients (and startup parameters are refused).
-    pub fn transaction_settings(&self) -> String {
+    /// The statements that give the job's transaction its server-side deadlines, one per
+    /// setting (steps of the transaction's first batch). `SET LOCAL` holds for the transaction
+    /// only, so it is right behind transaction-mode poolers, where a session setting would leak
+    /// to other clients (and startup parameters are refused).
+    pub fn transaction_settings(&self) -> [String; 2] {
         // Postgres takes at most i32::MAX milliseconds (about 24 days).
         let millis = |d: Duration| d.as_millis().min(i32::MAX as u128);
-        format!(
-            "SET LOCAL statement_timeout = {}; SET LOCAL idle_in_transaction_session_timeout = {}",
-            millis(self.statement_timeout),
-            millis(self.idle_in_transaction_timeout)
-        )
+        [
+            format!(
+                "SET LOCAL statement_timeout = {}",
+                millis(self.statement_timeout)
+            ),
+            format!(
+                "SET LOCAL idle_in_transaction_session_timeout = {}",
+                millis(self.idle_in_transaction_timeout)
+            ),
+        ]
     }
 
     /// How often keepalive probes a silent connection once it has started.
@@ -107,8 +113,10 @@ mod tests {
         assert!(!deadlines.set("read_timeout", 1));
         assert_eq!(
             deadlines.transaction_settings(),
-            "SET LOCAL statement_timeout = 5000; \
-             SET LOCAL idle_in_transaction_session_timeout = 7000"
+            [
+                "SET LOCAL statement_timeout = 5000",
+                "SET LOCAL idle_in_transaction_session_timeout = 7000"
+            ]
         );
         assert!(deadlines.set(KEEPALIVE, 2));
         assert_eq!(deadlines.keepalive_interval(), Duration::from_secs(1));

@@ -1,5 +1,6 @@
 //! Everything that talks to the remote Postgres.
 
+pub mod batch;
 pub mod catalog;
 pub mod conninfo;
 pub mod constraints;

@@ -5,7 +5,6 @@
 //! two schemas, and only the lowercase `pg_` prefix is reserved, as in PostgreSQL itself.
 
 use postgres::error::SqlState;
-use postgres::types::Type;
 use postgres::Transaction;
 
 use super::session::remote_error;
@@ -42,17 +41,6 @@ fn is_temporary(name: &str) -> bool {
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
     };
     name == "pg_temp" || numbered("pg_temp_") || numbered("pg_toast_temp_")
-}
-
-/// Whether the schema `name` exists.
-pub fn exists(tx: &mut Transaction, name: &str) -> Result<bool> {
-    Ok(tx
-        .query_typed_one(
-            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
-            &[(&name, Type::TEXT)],
-        )
-        .map_err(|e| remote_error(&format!("cannot look up the remote schema {name}"), &e))?
-        .get(0))
 }
 
 /// Creates the schema `name`, owned by the connecting user, in the transaction `tx`. A user

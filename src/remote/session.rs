@@ -84,7 +84,7 @@ impl Session {
 
     /// The statements that give a transaction of this session its server-side deadlines, to
     /// run first in it (see [`Deadlines::transaction_settings`]).
-    pub fn transaction_settings(&self) -> String {
+    pub fn transaction_settings(&self) -> [String; 2] {
         self.deadlines.transaction_settings()
     }
 

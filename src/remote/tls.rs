@@ -14,7 +14,7 @@ use std::sync::{Arc, OnceLock};
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
-use rustls::{CertificateError, ClientConfig, RootCertStore};
+use rustls::{CertificateError, ClientConfig, NamedGroup, RootCertStore};
 
 use super::conninfo::{ConnInfo, RootCert, SslMode};
 use crate::error::{Error, Result};
@@ -35,7 +35,14 @@ pub fn connector(info: &ConnInfo) -> Result<Connector> {
     } else {
         None
     };
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut provider = rustls::crypto::ring::default_provider();
+    // TLS 1.3 sends a key share for the first group only. PostgreSQL's default ssl_ecdh_curve
+    // is prime256v1, so offering X25519 first costs every connection a HelloRetryRequest: one
+    // round trip more.
+    provider
+        .kx_groups
+        .sort_by_key(|group| group.name() != NamedGroup::secp256r1);
+    let provider = Arc::new(provider);
     let verifier = Verifier::new(roots, mode == SslMode::VerifyFull, &provider);
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

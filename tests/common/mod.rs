@@ -2,9 +2,11 @@
 //! scripts/test.sh started, and hosts to load the extension into. The submodules hold what
 //! several test files set up, read and check: the local database (`local`), the remote one
 //! (`remote`), jobs (`jobs`) and what their summaries say (`summary`), edge values for round
-//! trips (`edge`), and a TCP proxy to the server that can stall (`proxy`).
+//! trips (`edge`), a TCP proxy to the server that can stall (`proxy`), and one that counts
+//! round trips (`counting_proxy`).
 #![allow(dead_code)]
 
+pub mod counting_proxy;
 pub mod edge;
 pub mod jobs;
 pub mod local;

@@ -6,17 +6,13 @@
 //! that later exports may write parent and child rows in any order. Existing remote tables are
 //! never altered. What cannot be created is a "not created" note of the table's summary.
 
-use postgres::types::Type;
-use postgres::Transaction;
-
 use super::plan::TablePlan;
-use super::transaction::batch;
 use crate::error::Result;
 use crate::local::constraints::{self as local_rules, LocalRules};
 use crate::local::tables::LocalTable;
 use crate::mapping::{self, ForeignKey, PgType, RemoteNames};
-use crate::remote::catalog;
-use crate::remote::session::remote_error;
+use crate::remote::batch::Step;
+use crate::remote::catalog::Catalog;
 use crate::sql_text::quote;
 use crate::sqlite::Db;
 
@@ -48,15 +44,16 @@ impl RemoteRules {
     }
 }
 
-/// Plans the rules of every table the export creates; `locals` are the tables of `plans`.
+/// Plans the rules of every table the export creates; `locals` are the tables of `plans`,
+/// `catalog` what the remote schema holds.
 pub fn plan(
-    tx: &mut Transaction,
+    catalog: &Catalog,
     db: &Db,
     plans: &mut [TablePlan],
-    locals: &[LocalTable],
+    locals: &[&LocalTable],
     schema: &str,
 ) -> Result<()> {
-    let mut taken = relation_names(tx, schema)?;
+    let mut taken = catalog.relations.clone();
     taken.extend(plans.iter().map(|p| p.name.clone()));
     // The primary key, added before the indexes, takes the name Postgres gives it.
     taken.extend(
@@ -93,7 +90,7 @@ pub fn plan(
             .position(|p| &p.name == table)
             .expect("planned");
         for fk in &local_read.foreign_keys {
-            match why_not_referenced(tx, db, plans, &read, child, fk)? {
+            match why_not_referenced(catalog, db, plans, &read, child, fk)? {
                 Some(why) => plans[child]
                     .rules
                     .not_created
@@ -175,7 +172,7 @@ fn shown(fk: &ForeignKey) -> String {
 /// referenced columns, of types Postgres compares with the child's, and every local child row
 /// must have its parent (Postgres checks the rows already there when the key is added).
 fn why_not_referenced(
-    tx: &mut Transaction,
+    catalog: &Catalog,
     db: &Db,
     plans: &[TablePlan],
     read: &[(String, LocalRules)],
@@ -225,7 +222,7 @@ fn why_not_referenced(
                 columns == wanted
             })
     } else {
-        catalog::has_unique_key(tx, &parent.remote, &referenced)?
+        catalog.has_unique_key(&parent.remote, &referenced)
     };
     if !keyed {
         return Ok(Some(
@@ -258,42 +255,25 @@ fn comparable(a: PgType, b: PgType) -> bool {
     a == b || (family(a) != 0 && family(a) == family(b))
 }
 
-/// The names of the relations (tables, indexes, sequences, views) of `schema`.
-fn relation_names(tx: &mut Transaction, schema: &str) -> Result<Vec<String>> {
-    let rows = tx
-        .query_typed(
-            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE n.nspname = $1",
-            &[(&schema, Type::TEXT)],
-        )
-        .map_err(|e| remote_error(&format!("cannot list the relations of schema {schema}"), &e))?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
-}
-
-/// Builds the unique constraints and indexes of a table just created and loaded.
-pub fn add_indexes(tx: &mut Transaction, plan: &TablePlan) -> Result<()> {
-    for statement in &plan.rules.indexes {
-        batch(tx, &plan.name, "creating an index failed", statement)?;
-    }
-    Ok(())
-}
-
-/// Adds the foreign keys of the tables the export created, once all are loaded. In a dry run a
-/// table with problems is not created, and neither are the foreign keys that reference it.
-pub fn add_foreign_keys(tx: &mut Transaction, plans: &[TablePlan]) -> Result<()> {
+/// The statements that add the foreign keys of the tables the export created, once all are
+/// loaded. In a dry run a table with problems is not created, and neither are the foreign keys
+/// that reference it.
+pub fn foreign_keys(plans: &[TablePlan]) -> Vec<Step> {
     let exported = |name: &str| {
         plans
             .iter()
             .any(|p| p.name == name && p.problems.is_empty())
     };
+    let mut steps = Vec::new();
     for plan in plans.iter().filter(|p| p.create && p.problems.is_empty()) {
         for (parent, statement) in &plan.rules.foreign_keys {
             if exported(parent) {
-                batch(tx, &plan.name, "adding a foreign key failed", statement)?;
+                let what = "adding a foreign key failed";
+                steps.push(Step::of_table(&plan.name, what, statement.clone()));
             }
         }
     }
-    Ok(())
+    steps
 }
 
 #[cfg(test)]

@@ -1,12 +1,15 @@
-//! Streaming local rows to the remote with binary COPY: every row of a full export, or the rows
-//! whose keys changed for an incremental one, encoded for the remote types, buffered, with
-//! progress and cancel checks between chunks. And the COPY of the changed keys that are gone
-//! locally, which the deletes join against.
+//! Sending local rows to the remote: every row of a full export, or the rows whose keys changed
+//! for an incremental one, encoded for the remote types (binary COPY format), with progress
+//! and cancel checks between chunks. A small table's rows go with the other small tables
+//! (`pack`); a larger one is streamed by binary COPY from the moment it
+//! outgrows that. The changed keys that are gone locally, which the deletes join against, go
+//! in the pack too.
 
 use std::io::Write;
 
 use postgres::Transaction;
 
+use super::pack::Pack;
 use super::plan::{self, TablePlan};
 use super::sql;
 use super::transaction::failed;
@@ -27,12 +30,15 @@ pub struct Copied {
     pub counts: TableCounts,
     /// Rows sent.
     pub rows: u64,
+
     /// Changed keys gone locally whose remote rows are to be deleted (incremental, with deletes
     /// propagated): binary COPY rows of the key columns, in key order.
     pub gone: Vec<u8>,
 }
 
-/// Copies the local rows of `plan` into `into` (the remote table or the staging table).
+/// Sends the local rows of `plan` to `into` (the remote table or the staging table): into
+/// `pack` when it takes them, by COPY otherwise.
+#[allow(clippy::too_many_arguments)]
 pub fn copy_rows(
     tx: &mut Transaction,
     db: &Db,
@@ -41,13 +47,14 @@ pub fn copy_rows(
     dry_run: bool,
     progress: &Progress,
     problems: &mut Problems,
+    pack: &mut Pack,
 ) -> Result<Copied> {
     let table = plan.name.as_str();
     let mut copy = RowCopy {
-        writer: tx
-            .copy_in(&sql::copy_in(into))
-            .map_err(|e| failed(table, "COPY failed to start", &e))?,
-        buffer: Vec::with_capacity(COPY_CHUNK + (64 << 10)),
+        tx: Some(tx),
+        writer: None,
+        into,
+        buffer: Vec::new(),
         counts: plan.zero_counts(),
         keys_gone: 0,
         gone: Vec::new(),
@@ -56,7 +63,6 @@ pub fn copy_rows(
         dry_run,
         progress,
     };
-    copy.buffer.extend_from_slice(mapping::COPY_HEADER);
     let select = local_select(plan);
     match &plan.window {
         None => {
@@ -81,7 +87,11 @@ pub fn copy_rows(
             })?;
         }
     }
-    copy.finish()
+    let (copied, pending) = copy.finish()?;
+    if let Some((tx, rows)) = pending {
+        pack.add(tx, table, into, &rows)?;
+    }
+    Ok(copied)
 }
 
 /// A dry run's check of the values of a table that is not exported (`checks_values_only`):
@@ -154,32 +164,18 @@ fn row_key(plan: &TablePlan, stmt: &Stmt) -> serde_json::Value {
     }
 }
 
-/// Sends `gone` (binary COPY rows of the key columns) into the table of deleted keys of `stage`.
-pub fn copy_gone(tx: &mut Transaction, table: &str, stage: &str, gone: &[u8]) -> Result<()> {
-    let mut writer = tx
-        .copy_in(&sql::copy_gone(stage))
-        .map_err(|e| failed(table, "COPY of deleted keys failed to start", &e))?;
-    writer
-        .write_all(mapping::COPY_HEADER)
-        .map_err(|e| interrupted(table, e))?;
-    writer.write_all(gone).map_err(|e| interrupted(table, e))?;
-    writer
-        .write_all(mapping::COPY_TRAILER)
-        .map_err(|e| interrupted(table, e))?;
-    writer
-        .finish()
-        .map_err(|e| failed(table, "COPY of deleted keys failed", &e))?;
-    Ok(())
-}
-
 /// A COPY write that did not reach the server.
 fn interrupted(table: &str, e: std::io::Error) -> Error {
     Error::Interrupted(format!("table {table}: COPY failed: {e}"))
 }
 
-/// The binary COPY of one table's rows, buffered and counted.
-struct RowCopy<'tx, 'p> {
-    writer: postgres::CopyInWriter<'tx>,
+/// The rows of one table, encoded, counted and sent.
+struct RowCopy<'tx, 'c, 'p> {
+    /// Until the rows outgrow the pack; then the COPY that streams them.
+    tx: Option<&'tx mut Transaction<'c>>,
+    writer: Option<postgres::CopyInWriter<'tx>>,
+    into: &'p str,
+    /// Rows encoded and not sent yet.
     buffer: Vec<u8>,
     counts: TableCounts,
     /// Changed keys that are no longer in the local table (incremental).
@@ -192,7 +188,7 @@ struct RowCopy<'tx, 'p> {
     progress: &'p Progress,
 }
 
-impl RowCopy<'_, '_> {
+impl<'tx, 'c> RowCopy<'tx, 'c, '_> {
     /// Adds the row `stmt` is on. A value the remote column cannot hold, or would give back in
     /// another storage class, fails a real run; a dry run lists it and skips the row.
     fn row(&mut self, stmt: &Stmt, problems: &mut Problems) -> Result<()> {
@@ -215,7 +211,11 @@ impl RowCopy<'_, '_> {
             self.counts.skipped += 1;
             return Ok(());
         }
-        if self.buffer.len() >= COPY_CHUNK {
+        let due = match self.writer {
+            None => self.outgrows_pack(),
+            Some(_) => self.buffer.len() >= COPY_CHUNK,
+        };
+        if due {
             self.flush()?;
             self.progress.add_done(self.unreported);
             self.unreported = 0;
@@ -236,33 +236,69 @@ impl RowCopy<'_, '_> {
                 // A key the remote type cannot hold cannot be there to delete.
                 if mapping::encode(*ty, value.as_sql(), &mut self.gone).is_err() {
                     self.gone.truncate(row_start);
-                    break;
+                    return;
                 }
             }
         }
     }
 
+    /// Rows sent or encoded so far.
+    fn rows(&self) -> u64 {
+        self.counts.source_rows - self.counts.skipped - self.keys_gone
+    }
+
+    /// Whether the rows read so far are more than the pack takes.
+    fn outgrows_pack(&self) -> bool {
+        let values = self.rows() as usize * self.plan.columns.len();
+        !Pack::takes(values, self.buffer.len())
+    }
+
+    /// Sends the rows encoded so far by COPY, starting it first if it has not started.
     fn flush(&mut self) -> Result<()> {
-        self.writer
-            .write_all(&self.buffer)
-            .map_err(|e| interrupted(&self.plan.name, e))?;
-        self.buffer.clear();
+        let table = self.plan.name.as_str();
+        if let Some(tx) = self.tx.take() {
+            let mut writer = tx
+                .copy_in(&sql::copy_in(self.into))
+                .map_err(|e| failed(table, "COPY failed to start", &e))?;
+            writer
+                .write_all(mapping::COPY_HEADER)
+                .map_err(|e| interrupted(table, e))?;
+            self.writer = Some(writer);
+        }
+        if let Some(writer) = &mut self.writer {
+            writer
+                .write_all(&self.buffer)
+                .map_err(|e| interrupted(table, e))?;
+            self.buffer.clear();
+        }
         Ok(())
     }
 
-    /// Ends the COPY.
-    fn finish(mut self) -> Result<Copied> {
-        self.buffer.extend_from_slice(mapping::COPY_TRAILER);
-        self.flush()?;
-        self.writer
-            .finish()
-            .map_err(|e| failed(&self.plan.name, "COPY failed", &e))?;
+    /// Ends the COPY, if one started; otherwise gives back the rows for the pack, with the
+    /// transaction to send them on.
+    #[allow(clippy::type_complexity)]
+    fn finish(mut self) -> Result<(Copied, Option<(&'tx mut Transaction<'c>, Vec<u8>)>)> {
         self.progress.add_done(self.unreported);
-        let counts = self.counts;
-        Ok(Copied {
-            counts,
-            rows: counts.source_rows - counts.skipped - self.keys_gone,
-            gone: self.gone,
-        })
+        let rows = self.rows();
+        let copied = Copied {
+            counts: self.counts,
+            rows,
+
+            gone: std::mem::take(&mut self.gone),
+        };
+        match (self.tx, self.writer) {
+            (Some(tx), _) => Ok((copied, Some((tx, self.buffer)))),
+            (None, Some(mut writer)) => {
+                self.buffer.extend_from_slice(mapping::COPY_TRAILER);
+                writer
+                    .write_all(&self.buffer)
+                    .map_err(|e| interrupted(&self.plan.name, e))?;
+                writer
+                    .finish()
+                    .map_err(|e| failed(&self.plan.name, "COPY failed", &e))?;
+                Ok((copied, None))
+            }
+            (None, None) => unreachable!("a COPY starts when the transaction is handed to it"),
+        }
     }
 }

@@ -9,8 +9,8 @@ use postgres::Transaction;
 
 use super::plan::TablePlan;
 use super::sql;
-use super::transaction::batch;
 use crate::error::{Error, Result};
+use crate::remote::batch::Step;
 use crate::remote::session::remote_error;
 use crate::shown;
 use crate::sql_text::quote;
@@ -109,17 +109,21 @@ fn why_not_distributed_by(plan: &TablePlan, column: &str) -> Option<String> {
     }
 }
 
-/// Makes the table of `plan`, just created and still empty, a Citus table if it is planned so.
-pub fn apply(tx: &mut Transaction, plan: &TablePlan) -> Result<()> {
-    let statement = match &plan.distribution {
-        None => return Ok(()),
-        Some(Distribution::Reference) => sql::create_reference_table(&plan.remote),
-        Some(Distribution::Hash {
+/// The step that makes the table of `plan`, just created and still empty, a Citus table, if it
+/// is planned so.
+pub fn step(plan: &TablePlan) -> Option<Step> {
+    let statement = match plan.distribution.as_ref()? {
+        Distribution::Reference => sql::create_reference_table(&plan.remote),
+        Distribution::Hash {
             column,
             colocate_with,
-        }) => sql::create_distributed_table(&plan.remote, column, colocate_with.as_deref()),
+        } => sql::create_distributed_table(&plan.remote, column, colocate_with.as_deref()),
     };
-    batch(tx, &plan.name, "making it a Citus table failed", &statement)
+    Some(Step::of_table(
+        &plan.name,
+        "making it a Citus table failed",
+        statement,
+    ))
 }
 
 fn has_citus(tx: &mut Transaction) -> Result<bool> {

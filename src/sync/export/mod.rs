@@ -1,45 +1,60 @@
 //! Export: local tables -> the remote Postgres, in one remote transaction.
 //!
 //! One job is one remote transaction: an advisory lock that holds behind transaction poolers
-//! (`pg_try_advisory_xact_lock`), for each table a binary COPY of the local rows into a
-//! `TEMP ... ON COMMIT DROP` staging table, then one set-based upsert that leaves unchanged rows
-//! alone and counts the inserts and updates, and COMMIT. A dry run runs the same statements, the
-//! writes included, and ends with ROLLBACK, so a dry run that passes predicts a real run that
-//! passes; only the sequences, which a rollback would not restore, are left alone.
-//! The local side is read in one snapshot and streamed.
+//! (`pg_try_advisory_xact_lock`), for each table the local rows in a `TEMP ... ON COMMIT DROP`
+//! staging table, then one set-based upsert that leaves unchanged rows alone and counts the
+//! inserts and updates, and COMMIT. A dry run runs the same statements, the writes included,
+//! and ends with ROLLBACK, so a dry run that passes predicts a real run that passes; only the
+//! sequences, which a rollback would not restore, are left alone. The local side is read in one
+//! snapshot and streamed.
+//!
+//! Round trips, not bytes, are what a remote server across a network charges for, so the
+//! export sends in phases, each as few messages as it can, whatever the number of tables: the
+//! lock and the catalog of every table it writes (one batch); the remote and staging tables
+//! (one batch); the rows (small tables packed together, large ones by COPY); every table's
+//! writes (one batch, the dry run's too); COMMIT. A tracked table with no change waiting is
+//! idle: not looked at remotely at all. docs/design.md, "Round trips", says what was batched
+//! and what was not.
 //!
 //! It returns the job's `Summary` (src/sync/summary.rs), stored as the job's `summary`.
 //!
-//! This module runs the steps in order; each step is its own module: `plan` (what to do with
-//! each table), `distribution` (on Citus, the distributed and reference tables it creates),
-//! `constraints` (the constraints and indexes of the tables it creates),
-//! `transaction` (begin under the lock, end), `table` (one table's writes: `copy`, `upsert`,
-//! `delete`, `sequences`), `outcome` (the summary). `sql` holds the text of
-//! every statement they send.
+//! This module runs the phases in order; each step is its own module: `incremental` (which
+//! tables go incrementally, which are idle), `plan` (what to do with each table),
+//! `distribution` (on Citus, the distributed and reference tables it creates), `constraints`
+//! (the constraints and indexes of the tables it creates), `transaction` (begin under the lock,
+//! end), `table` (one table's parts: `copy` and `pack` send its rows, `writes`, `upsert` and
+//! `delete` write them), `outcome` (the summary). `sql` holds the text of every statement they
+//! send.
 
 mod constraints;
 mod copy;
 mod delete;
 mod distribution;
+mod incremental;
 mod outcome;
+mod pack;
 mod plan;
-mod sequences;
 mod sql;
 mod table;
 mod transaction;
 mod upsert;
+mod writes;
 
 use std::time::Instant;
 
 use postgres::Transaction;
 
-use self::plan::{TablePlan, Tracking};
+use self::incremental::Tracking;
+use self::pack::Pack;
+use self::plan::TablePlan;
 use super::options::ExportOptions;
 use super::summary::{Summary, TableSummary};
-use super::tracking::{self, Advance, Tracked};
+use super::tracking::{self, Advance};
 use super::{JobLog, Level, Problems, Progress};
 use crate::error::{Error, Result};
 use crate::local::tables::{self, LocalTable};
+use crate::remote::batch;
+use crate::remote::catalog::Catalog;
 use crate::remote::ConnInfo;
 use crate::sqlite::Db;
 
@@ -102,24 +117,49 @@ pub fn run(
         // The high water and the tracked tables come from the same snapshot as the rows: a
         // change committed after it has a higher seq and is shipped next time.
         let through = tracking::high_water(db)?;
-        let tracked = plan::tracked_in(db, &names, options)?;
+        let tracked = incremental::tracked_in(db, &names, options)?;
+        let trackings = incremental::trackings(db, request, &locals, &tracked, through)?;
+        let mut busy = Vec::new();
+        let mut idle = Vec::new();
+        for (local, tracking) in locals.iter().zip(&trackings) {
+            if incremental::is_idle(db, options, tracking.as_ref())? {
+                idle.push((local, tracking.as_ref().map(|t| t.tracking_id)));
+            } else {
+                busy.push((local, tracking.as_ref()));
+            }
+        }
 
         let (mut session, connect_ms) = super::connect(request.info, started, log)?;
-        let mut tx = transaction::begin(&mut session, &options.schema, log)?;
+        let remotes: Vec<String> = busy
+            .iter()
+            .map(|(l, _)| plan::remote_name(&options.schema, &l.name))
+            .collect();
+        let (mut tx, begun) = transaction::begin(&mut session, &options.schema, &remotes, log)?;
         let schema_created = transaction::ensure_schema(
             &mut tx,
             &options.schema,
+            begun.schema_exists,
             options.create_tables,
             request.dry_run,
             log,
         )?;
-        let mut plans = plan_tables(&mut tx, db, request, &locals, &tracked, through, log)?;
+        let mut plans = plan_tables(&begun.catalog, db, request, &busy, log)?;
         distribution::plan(&mut tx, &mut plans, options)?;
-        constraints::plan(&mut tx, db, &mut plans, &locals, &options.schema)?;
+        let busy_locals: Vec<&LocalTable> = busy.iter().map(|(l, _)| *l).collect();
+        constraints::plan(
+            &begun.catalog,
+            db,
+            &mut plans,
+            &busy_locals,
+            &options.schema,
+        )?;
         for plan in &plans {
             for note in &plan.rules.not_created {
                 log.info(Some(&plan.name), format!("not created: {note}"));
             }
+        }
+        for (local, _) in &idle {
+            log.info(Some(&local.name), "idle: no change since the last export");
         }
         progress.set_total(plans.iter().map(|p| p.source_rows).sum());
 
@@ -128,9 +168,23 @@ pub fn run(
         if !request.dry_run {
             problems.refuse_full_run("export")?;
         }
-        let tables = export_tables(&mut tx, db, request, &plans, progress, &mut problems, log)?;
+        let mut exported =
+            export_tables(&mut tx, db, request, &plans, progress, &mut problems, log)?;
         transaction::end(tx, request.dry_run, log)?;
 
+        // Every table in the order of the selection, idle ones included.
+        let tables = names
+            .iter()
+            .filter_map(
+                |name| match exported.iter().position(|t| &t.table == name) {
+                    Some(at) => Some(exported.swap_remove(at)),
+                    None => idle
+                        .iter()
+                        .find(|(l, _)| &l.name == name)
+                        .map(|(local, _)| outcome::idle(local, options)),
+                },
+            )
+            .collect();
         let summary = outcome::summary(
             request,
             tables,
@@ -140,7 +194,11 @@ pub fn run(
             connect_ms,
             started,
         );
-        let exported_tracked: Vec<i64> = plans.iter().filter_map(|p| p.tracking_id).collect();
+        let exported_tracked: Vec<i64> = plans
+            .iter()
+            .filter_map(|p| p.tracking_id)
+            .chain(idle.iter().filter_map(|(_, id)| *id))
+            .collect();
         Ok((summary, exported_tracked, through))
     })?;
     if !request.dry_run && !exported_tracked.is_empty() {
@@ -160,26 +218,15 @@ pub fn run(
 
 /// Plans every table, logging each plan and its problems.
 fn plan_tables(
-    tx: &mut Transaction,
+    catalog: &Catalog,
     db: &Db,
     request: &ExportRequest,
-    locals: &[LocalTable],
-    tracked: &[Tracked],
-    through: i64,
+    busy: &[(&LocalTable, Option<&Tracking>)],
     log: &mut JobLog,
 ) -> Result<Vec<TablePlan>> {
-    let options = request.options;
     let mut plans = Vec::new();
-    for local in locals {
-        let tracking = match tracked.iter().find(|t| t.table == local.name) {
-            Some(t) => Some(Tracking {
-                tracking_id: t.id,
-                watermark: tracking::watermark(db, t.id, request.connection_id, &options.schema)?,
-                through,
-            }),
-            None => None,
-        };
-        let plan = plan::plan_table(tx, db, local, options, tracking.as_ref())?;
+    for (local, tracking) in busy {
+        let plan = plan::plan_table(catalog, db, local, request.options, *tracking)?;
         log.info(
             Some(&plan.name),
             format!(
@@ -210,9 +257,11 @@ fn plan_tables(
     Ok(plans)
 }
 
-/// Exports every table whose plan has no problem, then adds the foreign keys of the tables it
-/// created, and summarizes each table. A dry run also checks the values of a keyless table, so
-/// its preview lists them with the missing key.
+/// Exports every table whose plan has no problem, in three phases for all of them: one batch
+/// creates the remote and staging tables, the rows go (`table::send_rows`), one batch writes
+/// them and adds the foreign keys of the tables created (a dry run's too, rolled back with the
+/// transaction); then summarizes each table. A dry run also checks the values of a keyless
+/// table, so its preview lists them with the missing key.
 fn export_tables(
     tx: &mut Transaction,
     db: &Db,
@@ -222,30 +271,79 @@ fn export_tables(
     problems: &mut Problems,
     log: &mut JobLog,
 ) -> Result<Vec<TableSummary>> {
+    let dry_run = request.dry_run;
+    let exported: Vec<usize> = (0..plans.len())
+        .filter(|&i| plans[i].problems.is_empty())
+        .collect();
+    let mut setup = Vec::new();
+    for &i in &exported {
+        setup.extend(table::setup(&plans[i], i)?);
+    }
+    batch::run(tx, &setup)?;
+    for plan in exported.iter().map(|&i| &plans[i]).filter(|p| p.create) {
+        log.info(Some(&plan.name), format!("created {}", plan.remote));
+    }
+
+    let mut pack = Pack::default();
+    let mut sent = Vec::new();
+    for &i in &exported {
+        let started = Instant::now();
+        let copied = table::send_rows(
+            tx, db, &plans[i], i, dry_run, progress, problems, &mut pack, log,
+        )?;
+        sent.push((i, copied, started));
+    }
+    pack.send(tx)?;
+
+    let writes: Vec<_> = sent
+        .iter()
+        .map(|(i, copied, _)| table::writes(&plans[*i], *i, copied, dry_run))
+        .collect();
+    let mut steps: Vec<_> = writes
+        .iter()
+        .flat_map(|w| w.steps.iter())
+        .cloned()
+        .collect();
+    steps.extend(constraints::foreign_keys(plans));
+    let answers = batch::run(tx, &steps)?;
+
     let mut tables = Vec::new();
+    let mut answered = answers.as_slice();
+    let mut sent = sent.into_iter().zip(&writes).peekable();
     for (index, plan) in plans.iter().enumerate() {
         let table_started = Instant::now();
-        let counts = if plan.problems.is_empty() {
-            table::export_table(
-                tx,
-                db,
-                plan,
-                index,
-                request.dry_run,
-                progress,
-                problems,
-                log,
-            )?
-        } else if request.dry_run && plan.checks_values_only() {
-            let found = copy::check_values(db, plan, problems)?;
-            outcome::skipped(plan, found)
-        } else {
-            outcome::skipped(plan, 0)
+        let counts = match sent.next_if(|((i, _, _), _)| *i == index) {
+            Some(((_, copied, started), writes)) => {
+                let (mine, rest) = answered.split_at(writes.steps.len());
+                answered = rest;
+                let mut counts = copied.counts;
+                if plan.create {
+                    counts.inserts = copied.rows;
+                } else {
+                    writes.count(mine, copied.rows, &mut counts);
+                }
+                table::log_counts(plan, &counts, log);
+                tables.push(outcome::table(
+                    plan,
+                    counts,
+                    &request.options.schema,
+                    started,
+                ));
+                continue;
+            }
+            None if dry_run && plan.checks_values_only() => {
+                let found = copy::check_values(db, plan, problems)?;
+                outcome::skipped(plan, found)
+            }
+            None => outcome::skipped(plan, 0),
         };
-        let schema = &request.options.schema;
-        tables.push(outcome::table(plan, counts, schema, table_started));
+        tables.push(outcome::table(
+            plan,
+            counts,
+            &request.options.schema,
+            table_started,
+        ));
     }
-    constraints::add_foreign_keys(tx, plans)?;
     Ok(tables)
 }
 

@@ -5,6 +5,8 @@ use std::time::Instant;
 
 use super::plan::TablePlan;
 use super::ExportRequest;
+use crate::local::tables::LocalTable;
+use crate::sync::options::{ExportOptions, Mode};
 use crate::sync::summary::{ColumnSummary, Kind, Summary, TableCounts, TableSummary, Timings};
 use crate::sync::{elapsed_ms, Problems};
 
@@ -48,6 +50,24 @@ pub fn table(
             plan.create && plan.problems.is_empty(),
             counts,
             elapsed_ms(started),
+        )
+    }
+}
+
+/// The summary of an idle table (`incremental`): incremental, nothing read or written; its
+/// remote columns were not looked at, so none are listed.
+pub fn idle(local: &LocalTable, options: &ExportOptions) -> TableSummary {
+    TableSummary {
+        mode: Some(Mode::Incremental),
+        changes: Some(0),
+        propagate_deletes: Some(options.propagate_deletes.unwrap_or(true)),
+        ..TableSummary::new(
+            &local.name,
+            &options.schema,
+            local.key().iter().map(|c| c.name.clone()).collect(),
+            false,
+            TableCounts::default(),
+            0.0,
         )
     }
 }

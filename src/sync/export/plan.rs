@@ -2,21 +2,20 @@
 //! (from the existing remote table, or chosen for a new one), full or incremental, how many rows
 //! it reads, and the problems that keep it from being exported.
 
-use postgres::Transaction;
-
 use super::constraints::RemoteRules;
 use super::distribution::Distribution;
+use super::incremental::{incremental_window, Tracking};
 use super::sql::{self, Column};
 use crate::error::{Error, Result};
 use crate::local::tables::LocalTable;
 use crate::mapping::{self, Affinity, PgType, Profile, ROWID_COLUMN};
-use crate::remote::catalog::{self, RemoteColumn};
+use crate::remote::catalog::{Catalog, RemoteColumn};
 use crate::shown;
-use crate::sql_text::{quote, sql_literal};
+use crate::sql_text::quote;
 use crate::sqlite::{Db, Value};
 use crate::sync::options::{ExportOptions, Mode};
 use crate::sync::summary::TableCounts;
-use crate::sync::tracking::{self, Tracked, Window};
+use crate::sync::tracking::Window;
 use crate::sync::PlanProblem;
 
 /// How the local rowid is read: `_rowid_` is the spelling a column is least likely to shadow.
@@ -143,31 +142,6 @@ impl ColumnPlan {
     }
 }
 
-/// A tracked table's state in the export's snapshot.
-pub struct Tracking {
-    pub tracking_id: i64,
-    /// The last change already exported to this connection and schema.
-    pub watermark: Option<i64>,
-    /// The snapshot's high water.
-    pub through: i64,
-}
-
-/// The tracked tables this export covers, each checked to be still the table that was tracked.
-/// Without a `tables` option, a tracked table that no longer exists is an error too.
-pub fn tracked_in(db: &Db, names: &[String], options: &ExportOptions) -> Result<Vec<Tracked>> {
-    let mut covered = Vec::new();
-    for tracked in tracking::all(db)? {
-        if names.contains(&tracked.table) {
-            tracking::integrity(db, &tracked)?;
-            covered.push(tracked);
-        } else if options.tables.is_none() && !options.exclude.contains(&tracked.table) {
-            // Not among the local tables: renamed or dropped. The check says so, and the fix.
-            tracking::integrity(db, &tracked)?;
-        }
-    }
-    Ok(covered)
-}
-
 /// Every `column_types` entry must name a column of a selected table and a supported type.
 pub fn check_column_types(locals: &[LocalTable], options: &ExportOptions) -> Result<()> {
     for (column, spelling) in &options.column_types {
@@ -201,15 +175,22 @@ pub fn check_column_types(locals: &[LocalTable], options: &ExportOptions) -> Res
     Ok(())
 }
 
+/// The remote table `name` of `schema` is, quoted.
+pub fn remote_name(schema: &str, name: &str) -> String {
+    format!("{}.{}", quote(schema), quote(name))
+}
+
+/// Plans the export of `local`, whose remote table `catalog` describes (it holds no entry when
+/// the table does not exist).
 pub fn plan_table(
-    tx: &mut Transaction,
+    catalog: &Catalog,
     db: &Db,
     local: &LocalTable,
     options: &ExportOptions,
     tracking: Option<&Tracking>,
 ) -> Result<TablePlan> {
     let name = &local.name;
-    let remote = format!("{}.{}", quote(&options.schema), quote(name));
+    let remote = remote_name(&options.schema, name);
     let mut problems = Vec::new();
     let too_long = |identifier: &str| {
         format!(
@@ -229,7 +210,7 @@ pub fn plan_table(
     let keyless = !columns.iter().any(|c| c.is_key);
     // With use_rowid the rowid is the key column already.
     let reads_rowid = local.has_rowid && !columns.iter().any(|c| c.local_expr == ROWID_EXPR);
-    let create = match catalog::columns(tx, &remote)? {
+    let create = match catalog.columns(&remote) {
         None if !options.create_tables => {
             problems.push(PlanProblem::table(format!(
                 "the remote table {}.{name} does not exist, and create_tables is false",
@@ -242,7 +223,13 @@ pub fn plan_table(
             true
         }
         Some(remote_columns) => {
-            match_remote(tx, &remote, &remote_columns, &mut columns, &mut problems)?;
+            match_remote(
+                catalog,
+                &remote,
+                remote_columns,
+                &mut columns,
+                &mut problems,
+            );
             false
         }
     };
@@ -365,12 +352,12 @@ fn choose_types(
 /// The types of an existing remote table, and what keeps its columns or key from taking the
 /// local rows.
 fn match_remote(
-    tx: &mut Transaction,
+    catalog: &Catalog,
     remote: &str,
     remote_columns: &[RemoteColumn],
     columns: &mut [ColumnPlan],
     problems: &mut Vec<PlanProblem>,
-) -> Result<()> {
+) {
     for column in columns.iter_mut() {
         match remote_columns.iter().find(|r| r.name == column.name) {
             None => problems.push(PlanProblem::column(
@@ -414,60 +401,13 @@ fn match_remote(
         .filter(|c| c.is_key)
         .map(|c| c.name.as_str())
         .collect();
-    if !key.is_empty() && !catalog::has_unique_key(tx, remote, &key)? {
+    if !key.is_empty() && !catalog.has_unique_key(remote, &key) {
         problems.push(PlanProblem::table(format!(
             "the remote table has no unique constraint on its key ({}): add one (ALTER \
              TABLE {remote} ADD UNIQUE ({}))",
             key.join(", "),
             key.iter().map(|k| quote(k)).collect::<Vec<_>>().join(", ")
         )));
-    }
-    Ok(())
-}
-
-/// The changes an incremental export of `local` ships, or `None` for a full export. Without a
-/// `mode` option a table goes incrementally when it is tracked, was exported to this
-/// connection and schema since, and its remote table still exists; `"incremental"` insists.
-fn incremental_window(
-    table: &str,
-    options: &ExportOptions,
-    tracking: Option<&Tracking>,
-    remote_missing: bool,
-) -> Result<Option<Window>> {
-    let why_not = match (options.mode, tracking) {
-        (Some(Mode::Full), _) => return Ok(None),
-        (_, None) => format!(
-            "table {table} is not tracked: track it (SELECT cloud_sync_track({})) and export \
-             it once in full",
-            sql_literal(table)
-        ),
-        (
-            _,
-            Some(Tracking {
-                watermark: None, ..
-            }),
-        ) => format!(
-            "table {table} has not been exported to this connection and schema since it was \
-             tracked: export it once without mode incremental"
-        ),
-        (_, Some(_)) if remote_missing => format!(
-            "the remote table {}.{table} does not exist: export it without mode incremental to \
-             create it with every row",
-            options.schema
-        ),
-        (_, Some(t)) => {
-            return Ok(Some(Window {
-                tracking_id: t.tracking_id,
-                after: t.watermark.unwrap_or_default(),
-                through: t.through,
-            }))
-        }
-    };
-    match options.mode {
-        Some(Mode::Incremental) => Err(Error::invalid(format!(
-            "mode incremental cannot be used: {why_not}"
-        ))),
-        _ => Ok(None),
     }
 }
 
@@ -481,57 +421,4 @@ fn profiles(db: &Db, local: &LocalTable) -> Result<Vec<(String, Profile)>> {
         .collect();
     let found = Profile::read_all(db, &local.name, &needing)?;
     Ok(needing.iter().map(|c| c.to_string()).zip(found).collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn window(
-        mode: Option<Mode>,
-        watermark: Option<Option<i64>>,
-        remote_missing: bool,
-    ) -> Result<Option<(i64, i64)>> {
-        let options = ExportOptions {
-            mode,
-            ..ExportOptions::default()
-        };
-        let tracking = watermark.map(|watermark| Tracking {
-            tracking_id: 7,
-            watermark,
-            through: 40,
-        });
-        incremental_window("items", &options, tracking.as_ref(), remote_missing)
-            .map(|w| w.map(|w| (w.after, w.through)))
-    }
-
-    #[test]
-    fn a_table_goes_incrementally_only_when_it_can() {
-        // Tracked, exported before, remote table there: incremental, by default or on request.
-        assert_eq!(window(None, Some(Some(12)), false).unwrap(), Some((12, 40)));
-        assert_eq!(
-            window(Some(Mode::Incremental), Some(Some(12)), false).unwrap(),
-            Some((12, 40))
-        );
-        assert_eq!(
-            window(Some(Mode::Full), Some(Some(12)), false).unwrap(),
-            None
-        );
-        // Otherwise full by default, and an error naming why when incremental is asked for.
-        for (watermark, missing, why) in [
-            (None, false, "is not tracked"),
-            (
-                Some(None),
-                false,
-                "has not been exported to this connection",
-            ),
-            (Some(Some(12)), true, "does not exist"),
-        ] {
-            assert_eq!(window(None, watermark, missing).unwrap(), None);
-            let error = window(Some(Mode::Incremental), watermark, missing)
-                .unwrap_err()
-                .to_string();
-            assert!(error.contains(why), "{error}");
-        }
-    }
 }

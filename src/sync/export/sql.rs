@@ -27,24 +27,29 @@ pub struct Column<'a> {
 /// Zone-less timestamps bound for timestamptz mean UTC, whatever the server's default.
 pub const SET_UTC: &str = "SET LOCAL TimeZone = 'UTC'";
 
-/// The transaction's advisory lock on the remote database and the schema `$1`, and the
-/// database's name (for the message when another sync holds it). NULL instead of the lock on a
-/// hot standby, which can take no lock and no write.
-pub const TAKE_LOCK: &str = "SELECT CASE WHEN NOT pg_is_in_recovery() THEN pg_try_advisory_xact_lock(hashtextextended('cloud_sync:' || current_database() || '.' || $1, 0)) END, current_database()::text";
+/// The transaction's advisory lock on the remote database and `schema`, the database's name
+/// (for the message when another sync holds it), and whether the schema exists. NULL instead of
+/// the lock on a hot standby, which can take no lock and no write.
+pub fn take_lock(schema: &str) -> String {
+    let schema = sql_literal(schema);
+    format!(
+        "SELECT CASE WHEN NOT pg_is_in_recovery() THEN pg_try_advisory_xact_lock(hashtextextended('cloud_sync:' || current_database() || '.' || {schema}, 0)) END, current_database()::text, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = {schema})"
+    )
+}
 
-/// The sequence behind serial or identity column `$2` of table `$1`, or NULL.
-pub const SERIAL_SEQUENCE: &str = "SELECT pg_get_serial_sequence($1, $2)";
-
-/// Moves sequence `$1` up to the largest value of `column`, never backwards; nothing when the
-/// table is empty, or when the sequence starts above that value anyway. Reading `pg_sequence`,
-/// a table of the coordinator, also keeps Citus from routing the whole statement (`setval`
-/// included) to the worker of a single-shard table, whose copy of the sequence has another
-/// range (it starts at the worker's group id << 48).
+/// Moves the sequence behind serial or identity column `column`, if it has one, up to the
+/// column's largest value, never backwards; nothing when the table is empty, or when the
+/// sequence starts above that value anyway. Reading `pg_sequence`, a table of the coordinator,
+/// also keeps Citus from routing the whole statement (`setval` included) to the worker of a
+/// single-shard table, whose copy of the sequence has another range (it starts at the worker's
+/// group id << 48).
 pub fn advance_sequence(remote: &str, column: &str) -> String {
     format!(
         "SELECT setval(s, GREATEST(m, COALESCE(pg_sequence_last_value(s), m)))
-                     FROM (SELECT $1::regclass AS s, (SELECT max({}) FROM {remote})::bigint AS m) x
+                     FROM (SELECT pg_get_serial_sequence({}, {})::regclass AS s, (SELECT max({}) FROM {remote})::bigint AS m) x
                      WHERE m >= (SELECT seqmin FROM pg_sequence WHERE seqrelid = s)",
+        sql_literal(remote),
+        sql_literal(column),
         quote(column)
     )
 }
@@ -60,7 +65,7 @@ fn diff_name(stage: &str) -> String {
 }
 
 /// The keys of changed rows that are gone locally.
-fn gone_name(stage: &str) -> String {
+pub fn gone_name(stage: &str) -> String {
     format!("{stage}_gone")
 }
 
@@ -89,7 +94,7 @@ pub fn create_stage(stage: &str, columns: &[Column]) -> String {
     )
 }
 
-/// `key`: the key columns in key order, the order of the rows `copy_gone` sends.
+/// `key`: the key columns in key order, the order of the gone keys' rows.
 pub fn create_gone(stage: &str, key: &[Column]) -> String {
     create_stage(&gone_name(stage), key)
 }
@@ -97,10 +102,6 @@ pub fn create_gone(stage: &str, key: &[Column]) -> String {
 /// Binary COPY into `table` (the remote table, or a staging table).
 pub fn copy_in(table: &str) -> String {
     format!("COPY {table} FROM STDIN (FORMAT binary)")
-}
-
-pub fn copy_gone(stage: &str) -> String {
-    copy_in(&gone_name(stage))
 }
 
 /// Fills a table created in this transaction from its staging table.
@@ -457,10 +458,7 @@ mod tests {
             create_gone(&stage, &key),
             r#"CREATE TEMP TABLE cloud_sync_stage_4_gone ("n" integer, "day" text) ON COMMIT DROP"#
         );
-        assert_eq!(
-            copy_gone(&stage),
-            "COPY cloud_sync_stage_4_gone FROM STDIN (FORMAT binary)"
-        );
+        assert_eq!(gone_name(&stage), "cloud_sync_stage_4_gone");
         assert_eq!(
             delete_gone(REMOTE, &stage, &columns),
             r#"WITH s AS (SELECT * FROM cloud_sync_stage_4_gone)
@@ -473,8 +471,16 @@ mod tests {
         assert_eq!(
             advance_sequence(REMOTE, "id"),
             r#"SELECT setval(s, GREATEST(m, COALESCE(pg_sequence_last_value(s), m)))
-                     FROM (SELECT $1::regclass AS s, (SELECT max("id") FROM "public"."items")::bigint AS m) x
+                     FROM (SELECT pg_get_serial_sequence('"public"."items"', 'id')::regclass AS s, (SELECT max("id") FROM "public"."items")::bigint AS m) x
                      WHERE m >= (SELECT seqmin FROM pg_sequence WHERE seqrelid = s)"#
+        );
+    }
+
+    #[test]
+    fn the_lock_names_the_schema_as_a_literal() {
+        assert_eq!(
+            take_lock("it's"),
+            "SELECT CASE WHEN NOT pg_is_in_recovery() THEN pg_try_advisory_xact_lock(hashtextextended('cloud_sync:' || current_database() || '.' || 'it''s', 0)) END, current_database()::text, EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'it''s')"
         );
     }
 

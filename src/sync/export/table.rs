@@ -1,25 +1,71 @@
-//! Exporting one planned table inside the remote transaction: create the remote table if the
-//! plan says so, copy the local rows in (straight into a new table when every column travels in
-//! its own binary form, otherwise through a staging table), then load a new table or upsert into
-//! an existing one, delete what is gone locally, and move the sequences.
+//! Exporting one planned table inside the remote transaction, in three parts that the export
+//! runs for all tables at once: the statements that prepare it (create the remote table if the
+//! plan says so, a Citus table if the options say so, and its staging tables), its rows
+//! (straight into a new table when every column travels in its own binary form, otherwise into
+//! a staging table), and the statements that load a new table or upsert into an existing one,
+//! delete what is gone locally and move the sequences.
 
 use std::time::Instant;
 
 use postgres::Transaction;
 
-use super::copy::copy_rows;
+use super::copy::{copy_rows, Copied};
+use super::pack::Pack;
 use super::plan::TablePlan;
-use super::sql::{self, Column};
-use super::transaction::batch;
-use super::{constraints, delete, distribution, sequences, upsert};
+use super::sql;
+use super::writes::{self, Writes};
+use super::{delete, distribution, upsert};
 use crate::error::Result;
+use crate::remote::batch::Step;
 use crate::sqlite::Db;
-use crate::sync::summary::TableCounts;
 use crate::sync::{elapsed_ms, JobLog, Problems, Progress};
 
-/// Exports the table of `plan`, the `index`th of the export; returns its counts.
+/// Whether the rows go straight into the table: created in this transaction, with every column
+/// in its own binary form. Existing tables (and the rest) get them in a staging table first.
+fn direct(plan: &TablePlan) -> bool {
+    plan.create && plan.columns.iter().all(|c| !c.ty.staged_as_text())
+}
+
+/// Whether the changed keys gone locally are sent, for the deletes to join against.
+fn sends_gone_keys(plan: &TablePlan) -> bool {
+    plan.window.is_some() && plan.propagate_deletes
+}
+
+/// The statements that prepare the `index`th table of the export for its rows.
+pub fn setup(plan: &TablePlan, index: usize) -> Result<Vec<Step>> {
+    let table = plan.name.as_str();
+    let columns = plan.sql_columns();
+    let stage = sql::stage_name(index);
+    let mut steps = Vec::new();
+    if plan.create {
+        let create = sql::create_table(&plan.remote, &columns, |c| plan.rules.column_clause(c));
+        steps.push(Step::of_table(table, "CREATE TABLE failed", create));
+        steps.extend(distribution::step(plan));
+    }
+    if !direct(plan) {
+        let create = sql::create_stage(&stage, &columns);
+        steps.push(Step::of_table(
+            table,
+            "cannot create the staging table",
+            create,
+        ));
+    }
+    if sends_gone_keys(plan) {
+        let key: Vec<_> = plan.key_in_order()?.iter().map(|c| c.sql()).collect();
+        let create = sql::create_gone(&stage, &key);
+        steps.push(Step::of_table(
+            table,
+            "cannot create the table of deleted keys",
+            create,
+        ));
+    }
+    Ok(steps)
+}
+
+/// Sends the rows of the `index`th table (by COPY, or into `pack`), and its changed keys gone
+/// locally.
 #[allow(clippy::too_many_arguments)]
-pub fn export_table(
+pub fn send_rows(
     tx: &mut Transaction,
     db: &Db,
     plan: &TablePlan,
@@ -27,58 +73,62 @@ pub fn export_table(
     dry_run: bool,
     progress: &Progress,
     problems: &mut Problems,
+    pack: &mut Pack,
     log: &mut JobLog,
-) -> Result<TableCounts> {
+) -> Result<Copied> {
     let table = plan.name.as_str();
     progress.check_cancel(table)?;
-    let columns = plan.sql_columns();
-    if plan.create {
-        let create = sql::create_table(&plan.remote, &columns, |c| plan.rules.column_clause(c));
-        batch(tx, table, "CREATE TABLE failed", &create)?;
-        distribution::apply(tx, plan)?;
-        log.info(Some(table), format!("created {}", plan.remote));
-    }
-    // A table created in this transaction takes the rows directly when every column travels in
-    // its own binary form; existing tables (and the rest) get them in a staging table first.
-    let direct = plan.create && plan.columns.iter().all(|c| !c.ty.staged_as_text());
     let stage = sql::stage_name(index);
-    if !direct {
-        let create = sql::create_stage(&stage, &columns);
-        batch(tx, table, "cannot create the staging table", &create)?;
+    let into = if direct(plan) { &plan.remote } else { &stage };
+    let started = Instant::now();
+    let copied = copy_rows(tx, db, plan, into, dry_run, progress, problems, pack)?;
+    if !copied.gone.is_empty() {
+        pack.add(tx, table, &sql::gone_name(&stage), &copied.gone)?;
     }
-    let into = if direct { &plan.remote } else { &stage };
-
-    let copy_started = Instant::now();
-    let copied = copy_rows(tx, db, plan, into, dry_run, progress, problems)?;
     log.info(
         Some(table),
         format!(
-            "copied {} rows {} in {:.0} ms",
+            "read {} rows for {} in {:.0} ms",
             copied.rows,
-            if direct {
-                "into the new table"
+            if direct(plan) {
+                "the new table"
             } else {
-                "to staging"
+                "staging"
             },
-            elapsed_ms(copy_started)
+            elapsed_ms(started)
         ),
     );
+    Ok(copied)
+}
 
-    let mut counts = copied.counts;
+/// The statements that write the `index`th table once its rows are sent. A dry run has the
+/// same ones, and rolls them back, but for the sequences.
+pub fn writes(plan: &TablePlan, index: usize, copied: &Copied, dry_run: bool) -> Writes {
+    let columns = plan.sql_columns();
+    let stage = sql::stage_name(index);
+    let mut writes = Writes::default();
     if plan.create {
-        load_new(tx, plan, &columns, &stage, direct)?;
-        counts.inserts = copied.rows;
+        writes::load_new(plan, &columns, &stage, direct(plan), &mut writes);
     } else {
-        upsert::upsert(tx, plan, &columns, &stage, copied.rows, &mut counts)?;
-        if plan.propagate_deletes {
-            counts.deletes = match plan.window {
-                Some(_) => delete::delete_gone(tx, plan, &columns, &stage, &copied.gone)?,
-                None => delete::delete_missing(tx, plan, &columns, &stage)?,
-            };
+        upsert::upsert(plan, &columns, &stage, &mut writes);
+        match plan.window {
+            _ if !plan.propagate_deletes => {}
+            Some(_) if copied.gone.is_empty() => {}
+            Some(_) => delete::delete_gone(plan, &columns, &stage, &mut writes),
+            None => delete::delete_missing(plan, &columns, &stage, &mut writes),
         }
     }
+    // A sequence moved by setval stays moved after a rollback: a dry run leaves them alone.
+    if !dry_run {
+        writes::advance_sequences(plan, &mut writes);
+    }
+    writes
+}
+
+/// Logs the counts of a table.
+pub fn log_counts(plan: &TablePlan, counts: &crate::sync::summary::TableCounts, log: &mut JobLog) {
     log.info(
-        Some(table),
+        Some(&plan.name),
         format!(
             "{} inserts, {} updates, {} unchanged, {} deletes{}",
             counts.inserts,
@@ -91,29 +141,4 @@ pub fn export_table(
             }
         ),
     );
-    // A sequence moved by setval stays moved after a rollback: a dry run leaves them alone.
-    if !dry_run {
-        sequences::advance(tx, plan)?;
-    }
-    Ok(counts)
-}
-
-/// Fills a table created in this transaction from its staging table (unless the rows went in
-/// directly), then adds its primary key and indexes: one index build each instead of an index
-/// update per row.
-fn load_new(
-    tx: &mut Transaction,
-    plan: &TablePlan,
-    columns: &[Column],
-    stage: &str,
-    direct: bool,
-) -> Result<()> {
-    let table = plan.name.as_str();
-    if !direct {
-        let insert = sql::insert_staged(&plan.remote, stage, columns);
-        batch(tx, table, "INSERT failed", &insert)?;
-    }
-    let key = sql::add_primary_key(&plan.remote, columns);
-    batch(tx, table, "adding the primary key failed", &key)?;
-    constraints::add_indexes(tx, plan)
 }

@@ -1,34 +1,96 @@
-//! Reading one table's remote rows: the binary `COPY (SELECT ...) TO STDOUT` of its planned
-//! columns, parsed a row at a time into one reused buffer.
+//! Reading one table's remote rows, its planned columns in plan order, each field in its
+//! binary form: a small table by one query (one round trip: the rows come in the answer), a
+//! larger one by binary `COPY (SELECT ...) TO STDOUT` (two round trips, prepare and start, then
+//! the fastest stream there is), parsed a row at a time into one reused buffer.
 
 use std::io::{BufReader, Read};
 
-use postgres::{CopyOutReader, Transaction};
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::{FromSql, ToSql, Type};
+use postgres::{Row, RowIter, Transaction};
 
 use super::plan::TablePlan;
 use super::sql;
 use crate::error::{Error, Result};
 use crate::remote::session::remote_error;
 
-/// Starts the COPY of the remote rows of `plan`, its columns in plan order.
-pub fn open<'tx>(
-    tx: &'tx mut Transaction,
-    plan: &TablePlan,
-) -> Result<CopyRows<CopyOutReader<'tx>>> {
+/// Tables of at most this many remote rows are read by a query rather than by COPY.
+const QUERY_ROWS: u64 = 10_000;
+
+/// The rows of a remote table, one at a time.
+pub trait RemoteRows {
+    /// Reads the next row; `false` at the end.
+    fn next(&mut self) -> Result<bool>;
+    /// Field `i` of the current row in its binary form, `None` for NULL.
+    fn field(&self, i: usize) -> Option<&[u8]>;
+}
+
+/// Starts reading the remote rows of `plan`.
+pub fn open<'tx>(tx: &'tx mut Transaction, plan: &TablePlan) -> Result<Box<dyn RemoteRows + 'tx>> {
     let table = plan.name.as_str();
+    let failed = |e: &postgres::Error| {
+        remote_error(&format!("table {table}: reading the remote rows failed"), e)
+    };
+    let columns = plan.sql_columns();
+    if plan.remote_rows <= QUERY_ROWS {
+        let none: [(&(dyn ToSql + Sync), Type); 0] = [];
+        let rows = tx
+            .query_typed_raw(&sql::select(&plan.remote, &columns), none)
+            .map_err(|e| failed(&e))?;
+        return Ok(Box::new(QueryRows {
+            rows,
+            current: None,
+            table: table.to_string(),
+        }));
+    }
     let copy = tx
-        .copy_out(&sql::copy_out(&plan.remote, &plan.sql_columns()))
-        .map_err(|e| {
+        .copy_out(&sql::copy_out(&plan.remote, &columns))
+        .map_err(|e| failed(&e))?;
+    Ok(Box::new(CopyRows::new(copy, plan.columns.len(), table)?))
+}
+
+/// The rows of a query's answer.
+struct QueryRows<'a> {
+    rows: RowIter<'a>,
+    current: Option<Row>,
+    table: String,
+}
+
+/// A field as it came, whatever its type.
+struct Raw<'a>(&'a [u8]);
+
+impl<'a> FromSql<'a> for Raw<'a> {
+    fn from_sql(
+        _: &Type,
+        raw: &'a [u8],
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(Raw(raw))
+    }
+
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+}
+
+impl RemoteRows for QueryRows<'_> {
+    fn next(&mut self) -> Result<bool> {
+        self.current = self.rows.next().map_err(|e| {
             remote_error(
-                &format!("table {table}: reading the remote rows failed"),
+                &format!("table {}: reading the remote rows failed", self.table),
                 &e,
             )
         })?;
-    CopyRows::new(copy, plan.columns.len(), table)
+        Ok(self.current.is_some())
+    }
+
+    fn field(&self, i: usize) -> Option<&[u8]> {
+        let row = self.current.as_ref()?;
+        row.try_get::<_, Option<Raw>>(i).ok().flatten().map(|r| r.0)
+    }
 }
 
 /// Rows of a binary COPY stream, one at a time, in one reused buffer.
-pub struct CopyRows<R: Read> {
+struct CopyRows<R: Read> {
     reader: BufReader<R>,
     fields: usize,
     table: String,
@@ -72,9 +134,10 @@ impl<R: Read> CopyRows<R> {
             ))
         })
     }
+}
 
-    /// Reads the next row; `false` at the end of the stream.
-    pub fn next(&mut self) -> Result<bool> {
+impl<R: Read> RemoteRows for CopyRows<R> {
+    fn next(&mut self) -> Result<bool> {
         let mut count = [0u8; 2];
         self.read(&mut count)?;
         let count = i16::from_be_bytes(count);
@@ -116,8 +179,7 @@ impl<R: Read> CopyRows<R> {
         Ok(true)
     }
 
-    /// Field `i` of the current row, `None` for NULL.
-    pub fn field(&self, i: usize) -> Option<&[u8]> {
+    fn field(&self, i: usize) -> Option<&[u8]> {
         self.spans[i].map(|(start, len)| &self.buffer[start..start + len])
     }
 }

@@ -32,8 +32,9 @@ use super::summary::{Summary, TableSummary};
 use super::{JobLog, Level, Problems, Progress};
 use crate::error::{Error, Result};
 use crate::local::tables;
+use crate::remote::batch::{self, Step};
+use crate::remote::catalog::{self, Catalog};
 use crate::remote::session::remote_error;
-use crate::remote::{catalog, schema as remote_schema};
 use crate::remote::{ConnInfo, Session};
 use crate::shown;
 use crate::sql_text::quote;
@@ -115,29 +116,27 @@ pub fn run(
     let local_tables = tables::eligible(db)?;
 
     let (mut session, connect_ms) = super::connect(request.info, started, log)?;
-    let mut tx = begin_snapshot(&mut session)?;
+    let remotes: Vec<String> = selected
+        .iter()
+        .map(|name| plan::remote_name(&options.schema, name))
+        .collect();
+    let (mut tx, schema_exists, catalog) = begin_snapshot(&mut session, &options.schema, &remotes)?;
     // A schema that is not there has no tables: without this, a misspelt schema would pass
     // as an import with nothing to do.
-    if !remote_schema::exists(&mut tx, &options.schema)? {
+    if !schema_exists {
         return Err(Error::invalid(format!(
             "the remote schema {} does not exist: check the schema option (schema names are \
              case-sensitive)",
             options.schema
         )));
     }
-    let remote_tables = catalog::tables(&mut tx, &options.schema)?;
+    let remote_tables = &catalog.tables;
     log.info(
         None,
         format!("reading schema {} in one snapshot", options.schema),
     );
-    let scope = plan::scope(
-        &selected,
-        &local_tables,
-        &remote_tables,
-        &not_local,
-        options,
-    );
-    let mut plans = plan_tables(&mut tx, db, options, &scope, log)?;
+    let scope = plan::scope(&selected, &local_tables, remote_tables, &not_local, options);
+    let mut plans = plan_tables(&mut tx, &catalog, db, options, &scope, log)?;
     progress.set_total(plans.iter().map(|p| p.remote_rows).sum());
 
     let mut problems = Problems::of_plans(plans.iter().map(|p| (p.name.as_str(), &p.problems[..])));
@@ -169,8 +168,13 @@ pub fn run(
 
 /// Begins the remote transaction the whole import reads in: one snapshot, read only, in a
 /// session whose settings make the text of every value read as text canonical, with the job's
-/// deadlines.
-fn begin_snapshot(session: &mut Session) -> Result<Transaction<'_>> {
+/// deadlines. In the same round trip: whether `schema` exists, its tables, and the catalog of
+/// `remotes` (the selected local tables' remote names).
+fn begin_snapshot<'s>(
+    session: &'s mut Session,
+    schema: &str,
+    remotes: &[String],
+) -> Result<(Transaction<'s>, bool, Catalog)> {
     let deadlines = session.transaction_settings();
     let mut tx = session
         .client
@@ -179,15 +183,29 @@ fn begin_snapshot(session: &mut Session) -> Result<Transaction<'_>> {
         .read_only(true)
         .start()
         .map_err(|e| remote_error("cannot begin a remote transaction", &e))?;
-    tx.batch_execute(&format!("{}; {deadlines}", sql::SESSION_SETTINGS))
-        .map_err(|e| remote_error("cannot set up the remote session", &e))?;
-    Ok(tx)
+    let mut steps: Vec<Step> = sql::SESSION_SETTINGS
+        .iter()
+        .map(|s| s.to_string())
+        .chain(deadlines)
+        .map(|s| Step::plain("cannot set up the remote session", s))
+        .collect();
+    let settings = steps.len();
+    steps.push(Step::plain(
+        &format!("cannot look up the remote schema {schema}"),
+        sql::schema_exists(schema),
+    ));
+    steps.extend(Catalog::steps(remotes, schema));
+    let answers = batch::run(&mut tx, &steps)?;
+    let exists = answers[settings].flag(0);
+    let catalog = Catalog::read(&answers[settings + 1..])?;
+    Ok((tx, exists, catalog))
 }
 
 /// Plans the selected tables the remote has, then with `create_tables` the remote-only ones,
 /// and counts each one's remote rows, logging each plan and its problems.
 fn plan_tables(
     tx: &mut Transaction,
+    catalog: &Catalog,
     db: &Db,
     options: &ImportOptions,
     scope: &Scope,
@@ -196,7 +214,7 @@ fn plan_tables(
     let schema = &options.schema;
     let mut plans = Vec::new();
     for name in &scope.existing {
-        plans.push(plan::plan_existing(tx, db, name, options)?);
+        plans.push(plan::plan_existing(catalog, db, name, options)?);
     }
     if let Some((option, missing)) = &scope.unknown {
         return Err(Error::invalid(format!(
@@ -232,8 +250,10 @@ fn plan_tables(
     }
     let created: Vec<&TablePlan> = plans.iter().filter(|p| p.create.is_some()).collect();
     plan::check_column_types(options, &created)?;
-    for plan in &mut plans {
-        plan.remote_rows = plan::remote_rows(tx, plan)?;
+    let counts: Vec<Step> = plans.iter().map(plan::count_remote_rows).collect();
+    let answers = batch::run(tx, &counts)?;
+    for (plan, answer) in plans.iter_mut().zip(&answers) {
+        plan.remote_rows = answer.count(0);
         log.info(
             Some(&plan.name),
             format!(

@@ -10,8 +10,7 @@ use super::sql::{self, Column};
 use crate::error::{Error, Result};
 use crate::local::tables;
 use crate::mapping::{self, Affinity, Incoming, ROWID_COLUMN};
-use crate::remote::catalog::{self, RemoteColumn};
-use crate::remote::session::remote_error;
+use crate::remote::catalog::{self, Catalog, RemoteColumn};
 use crate::sql_text::quote;
 use crate::sqlite::Db;
 use crate::sync::options::ImportOptions;
@@ -150,18 +149,23 @@ pub fn scope(
     }
 }
 
-/// A local table that the remote schema also has. A keyless one named by `use_rowid` is matched
-/// by its rowid, which the remote keeps in its `rowid` column (as an export with `use_rowid`
-/// wrote it).
+/// The remote table `name` of `schema` is, quoted.
+pub fn remote_name(schema: &str, name: &str) -> String {
+    format!("{}.{}", quote(schema), quote(name))
+}
+
+/// A local table that the remote schema also has, as `catalog` describes it. A keyless one
+/// named by `use_rowid` is matched by its rowid, which the remote keeps in its `rowid` column
+/// (as an export with `use_rowid` wrote it).
 pub fn plan_existing(
-    tx: &mut Transaction,
+    catalog: &Catalog,
     db: &Db,
     name: &str,
     options: &ImportOptions,
 ) -> Result<TablePlan> {
     let local = tables::describe(db, name)?;
-    let remote = format!("{}.{}", quote(&options.schema), quote(name));
-    let remote_columns = catalog::columns(tx, &remote)?.unwrap_or_default();
+    let remote = remote_name(&options.schema, name);
+    let remote_columns = catalog.columns(&remote).unwrap_or_default();
     let mut problems = Vec::new();
     let by_rowid = local.key().is_empty() && options.use_rowid.contains(&local.name);
     let key: Vec<&str> = if by_rowid {
@@ -177,7 +181,7 @@ pub fn plan_existing(
     } else if !key
         .iter()
         .all(|k| remote_columns.iter().any(|r| r.name == *k))
-        || !catalog::has_unique_key(tx, &remote, &key)?
+        || !catalog.has_unique_key(&remote, &key)
     {
         problems.push(PlanProblem::table(format!(
             "the remote table's key differs from the local key ({}): rows cannot be matched",
@@ -243,7 +247,7 @@ pub fn plan_new(
     claimed: &mut Vec<String>,
 ) -> Result<TablePlan> {
     let schema = &options.schema;
-    let remote = format!("{}.{}", quote(schema), quote(name));
+    let remote = remote_name(schema, name);
     let remote_columns = catalog::columns(tx, &remote)?.unwrap_or_default();
     let key = catalog::primary_key(tx, &remote)?;
     let by_rowid = options.use_rowid.contains(&name.to_string());
@@ -351,13 +355,13 @@ pub fn check_column_types(options: &ImportOptions, created: &[&TablePlan]) -> Re
     Ok(())
 }
 
-/// The rows of the remote table of `plan`, in the import's snapshot.
-pub fn remote_rows(tx: &mut Transaction, plan: &TablePlan) -> Result<u64> {
-    let count = tx
-        .query_typed_one(&sql::count_rows(&plan.remote), &[])
-        .map_err(|e| remote_error(&format!("table {}: counting rows failed", plan.name), &e))?
-        .get::<_, i64>(0);
-    Ok(count as u64)
+/// The statement that counts the rows of the remote table of `plan`, in the import's snapshot.
+pub fn count_remote_rows(plan: &TablePlan) -> crate::remote::batch::Step {
+    crate::remote::batch::Step::of_table(
+        &plan.name,
+        "counting rows failed",
+        sql::count_rows(&plan.remote),
+    )
 }
 
 #[cfg(test)]

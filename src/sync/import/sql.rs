@@ -8,7 +8,7 @@
 //! statements that write a row take its values as numbered parameters `?1..?n`, in column order.
 
 use crate::remote::catalog::RemoteColumn;
-use crate::sql_text::quote;
+use crate::sql_text::{quote, sql_literal};
 use crate::sync::options::Strategy;
 
 /// A column as the statements name it.
@@ -22,8 +22,20 @@ pub struct Column<'a> {
 
 /// Canonical text for the types read as text: UTC, ISO dates, ISO 8601 intervals, and floats
 /// with every digit.
-pub const SESSION_SETTINGS: &str = "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD';
-         SET LOCAL IntervalStyle = 'iso_8601'; SET LOCAL extra_float_digits = 3";
+pub const SESSION_SETTINGS: [&str; 4] = [
+    "SET LOCAL TimeZone = 'UTC'",
+    "SET LOCAL DateStyle = 'ISO, YMD'",
+    "SET LOCAL IntervalStyle = 'iso_8601'",
+    "SET LOCAL extra_float_digits = 3",
+];
+
+/// Whether the remote schema `schema` exists.
+pub fn schema_exists(schema: &str) -> String {
+    format!(
+        "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = {})",
+        sql_literal(schema)
+    )
+}
 
 pub fn count_rows(remote: &str) -> String {
     format!("SELECT count(*) FROM {remote}")
@@ -31,6 +43,14 @@ pub fn count_rows(remote: &str) -> String {
 
 /// The remote rows of the planned columns, in column order, as binary COPY.
 pub fn copy_out(remote: &str, columns: &[Column]) -> String {
+    format!(
+        "COPY ({}) TO STDOUT (FORMAT binary)",
+        select(remote, columns)
+    )
+}
+
+/// The remote rows of the planned columns, in column order.
+pub fn select(remote: &str, columns: &[Column]) -> String {
     let select = columns
         .iter()
         .map(|c| {
@@ -42,7 +62,7 @@ pub fn copy_out(remote: &str, columns: &[Column]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ");
-    format!("COPY (SELECT {select} FROM {remote}) TO STDOUT (FORMAT binary)")
+    format!("SELECT {select} FROM {remote}")
 }
 
 /// Local: a table for the remote one, each column of its declared type (`declared`, in column
@@ -164,9 +184,13 @@ mod tests {
     #[test]
     fn the_remote_is_read_in_canonical_text() {
         assert_eq!(
-            SESSION_SETTINGS,
-            "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD';\n         \
+            SESSION_SETTINGS.join("; "),
+            "SET LOCAL TimeZone = 'UTC'; SET LOCAL DateStyle = 'ISO, YMD'; \
              SET LOCAL IntervalStyle = 'iso_8601'; SET LOCAL extra_float_digits = 3"
+        );
+        assert_eq!(
+            schema_exists("it's"),
+            "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'it''s')"
         );
         assert_eq!(
             count_rows(REMOTE),

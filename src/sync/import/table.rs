@@ -3,12 +3,10 @@
 //! the local column cannot take, or a write SQLite refuses, fails a real run; a dry run lists it
 //! as a problem and skips the row.
 
-use std::io::Read;
-
 use postgres::Transaction;
 
 use super::apply::{Applied, RowWriter};
-use super::copy::{self, CopyRows};
+use super::copy::{self, RemoteRows};
 use super::plan::TablePlan;
 use crate::error::{Error, Result};
 use crate::mapping;
@@ -44,7 +42,7 @@ pub fn import_table(
             progress.add_done(PROGRESS_EVERY);
             progress.check_cancel(table)?;
         }
-        let (values, bad) = decode(&rows, plan);
+        let (values, bad) = decode(rows.as_ref(), plan);
         let outcome = match bad {
             Some((column, problem)) => Err((Some(column), problem)),
             None => writer.write(&values).map_err(|problem| (None, problem)),
@@ -90,8 +88,8 @@ pub fn import_table(
 
 /// The current row's values for the local columns, NULL where a value does not fit, and the
 /// first column whose value does not fit with the reason.
-fn decode<'r, R: Read>(
-    rows: &'r CopyRows<R>,
+fn decode<'r>(
+    rows: &'r dyn RemoteRows,
     plan: &'r TablePlan,
 ) -> (Vec<Value<'r>>, Option<(&'r str, String)>) {
     let mut values = Vec::with_capacity(plan.columns.len());
