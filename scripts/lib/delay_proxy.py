@@ -9,11 +9,16 @@ exchange where one side waits for the other's answer costs one RTT, as on a real
 kernel's). --rtt 0 forwards at once.
 
 With --stats, each connection appends "open" to FILE when it is accepted and "turns N" when
-it ends, where N is
-the number of times the client sent again after the server had answered, i.e. the round trips
-the client waited for and went on from. The last answer of a session (TLS's close_notify,
-which the client does not wait for) is not one, nor is the TCP handshake. The proxy prints "listening PORT" on stdout once it accepts connections
-(PORT 0 picks a free one).
+it ends, where N is the number of times the client sent again after an answer of the server had
+been delivered to it, i.e. the round trips the client waited for and went on from. An answer
+counts once delivered, not once the server sent it: a client that sends two messages back to
+back without waiting (TLS 1.3's Finished, then the startup message) may see the server answer the
+first before it sends the second, and that is no wait. With an RTT, such a race would need the
+client to pause for a whole RTT between its two sends, and sends within half an RTT of a counted
+one are the same wait (see Turns), so counts do not depend on the machine's load; tests count
+through an RTT for that reason. The last answer of a session (TLS's close_notify, which the client
+does not wait for) is not a round trip, nor is the TCP handshake. The proxy prints "listening
+PORT" on stdout once it accepts connections (PORT 0 picks a free one).
 
 scripts/bench.sh uses it for its latency scenario; tests/common/counting_proxy.rs for the round-trip
 budgets of tests/round_trips.rs.
@@ -28,28 +33,42 @@ import time
 
 
 class Turns:
-    """Who spoke last on one connection, and how many answers the client waited for."""
+    """Who spoke last on one connection (the server once its answer reached the client), and
+    how many answers the client waited for.
 
-    def __init__(self):
+    Two real waits are at least one RTT apart: the answer to what the client sent at a wait
+    reaches it one RTT later at the earliest. So a send within half an RTT of the last counted
+    one is the same wait: the client answering two answers of requests it had pipelined, which
+    the server flushed separately. Without that, the count would depend on how the answers
+    happened to be split into packets."""
+
+    def __init__(self, rtt_s):
         self.lock = threading.Lock()
         self.last = None
         self.count = 0
+        self.same_wait_s = rtt_s / 2
+        self.counted_at = None
 
     def client_sent(self):
         with self.lock:
-            if self.last == "server":
+            now = time.monotonic()
+            if self.last == "server" and (
+                self.counted_at is None or now - self.counted_at >= self.same_wait_s
+            ):
                 self.count += 1
+                self.counted_at = now
             self.last = "client"
 
-    def server_sent(self):
+    def server_answered(self):
         with self.lock:
             self.last = "server"
 
 
-def pump(src, dst, delay, seen, done):
-    """Forwards src to dst, each chunk RTT/2 after it was read. A reader thread takes the
-    chunks off the socket as they come (so later chunks are not held behind earlier ones'
-    delays) and this thread writes them when due."""
+def pump(src, dst, delay, read, delivered, done):
+    """Forwards src to dst, each chunk RTT/2 after it was read, calling read() as a chunk comes
+    in and delivered() once it has gone out. A reader thread takes the chunks off the socket as
+    they come (so later chunks are not held behind earlier ones' delays) and this thread writes
+    them when due."""
     queue = []
     cond = threading.Condition()
     closed = []
@@ -62,7 +81,7 @@ def pump(src, dst, delay, seen, done):
             except OSError:
                 data = b""
             if data:
-                seen()
+                read()
             with cond:
                 if not data:
                     closed.append(True)
@@ -87,6 +106,8 @@ def pump(src, dst, delay, seen, done):
                     cond.wait(wait)
                     continue
                 heapq.heappop(queue)
+            # Before the send: the client may answer before sendall returns.
+            delivered()
             dst.sendall(data)
     except OSError:
         pass
@@ -109,7 +130,7 @@ def serve(client, target, delay, stats):
     if stats:
         with open(stats, "a", encoding="ascii") as f:
             f.write("open\n")
-    turns = Turns()
+    turns = Turns(2 * delay)
     remaining = [2]
     lock = threading.Lock()
 
@@ -124,9 +145,14 @@ def serve(client, target, delay, stats):
                 with open(stats, "a", encoding="ascii") as f:
                     f.write(f"turns {turns.count}\n")
 
-    threading.Thread(target=pump, args=(client, server, delay, turns.client_sent, done),
+    def nothing():
+        pass
+
+    threading.Thread(target=pump,
+                     args=(client, server, delay, turns.client_sent, nothing, done),
                      daemon=True).start()
-    threading.Thread(target=pump, args=(server, client, delay, turns.server_sent, done),
+    threading.Thread(target=pump,
+                     args=(server, client, delay, nothing, turns.server_answered, done),
                      daemon=True).start()
 
 

@@ -1,6 +1,11 @@
 //! A link to the test server that counts round trips: scripts/lib/delay_proxy.py (the
-//! benchmark's delay proxy, without delay) between a job and PostgreSQL. Each connection through
-//! it, once closed, reports how many times the client waited for an answer and went on.
+//! benchmark's delay proxy) between a job and PostgreSQL. Each connection through it, once
+//! closed, reports how many times the client waited for an answer and went on.
+//!
+//! The link adds `RTT_MS` per round trip. Without it, a client sending two messages back to back
+//! could find the server's answer to the first already in before it sends the second, on a busy
+//! machine, and that would count as a wait it never made; with it, that needs a pause of a whole
+//! RTT between the two sends. Nothing is timed: the delay only makes the count exact.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -8,6 +13,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::{tempdir, Pg};
+
+/// Milliseconds the link adds per round trip (see the module's documentation).
+const RTT_MS: u32 = 50;
 
 pub struct CountingProxy {
     child: Child,
@@ -26,6 +34,8 @@ impl CountingProxy {
         let mut child = Command::new("/usr/bin/python3")
             .args([script, "--listen", "0", "--target"])
             .arg(format!("127.0.0.1:{}", pg.port))
+            .arg("--rtt")
+            .arg(RTT_MS.to_string())
             .arg("--stats")
             .arg(&stats)
             .stdout(Stdio::piped())
