@@ -35,8 +35,8 @@ root=$PWD
 
 # --latency: instead of the throughput ways, the latency scenario (scripts/lib/bench_latency.py):
 # an app of 50 tracked tables, each job direct and through scripts/lib/delay_proxy.py adding
-# --rtt MS per round trip, next to psql over the same link; its section of the results file is
-# rewritten, the rest kept.
+# --rtt MS per round trip, next to psql over the same link, then a schedule's steady state over
+# that link; its section of the results file is rewritten, the rest kept.
 latency=
 rtt=25
 while [ $# -gt 0 ]; do

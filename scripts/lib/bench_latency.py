@@ -13,6 +13,12 @@ NOT NULL, price REAL, note TEXT`), all tracked. Each job is one sqlite3 shell pr
 one statement; its wall time is measured direct and through the proxy, and the proxy counts the
 round trips its connection waited for (delay_proxy.py --stats). psql loads the same tables
 (CREATE TABLE + \\copy each, one transaction) over the same two links.
+
+Then, once, the steady state of continuous sync over the delayed link: after a full export, the
+background worker (in this process, through Python's sqlite3) runs a schedule every PERIOD_S
+seconds for QUIET_S seconds with no local change, then for BUSY_S seconds while one row changes
+each second. The proxy counts the connections each phase opens; the jobs' summaries say what
+each export moved.
 """
 
 import os
@@ -27,6 +33,9 @@ import urllib.parse
 
 TABLES = 50
 ROWS = 200
+PERIOD_S = 5
+QUIET_S = 30
+BUSY_S = 30
 SCHEMA = "cloud_sync_bench_rtt"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -86,6 +95,11 @@ class Proxy:
             time.sleep(0.02)
         return turns
 
+    def opened(self):
+        """Connections opened so far."""
+        with open(self.stats, encoding="ascii") as f:
+            return sum(1 for l in f.read().splitlines() if l == "open")
+
     def turns_since(self, before):
         """The turns of the connections that ended since `before` turns lines, summed."""
         return sum(int(l.split()[1]) for l in self.lines()[before:])
@@ -127,6 +141,9 @@ def run(lib, url, admin, rtt, runs, out):
                     print(f"  {job:<11} direct {d:6.3f} s  delayed {s:6.3f} s  "
                           f"~{(s - d) * 1000 / rtt:5.1f} round trips (counted {turns})",
                           flush=True)
+            link_url = slow.replace("{port}", str(delayed_proxy.port))
+            for key, value in steady_state(lib, link_url, admin, work, template, delayed_proxy):
+                results.write(f"steady\t{key}\t{value}\n")
     finally:
         direct_proxy.stop()
         delayed_proxy.stop()
@@ -198,6 +215,86 @@ def one_round(lib, url, admin, work, template, csv_dir, proxy):
     yield "psql", took, proxy.turns_since(before)
 
 
+def steady_state(lib, url, admin, work, template, proxy):
+    """The schedule's steady state (see the module's documentation); yields (figure, value)."""
+    import json
+    db = os.path.join(work, "steady.sqlite")
+    shutil.copy(template, db)
+    psql(admin, f"SET client_min_messages = warning; DROP SCHEMA IF EXISTS {SCHEMA} CASCADE; "
+                f"CREATE SCHEMA {SCHEMA} AUTHORIZATION {urllib.parse.unquote(urllib.parse.urlsplit(url).username)}")
+    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    conn.enable_load_extension(True)
+    conn.load_extension(lib)
+    conn.enable_load_extension(False)
+    conn.execute("PRAGMA busy_timeout = 10000")
+
+    def one(sql, *args):
+        return conn.execute(sql, args).fetchone()[0]
+
+    one("SELECT cloud_sync_save('b', ?)", url)
+    for i in range(TABLES):
+        one(f"SELECT cloud_sync_track('t{i:02d}')")
+    opts = json.dumps({"schema": SCHEMA})
+    dry = json.loads(one("SELECT cloud_sync_run(cloud_sync_export('b', 1, ?))", opts))
+    full = json.loads(one("SELECT cloud_sync_run(cloud_sync_export('b', 0, ?))",
+                          json.dumps({"schema": SCHEMA, "confirm": dry["id"]})))
+    if full["status"] != "succeeded":
+        sys.exit(f"bench: steady state: the full export did not succeed: {str(full)[:400]}")
+    last_job = one("SELECT max(id) FROM cloud_sync_jobs")
+    one("SELECT cloud_sync_worker_start(json_object('poll_interval_ms', 100))")
+    one("SELECT cloud_sync_schedule('steady', ?)",
+        json.dumps({"connection": "b", "kind": "export", "every_s": PERIOD_S, "schema": SCHEMA}))
+    try:
+        # Quiet: no local change.
+        opened = proxy.opened()
+        runs = one("SELECT runs FROM cloud_sync_schedules WHERE name = 'steady'")
+        time.sleep(QUIET_S)
+        yield "quiet_s", QUIET_S
+        yield "quiet_runs", one("SELECT runs FROM cloud_sync_schedules WHERE name = 'steady'") - runs
+        yield "quiet_connections", proxy.opened() - opened
+        yield "quiet_jobs", one("SELECT count(*) FROM cloud_sync_jobs WHERE id > ?", last_job)
+        # Busy: one row of t07 changes each second, a different row each time.
+        opened = proxy.opened()
+        ended = len(proxy.lines())
+        started = time.monotonic()
+        for n in range(BUSY_S):
+            time.sleep(max(0.0, started + n + 1 - time.monotonic()))
+            conn.execute("UPDATE t07 SET qty = qty + 1 WHERE id = ?", (n + 1,))
+        # The changes of the last period go out at its end; wait for that job to finish.
+        deadline = time.monotonic() + 4 * PERIOD_S
+        while time.monotonic() < deadline and one(
+                "SELECT count(*) FROM cloud_sync_changes") > 0:
+            time.sleep(0.2)
+        while time.monotonic() < deadline and one(
+                "SELECT count(*) FROM cloud_sync_jobs WHERE id > ? AND status IN "
+                "('queued', 'running')", last_job) > 0:
+            time.sleep(0.2)
+        jobs = [json.loads(row[0]) for row in conn.execute(
+            "SELECT summary FROM cloud_sync_jobs WHERE id > ? AND status = 'succeeded' "
+            "ORDER BY id", (last_job,))]
+        failed = one("SELECT count(*) FROM cloud_sync_jobs WHERE id > ? AND status <> "
+                     "'succeeded'", last_job)
+        yield "busy_s", BUSY_S
+        yield "busy_changes", BUSY_S
+        yield "busy_connections", proxy.opened() - opened
+        yield "busy_jobs", len(jobs)
+        yield "busy_jobs_not_succeeded", failed
+        yield "busy_pending_after", one("SELECT count(*) FROM cloud_sync_changes")
+        moved = [sum(t.get("source_rows", 0) for t in j["tables"]) for j in jobs]
+        yield "busy_rows_moved", sum(moved)
+        yield "busy_rows_per_job", ",".join(str(m) for m in moved)
+        yield "busy_tables_touched", max((sum(1 for t in j["tables"] if t.get("source_rows"))
+                                          for j in jobs), default=0)
+        yield "busy_not_incremental", sum(1 for j in jobs for t in j["tables"]
+                                          if t.get("mode") != "incremental")
+        trips = [int(l.split()[1]) for l in proxy.lines()[ended:]]
+        yield "busy_round_trips_max", max(trips, default=0)
+    finally:
+        one("SELECT cloud_sync_unschedule('steady')")
+        one("SELECT cloud_sync_worker_stop()")
+        conn.close()
+
+
 def shell(lib, db, sql):
     out = subprocess.run(["sqlite3", "-batch", "-bail", db, f".load {lib}", sql],
                          capture_output=True, text=True)
@@ -209,8 +306,13 @@ def shell(lib, db, sql):
 def report(tsv, rtt, results_path):
     rtt = float(rtt)
     by_job = {}
+    steady = {}
     with open(tsv, encoding="utf-8") as f:
         for line in f:
+            if line.startswith("steady\t"):
+                _, key, value = line.rstrip("\n").split("\t")
+                steady[key] = value
+                continue
             job, _, d, s, turns = line.split("\t")
             by_job.setdefault(job, []).append((float(d), float(s), int(turns)))
     out = [MARK_BEGIN, "## Latency: round trips per job", ""]
@@ -248,6 +350,9 @@ def report(tsv, rtt, results_path):
     out.append("A target is judged on the counted round trips, which do not depend on the machine; "
                "the timed ones also hold the delayed proxy's own wake-ups (two per round trip), "
                "which a loaded machine makes late.")
+    if steady:
+        out.append("")
+        out.extend(steady_section(steady, rtt, lines))
     out.append("")
     out.append("Targets (issue 14):")
     out.append("")
@@ -260,6 +365,37 @@ def report(tsv, rtt, results_path):
     with open(results_path, "w", encoding="utf-8") as f:
         f.write(text)
     print(section)
+
+
+def steady_section(f, rtt, targets):
+    """The continuous-sync table from the steady-state figures `f`; appends its targets."""
+    n = {k: int(v) for k, v in f.items() if k != "busy_rows_per_job"}
+    out = ["### Continuous sync: a schedule every 5 s, steady state", "",
+           f"The same app after its full export, over the {rtt:g} ms link: the worker runs "
+           f"`cloud_sync_schedule('steady', '{{\"every_s\": {PERIOD_S}, ...}}')` for "
+           f"{n['quiet_s']} s with no local change, then for {n['busy_s']} s while one row of one "
+           f"table changes each second (a different row each time).", "",
+           "| phase | schedule runs | connections | jobs | rows moved | rows per job |",
+           "|---|---:|---:|---:|---:|---|",
+           f"| {n['quiet_s']} s, no change | {n['quiet_runs']} | {n['quiet_connections']} | "
+           f"{n['quiet_jobs']} | 0 | - |",
+           f"| {n['busy_s']} s, {n['busy_changes']} changes | - | {n['busy_connections']} | "
+           f"{n['busy_jobs']} | {n['busy_rows_moved']} | {f['busy_rows_per_job'] or '-'} |"]
+    quiet_ok = n["quiet_runs"] > 0 and n["quiet_connections"] == 0 and n["quiet_jobs"] == 0
+    targets.append(f"{'PASS' if quiet_ok else 'MISS'}  schedule every {PERIOD_S} s, no local "
+                   f"change: no connection: {n['quiet_connections']} connection(s) and "
+                   f"{n['quiet_jobs']} job(s) in {n['quiet_runs']} runs")
+    busy_ok = (n["busy_rows_moved"] == n["busy_changes"] and n["busy_jobs_not_succeeded"] == 0
+               and n["busy_pending_after"] == 0 and n["busy_not_incremental"] == 0
+               and n["busy_tables_touched"] <= 1 and n["busy_connections"] == n["busy_jobs"])
+    targets.append(f"{'PASS' if busy_ok else 'MISS'}  schedule every {PERIOD_S} s, one change "
+                   f"per second: each export moves only the changed rows: "
+                   f"{n['busy_rows_moved']} rows moved for {n['busy_changes']} changes in "
+                   f"{n['busy_jobs']} incremental jobs ({n['busy_jobs_not_succeeded']} not "
+                   f"succeeded, {n['busy_pending_after']} changes left), at most "
+                   f"{n['busy_tables_touched']} table touched and "
+                   f"{n['busy_round_trips_max']} round trips per job")
+    return out
 
 
 def replace_section(text, section):
