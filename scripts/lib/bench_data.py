@@ -545,8 +545,12 @@ def report(raw_path, meta_path, out_path):
         r = ratio(rows, "cs_10pct")
         target(r >= 0.60, f"{_fmt_int(rows)} rows: re-export 10% changed >= 0.60x COPY: {r:.2f}x")
         d, b = stats[(rows, "cs_dry")]["median"], stats[(rows, "cs_full")]["median"]
-        target(d <= b, f"{_fmt_int(rows)} rows: dry run no slower than the full export: "
-                       f"{_s(d)} s vs {_s(b)} s")
+        # The dry run sends the export's own writes and rolls them back (so a dry run that
+        # passes predicts an export that passes, on Citus too): it costs what the export costs
+        # but the commit, and 10% covers the machine's noise between two equal jobs.
+        target(d <= 1.10 * b, f"{_fmt_int(rows)} rows: dry run within 10% of the full export "
+                              f"(it runs the same writes, then rolls back): "
+                              f"{_s(d)} s vs {_s(b)} s ({d / b:.2f}x)")
     for rows in sizes:
         reports = meta["incr"].get(rows, [])
         if (rows, "cs_incr") not in stats or (rows, "copy_csv") not in stats or not reports:
