@@ -3,7 +3,8 @@
 # (transaction mode), and when their kit folders are named (relative to the repository root)
 # a Citus cluster (CLOUD_SYNC_CITUS_KIT) and PgBouncer 1.25 (CLOUD_SYNC_PGBOUNCER_KIT), runs
 # every test, runs the core suites against PostgreSQL 13 and 18 too, builds the release packages
-# and tests them installed, and stops what it started even when a test fails.
+# and tests them installed (the aarch64 library under qemu-user on an x86_64 machine), and stops
+# what it started even when a test fails.
 #
 #   scripts/test.sh [--quick]   --quick skips PostgreSQL 13 and 18 and the packages (CI runs all)
 set -euo pipefail
@@ -105,3 +106,7 @@ cloud_sync_pg_versions_test
 echo "== packages: scripts/package.sh builds dist/, tests/packaging installs and uses it"
 bash scripts/package.sh
 bash tests/packaging/run.sh
+# The other architecture's library, under qemu-user (an aarch64 machine runs its own above).
+if [ "$(uname -m)" = x86_64 ]; then
+    bash tests/packaging/aarch64.sh
+fi

@@ -131,3 +131,48 @@ cloud_sync_install_package_deps() {
     fi
     printf '%s\n' "$venv"
 }
+
+# Defines cloud_sync_install_aarch64_deps, for tests/packaging/aarch64.sh: qemu-user and
+# Debian's own arm64 sqlite3 with the arm64 libraries it needs (Debian multiarch: the arm64
+# architecture is added to dpkg once; the libraries install beside the machine's own). The
+# arm64 sqlite3 binary cannot install beside the machine's, so it is unpacked into a cache
+# folder. Prints that folder's sqlite3. Needs root the first time.
+cloud_sync_install_aarch64_deps() {
+    local cache=/var/cache/cloud_sync/sqlite3-arm64 debs='' deb
+    if ! command -v qemu-aarch64 >/dev/null; then
+        debs='qemu-user'
+    fi
+    for deb in libc6 libsqlite3-0 libreadline8 zlib1g; do
+        _cloud_sync_deb_installed "$deb:arm64" || debs="$debs $deb:arm64"
+    done
+    debs=${debs# }
+    if [ -n "$debs" ] || [ ! -x "$cache/usr/bin/sqlite3" ]; then
+        if [ "$(id -u)" -ne 0 ]; then
+            printf 'cloud_sync: the aarch64 check needs, as root: dpkg --add-architecture arm64; apt-get install qemu-user libc6:arm64 libsqlite3-0:arm64 libreadline8:arm64 zlib1g:arm64\n' >&2
+            return 1
+        fi
+        dpkg --print-foreign-architectures | grep -qx arm64 || dpkg --add-architecture arm64 || return 1
+    fi
+    if [ -n "$debs" ]; then
+        printf 'cloud_sync: installing %s\n' "$debs" >&2
+        _cloud_sync_apt_install "$debs" || return 1
+    fi
+    if [ ! -x "$cache/usr/bin/sqlite3" ]; then
+        local tmp
+        tmp=$(mktemp -d) || return 1
+        # apt-get download writes as the _apt user: give it the folder.
+        chown _apt "$tmp" 2>/dev/null || true
+        (cd "$tmp" && apt-get download -q sqlite3:arm64 >/dev/null 2>&1) || {
+            rm -rf -- "$tmp"
+            echo 'cloud_sync: apt-get download sqlite3:arm64 failed' >&2
+            return 1
+        }
+        mkdir -p -- "$cache" && dpkg -x "$tmp"/sqlite3_*_arm64.deb "$cache" || {
+            rm -rf -- "$tmp"
+            return 1
+        }
+        rm -rf -- "$tmp"
+    fi
+    printf '%s\n' "$cache/usr/bin/sqlite3"
+}
+
