@@ -28,7 +28,7 @@ const INTS: [i64; 4] = [i64::MIN, i64::MAX, 0, -1];
 
 /// Row `k`'s blob: every other row has one, with a NUL and a 0xFF byte.
 pub fn blob(k: usize) -> Option<Vec<u8>> {
-    (k % 2 == 0).then(|| vec![0u8, 255, 1, 0, k as u8])
+    k.is_multiple_of(2).then(|| vec![0u8, 255, 1, 0, k as u8])
 }
 
 /// A row: id, integer, real, text, blob, and a NUMERIC (the integer / 3).

@@ -38,7 +38,7 @@ pub fn import_table(
     let mut counts = TableCounts::zero();
     while rows.next()? {
         counts.source_rows += 1;
-        if counts.source_rows % PROGRESS_EVERY == 0 {
+        if counts.source_rows.is_multiple_of(PROGRESS_EVERY) {
             progress.add_done(PROGRESS_EVERY);
             progress.check_cancel(table)?;
         }
