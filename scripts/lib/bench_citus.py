@@ -343,10 +343,7 @@ def report(tsv, meta, results_path):
     out.append("")
     out.append(MARK_END)
     section = "\n".join(out)
-    text = open(results_path, encoding="utf-8").read() if os.path.exists(results_path) else ""
-    text = bench_latency.replace_section(text, section, MARK_BEGIN, MARK_END)
-    with open(results_path, "w", encoding="utf-8") as f:
-        f.write(text)
+    bench_latency.write_section(results_path, section, MARK_BEGIN, MARK_END)
     print(section)
 
 

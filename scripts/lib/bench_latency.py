@@ -255,11 +255,16 @@ def report(tsv, rtt, results_path):
     out.append("")
     out.append(MARK_END)
     section = "\n".join(out)
-    text = open(results_path, encoding="utf-8").read() if os.path.exists(results_path) else ""
-    text = replace_section(text, section)
-    with open(results_path, "w", encoding="utf-8") as f:
-        f.write(text)
+    write_section(results_path, section)
     print(section)
+
+
+def write_section(results_path, section, begin=MARK_BEGIN, end_mark=MARK_END):
+    """Puts `section` between the markers (by default the latency section's) of the results
+    file, keeping the rest."""
+    text = open(results_path, encoding="utf-8").read() if os.path.exists(results_path) else ""
+    with open(results_path, "w", encoding="utf-8") as f:
+        f.write(replace_section(text, section, begin, end_mark))
 
 
 def replace_section(text, section, begin=MARK_BEGIN, end_mark=MARK_END):
