@@ -4,6 +4,7 @@
 #   scripts/bench.sh                                    100,000 and 1,000,000 rows, 5 runs each
 #   CLOUD_SYNC_BENCH_SIZES="10000 20000" CLOUD_SYNC_BENCH_RUNS=3 scripts/bench.sh
 #   scripts/bench.sh --latency [--rtt MS]               the latency scenario only (default 25 ms)
+#   scripts/bench.sh --citus                            the Citus scenario only (3 runs each)
 #
 # For each size, in each round, the ways run one after the other (A, B, C, ... then again):
 #   copy_csv   psql \copy from a ready CSV file (the COPY limit)
@@ -29,6 +30,8 @@
 #   CLOUD_SYNC_BENCH_LIB      a built libcloud_sync.so to use instead of `cargo build --release`
 #   CLOUD_SYNC_BENCH_RESULTS  where to write the results (default bench/results.md)
 #   CLOUD_SYNC_PG_PORT, CLOUD_SYNC_PGBOUNCER_PORT   ports of the throwaway PostgreSQL (pg.sh)
+#   CLOUD_SYNC_CITUS_KIT      --citus: the Citus kit folder, relative to the repository root
+#                             (default ../shared/citus); CLOUD_SYNC_CITUS_PORT its first port
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -37,11 +40,21 @@ root=$PWD
 # an app of 50 tracked tables, each job direct and through scripts/lib/delay_proxy.py adding
 # --rtt MS per round trip, next to psql over the same link, then a schedule's steady state over
 # that link; its section of the results file is rewritten, the rest kept.
+# --citus: instead of the throughput ways, the Citus scenario (scripts/lib/bench_citus.py): a
+# coordinator and 2 workers started from the kit CLOUD_SYNC_CITUS_KIT names (scripts/lib/citus.sh)
+# beside the throwaway PostgreSQL; for each size, in each round, for plain PostgreSQL and the
+# coordinator with local, distributed (items by id, events by device) and reference tables:
+# psql making the tables and \copy-ing the CSV files in one transaction (the anchor), then the
+# dry-run export into an empty schema and the full export confirming it, the remote data
+# checked against the local after each; its section of the results file is rewritten, the rest
+# kept. CLOUD_SYNC_BENCH_RUNS defaults to 3 here.
 latency=
+citus=
 rtt=25
 while [ $# -gt 0 ]; do
     case $1 in
     --latency) latency=1 ;;
+    --citus) citus=1 ;;
     --rtt)
         [ $# -ge 2 ] || { echo "bench: --rtt needs milliseconds" >&2; exit 2; }
         rtt=$2
@@ -56,13 +69,19 @@ if ! [[ $rtt =~ ^[0-9]+$ ]] || [ "$rtt" -lt 1 ]; then
     echo "bench: --rtt: '$rtt' is not a whole number of milliseconds >= 1" >&2
     exit 2
 fi
+if [ -n "$latency" ] && [ -n "$citus" ]; then
+    echo "bench: --latency and --citus are separate runs" >&2
+    exit 2
+fi
 . scripts/lib/deps.sh
 . scripts/lib/pg.sh
+. scripts/lib/citus.sh
 
 py=/usr/bin/python3
 helper=$root/scripts/lib/bench_data.py
 sizes=${CLOUD_SYNC_BENCH_SIZES:-100000 1000000}
-runs=${CLOUD_SYNC_BENCH_RUNS:-5}
+runs=${CLOUD_SYNC_BENCH_RUNS:-${citus:+3}}
+runs=${runs:-5}
 results=${CLOUD_SYNC_BENCH_RESULTS:-bench/results.md}
 data_root=$root/bench/.data
 schema_cs=cloud_sync_bench
@@ -106,6 +125,7 @@ bench_cleanup() {
             "DROP SCHEMA IF EXISTS $schema_cs, $schema_copy, $schema_pgl CASCADE" \
             >/dev/null 2>&1 || true
     fi
+    cloud_sync_citus_stop
     if [ -n "$pg_started" ]; then
         cloud_sync_pg_stop
     fi
@@ -594,6 +614,58 @@ way_tracking() {
     done <"$work/out"
     rm -f -- "$plain" "$tracked"
 }
+
+# ---------------------------------------------------------------------------------------------
+# The Citus scenario (--citus)
+
+if [ -n "$citus" ]; then
+    [ -n "$admin" ] || die "--citus needs the throwaway server (it checkpoints it as its superuser)"
+    started=$SECONDS
+    export CLOUD_SYNC_CITUS_KIT=${CLOUD_SYNC_CITUS_KIT:-../shared/citus}
+    echo "== starting Citus (scripts/lib/citus.sh, kit $CLOUD_SYNC_CITUS_KIT)"
+    cloud_sync_citus_start
+    [ -n "${CLOUD_SYNC_TEST_CITUS_PORT:-}" ] || die "no Citus cluster started"
+    citus_ports="$CLOUD_SYNC_TEST_CITUS_PORT $((CLOUD_SYNC_TEST_CITUS_PORT + 1)) $((CLOUD_SYNC_TEST_CITUS_PORT + 2))"
+    # The throwaway PostgreSQL's durability settings (pg.sh) on every node: fsync is already
+    # off in the kit; without these two, Citus would pay for WAL that plain PostgreSQL does not.
+    for port in $citus_ports; do
+        "$psql_bin" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$port" -U postgres -d postgres \
+            -c "ALTER SYSTEM SET synchronous_commit = off" \
+            -c "ALTER SYSTEM SET full_page_writes = off" -c "SELECT pg_reload_conf()" >/dev/null
+    done
+    citus_psql() {
+        "$psql_bin" -X -q -At -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$CLOUD_SYNC_TEST_CITUS_PORT" \
+            -U postgres -d postgres -c "$1"
+    }
+    citus_raw=$work/citus.tsv
+    citus_meta=$work/citus_meta.tsv
+    : >"$citus_raw"
+    : >"$citus_meta"
+    cs_version=$(sqlite3 -batch :memory: ".load $lib" \
+        "SELECT cloud_sync_version() || ' (' || coalesce(json_extract(cloud_sync_debug(), '\$.git_commit'), '?') || ')'")
+    echo "== Citus scenario: sizes $sizes, $runs run(s); cloud_sync $cs_version"
+    for rows in $sizes; do
+        prepare_dataset "$rows"
+        CLOUD_SYNC_BENCH_PLAIN_URL=$url CLOUD_SYNC_BENCH_PLAIN_ADMIN=$admin \
+            CLOUD_SYNC_BENCH_CITUS_PORTS=$citus_ports \
+            "$py" "$root/scripts/lib/bench_citus.py" run "$lib" "$psql_bin" "$dataset_dir" \
+            "$rows" "$runs" "$citus_raw" "$citus_meta"
+    done
+    {
+        printf 'date\t%s\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+        printf 'machine\t%s\n' "$(nproc) CPUs ($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/^MemTotal:/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r)"
+        printf 'cloud_sync\t%s\n' "$cs_version"
+        printf 'plain\t%s\n' "$pg_version, the throwaway local cluster of scripts/lib/pg.sh (SCRAM)"
+        printf 'citus\t%s\n' "Citus $(citus_psql "SELECT split_part(citus_version(), ' ', 2)") on PostgreSQL $(citus_psql 'SHOW server_version'), a coordinator and $(citus_psql 'SELECT count(*) FROM pg_dist_node WHERE groupid <> 0') workers on one machine (trust authentication), $(citus_psql 'SHOW citus.shard_count') shards per distributed table"
+        printf 'elapsed\t%s\n' "$(((SECONDS - started) / 60)) min $(((SECONDS - started) % 60)) s"
+    } >>"$citus_meta"
+    mkdir -p "$(dirname "$results")"
+    echo
+    "$py" "$root/scripts/lib/bench_citus.py" report "$citus_raw" "$citus_meta" "$results"
+    echo
+    echo "bench: wrote the Citus section of $results ($((SECONDS - started)) s)"
+    exit 0
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Run

@@ -61,7 +61,7 @@ echo "== fuzz: every function with wrong counts and hostile values"
 echo "== a real Django app's database, out and back"
 /usr/bin/python3 tests/django_host.py
 
-echo "== node hosts (better-sqlite3, node:sqlite)"
+echo "== node hosts (better-sqlite3, node:sqlite) and PGlite's socket server as a target"
 cloud_sync_node_test
 
 echo "== walk-through through the sqlite3 shell"

@@ -648,12 +648,15 @@ def report(raw_path, meta_path, out_path):
     out.extend("    " + l for l in CHECKSUM_DOC.splitlines())
     out.append("")
     text = "\n".join(out)
-    # The latency scenario's section (scripts/bench.sh --latency) is kept.
+    # The sections of the latency and Citus scenarios (scripts/bench.sh --latency, --citus)
+    # are kept.
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bench_citus
     import bench_latency
-    kept = bench_latency.kept_section(out_path)
-    if kept:
-        text = text.rstrip("\n") + "\n\n" + kept + "\n"
+    for markers in ((), (bench_citus.MARK_BEGIN, bench_citus.MARK_END)):
+        kept = bench_latency.kept_section(out_path, *markers)
+        if kept:
+            text = text.rstrip("\n") + "\n\n" + kept + "\n"
     with open(out_path, "w", encoding="utf-8") as f:
         f.write(text)
     print(text)

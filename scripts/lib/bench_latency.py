@@ -360,10 +360,7 @@ def report(tsv, rtt, results_path):
     out.append("")
     out.append(MARK_END)
     section = "\n".join(out)
-    text = open(results_path, encoding="utf-8").read() if os.path.exists(results_path) else ""
-    text = replace_section(text, section)
-    with open(results_path, "w", encoding="utf-8") as f:
-        f.write(text)
+    write_section(results_path, section)
     print(section)
 
 
@@ -398,22 +395,31 @@ def steady_section(f, rtt, targets):
     return out
 
 
-def replace_section(text, section):
-    """`text` with the latency section replaced by `section` (appended when it has none)."""
-    start, end = text.find(MARK_BEGIN), text.find(MARK_END)
+def write_section(results_path, section, begin=MARK_BEGIN, end_mark=MARK_END):
+    """Puts `section` between the markers (by default the latency section's) of the results
+    file, keeping the rest."""
+    text = open(results_path, encoding="utf-8").read() if os.path.exists(results_path) else ""
+    with open(results_path, "w", encoding="utf-8") as f:
+        f.write(replace_section(text, section, begin, end_mark))
+
+
+def replace_section(text, section, begin=MARK_BEGIN, end_mark=MARK_END):
+    """`text` with the section between the markers (by default the latency section's) replaced
+    by `section` (appended when it has none)."""
+    start, end = text.find(begin), text.find(end_mark)
     if start >= 0 and end > start:
-        return text[:start] + section + text[end + len(MARK_END):]
+        return text[:start] + section + text[end + len(end_mark):]
     return text.rstrip("\n") + "\n\n" + section + "\n"
 
 
-def kept_section(path):
-    """The latency section of the results file at `path`, or "" (the throughput report keeps
-    it)."""
+def kept_section(path, begin=MARK_BEGIN, end_mark=MARK_END):
+    """The section between the markers (by default the latency section) of the results file at
+    `path`, or "" (the throughput report keeps it)."""
     if not os.path.exists(path):
         return ""
     text = open(path, encoding="utf-8").read()
-    start, end = text.find(MARK_BEGIN), text.find(MARK_END)
-    return text[start:end + len(MARK_END)] if start >= 0 and end > start else ""
+    start, end = text.find(begin), text.find(end_mark)
+    return text[start:end + len(end_mark)] if start >= 0 and end > start else ""
 
 
 def main(argv):

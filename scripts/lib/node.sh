@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Sourced. The Node hosts (tests/node): better-sqlite3 and node:sqlite load the built extension.
+# Sourced. The Node hosts (tests/node): better-sqlite3 and node:sqlite load the built extension;
+# pglite.test.mjs exports to PGlite's socket server (@electric-sql/pglite-socket, in the lock).
 #
 #   cloud_sync_node_install   install tests/node with `npm ci`; skipped while the lock is unchanged
 #   cloud_sync_node_test      run tests/node/*.test.mjs with `node --test` (needs CLOUD_SYNC_LIB

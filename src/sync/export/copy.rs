@@ -7,6 +7,7 @@
 
 use std::io::Write;
 
+use postgres::error::SqlState;
 use postgres::Transaction;
 
 use super::pack::Pack;
@@ -166,7 +167,36 @@ fn row_key(plan: &TablePlan, stmt: &Stmt) -> serde_json::Value {
 
 /// A COPY write that did not reach the server.
 fn interrupted(table: &str, e: std::io::Error) -> Error {
-    Error::Interrupted(format!("table {table}: COPY failed: {e}"))
+    Error::Interrupted(format!(
+        "table {table}: COPY failed: {e}: {COPY_CONNECTION_ENDED}"
+    ))
+}
+
+/// What a server that does not take COPY FROM STDIN does, said where a COPY ends that way.
+/// PGlite's socket server (0.2) hands the COPY statement to PGlite without the data that
+/// follows it: PGlite reports the end of the data (SQLSTATE 08006) to the client, which is
+/// still connected and sending, ends the session and closes the connection (docs/design.md,
+/// "Servers that do not take COPY").
+const COPY_NOT_TAKEN: &str = "the server reported that the COPY data ended while this \
+     connection was still open, so it does not take COPY FROM STDIN (PGlite's socket server \
+     does not); the job is not retried";
+const COPY_CONNECTION_ENDED: &str = "the connection ended inside COPY FROM STDIN (a server \
+     that does not take COPY FROM STDIN, as PGlite's socket server, ends it so at every \
+     attempt)";
+
+/// A failed COPY step (`what`) of `table`, saying so when it failed as a server that does not
+/// take COPY FROM STDIN makes it fail. The server's report that the data ended is final: such
+/// a server answers every attempt the same way. A connection that ended may have been the
+/// network, so it stays worth a retry.
+fn copy_failed(table: &str, what: &str, error: &postgres::Error) -> Error {
+    let failure = failed(table, what, error);
+    match error.as_db_error() {
+        Some(db) if *db.code() == SqlState::CONNECTION_FAILURE => {
+            Error::remote(format!("{failure}: {COPY_NOT_TAKEN}"))
+        }
+        Some(_) => failure,
+        None => Error::Interrupted(format!("{failure}: {COPY_CONNECTION_ENDED}")),
+    }
 }
 
 /// The rows of one table, encoded, counted and sent.
@@ -259,7 +289,7 @@ impl<'tx, 'c> RowCopy<'tx, 'c, '_> {
         if let Some(tx) = self.tx.take() {
             let mut writer = tx
                 .copy_in(&sql::copy_in(self.into))
-                .map_err(|e| failed(table, "COPY failed to start", &e))?;
+                .map_err(|e| copy_failed(table, "COPY failed to start", &e))?;
             writer
                 .write_all(mapping::COPY_HEADER)
                 .map_err(|e| interrupted(table, e))?;
@@ -295,7 +325,7 @@ impl<'tx, 'c> RowCopy<'tx, 'c, '_> {
                     .map_err(|e| interrupted(&self.plan.name, e))?;
                 writer
                     .finish()
-                    .map_err(|e| failed(&self.plan.name, "COPY failed", &e))?;
+                    .map_err(|e| copy_failed(&self.plan.name, "COPY failed", &e))?;
                 Ok((copied, None))
             }
             (None, None) => unreachable!("a COPY starts when the transaction is handed to it"),
