@@ -99,6 +99,24 @@ fn bad_actor_names_are_refused_with_the_rule() {
             "{sql}"
         );
     }
+    // A connection string given by mistake would put its password in every log and report.
+    let pg = common::pg();
+    for secret in [
+        pg.verified_url(),
+        format!("host=h password={}", pg.password),
+    ] {
+        let message = error_of(
+            &conn,
+            &format!("SELECT cloud_sync_set_actor({})", sql_str(&secret)),
+        );
+        assert_eq!(
+            message,
+            "cloud_sync_set_actor: an actor is a name, not a connection string: this one looks \
+             like one (a URL or a password= key), and would show its password in every log and \
+             report"
+        );
+        pg.assert_no_password(&message, "the refusal");
+    }
     for (sql, shown) in [("42", "42"), ("1.5", "1.5"), ("x'00'", "a blob")] {
         let message = error_of(&conn, &format!("SELECT cloud_sync_set_actor({sql})"));
         assert_eq!(
