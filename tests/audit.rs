@@ -476,8 +476,17 @@ fn the_last_test_of_a_saved_connection_is_recorded_without_a_secret() {
     );
     assert_eq!(before, after);
 
-    // Read-only: the test works and records nothing.
+    // Another connection holds the database for writing: the test works, its record waits for
+    // the next one.
     let prod_before = last_test(&conn, "prod");
+    let holder = Connection::open(dir.db()).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    conn.execute_batch("PRAGMA busy_timeout = 100").unwrap();
+    assert_eq!(json_of(&conn, "SELECT cloud_sync_test('prod')")["ok"], true);
+    holder.execute_batch("COMMIT").unwrap();
+    assert_eq!(last_test(&conn, "prod"), prod_before);
+
+    // Read-only: the test works and records nothing.
     let read_only = open_with(&dir.db(), OpenFlags::SQLITE_OPEN_READ_ONLY);
     set_actor(&read_only, "'reader'");
     let result = json_of(&read_only, "SELECT cloud_sync_test('prod')");
