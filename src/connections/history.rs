@@ -8,7 +8,6 @@ use serde_json::{json, Value};
 use crate::error::Result;
 use crate::local::schema;
 use crate::sqlite::{Db, Param};
-use crate::sync::now_iso;
 
 /// What happened to a saved connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,10 +31,9 @@ impl Action {
 /// caller's transaction.
 pub fn record(db: &Db, name: &str, action: Action, actor: Option<&str>) -> Result<()> {
     db.execute(
-        "INSERT INTO cloud_sync_connection_events (at, connection_name, action, actor)
-         VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO cloud_sync_connection_events (connection_name, action, actor)
+         VALUES (?1, ?2, ?3)",
         &[
-            Param::Text(&now_iso()),
             Param::Text(name),
             Param::Text(action.as_str()),
             Param::text_or_null(actor),
@@ -66,11 +64,11 @@ pub fn record_test(
     }
     db.execute(
         "UPDATE cloud_sync_connections
-         SET last_tested_at = ?2, last_tested_by = ?3, last_test = ?4
+         SET last_tested_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), last_tested_by = ?2,
+             last_test = ?3
          WHERE name = ?1",
         &[
             Param::Text(name),
-            Param::Text(&now_iso()),
             Param::text_or_null(actor),
             Param::Text(&last_test(outcome)),
         ],
