@@ -1,7 +1,7 @@
 """The admin page (issue 17) in a real browser: sets up, then runs tests/datasette_page_browser.py.
 
-A pinned Datasette and Selenium from PyPI, in a venv cached under tests/.datasette-venv (keyed by
-a hash of the requirements and the interpreter, so a second run installs nothing). Into it go,
+A pinned Datasette and Selenium from PyPI, in a venv cached under tests/.datasette-venv
+(tests/venv_cache.py: a second run installs nothing). Into it go,
 as a user installs them, the two wheels packaging/build_wheel.py makes from packaging/python:
 sqlite-cloud-sync holding the freshly built .so for this machine (CLOUD_SYNC_LIB; no
 cross-build), and datasette-cloud-sync. The browser is Debian's chromium, driven through
@@ -11,13 +11,13 @@ Run by scripts/test.sh with Debian's Python: /usr/bin/python3 tests/datasette_pa
 Screenshots of each step go to CLOUD_SYNC_SCREENSHOTS (default target/datasette-page).
 """
 
-import hashlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
+
+from venv_cache import cached_venv
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CACHE = os.path.join(ROOT, "tests", ".datasette-venv")
@@ -31,31 +31,6 @@ def run(argv):
     if done.returncode != 0:
         raise SystemExit(f"{argv} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
     return done.stdout
-
-
-def cached_venv():
-    """The venv with REQUIREMENTS installed: reused when present, else built beside its final
-    place and renamed there, so an interrupted install never leaves a venv that looks ready."""
-    tag = hashlib.sha256(f"{REQUIREMENTS} {sys.version}".encode()).hexdigest()[:16]
-    venv = os.path.join(CACHE, tag)
-    python = os.path.join(venv, "bin", "python")
-    if os.path.exists(python):
-        return python
-    os.makedirs(CACHE, exist_ok=True)
-    building = tempfile.mkdtemp(prefix=tag + ".", dir=CACHE)
-    try:
-        run([sys.executable, "-m", "venv", building])
-        run([os.path.join(building, "bin", "python"), "-m", "pip", "install", "-q",
-             "--disable-pip-version-check", *REQUIREMENTS])
-        try:
-            os.rename(building, venv)
-        except OSError:
-            # Another run finished the same venv first; theirs is as good.
-            if not os.path.exists(python):
-                raise
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
-    return python
 
 
 def version():
@@ -81,7 +56,7 @@ def build_wheels(out):
 
 
 def main():
-    python = cached_venv()
+    python = cached_venv(CACHE, REQUIREMENTS)
     with tempfile.TemporaryDirectory() as out:
         # The wheels of this build replace those of the last run; their requirements are in
         # the venv already.

@@ -38,6 +38,8 @@ SCREENSHOTS = os.environ.get("CLOUD_SYNC_SCREENSHOTS",
 KEY = "9c4e2a7b1d8f3e6a0b5c9d2e7f1a4b8c3d6e9f0a2b5c8d1e4f7a0b3c6d9e2f5a"
 PASSWORD = os.environ["CLOUD_SYNC_TEST_PG_PASSWORD"]
 WAIT_S = 60
+# Datasette's signing secret, so that the test can sign actor cookies as an auth plugin would.
+SECRET = "cloud_sync datasette page test, not secret"
 
 
 def free_port():
@@ -56,10 +58,18 @@ def psql(sql):
     return out.split()
 
 
-def http(url, data=None):
+def signed_in(actor_id):
+    """The cookie Datasette reads its actor from, as an authentication plugin sets it."""
+    from itsdangerous import URLSafeSerializer
+
+    return "ds_actor=" + URLSafeSerializer(SECRET, "actor").dumps({"a": {"id": actor_id}})
+
+
+def http(url, data=None, cookie=None):
     """(status, body) of a GET, or of a POST of `data`."""
+    request = urllib.request.Request(url, data=data, headers={"Cookie": cookie} if cookie else {})
     try:
-        with urllib.request.urlopen(url, data=data, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
@@ -79,11 +89,16 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         # Open until stop(): the server writes to it all along.
         self.log = open(os.path.join(folder, "datasette.log"), "w+")  # noqa: SIM115
+        # The README's grant: alice has the permission, as root has by default.
+        metadata = os.path.join(folder, "metadata.json")
+        with open(metadata, "w") as f:
+            json.dump({"plugins": {"datasette-cloud-sync": {"allow": {"id": ["root", "alice"]}}}},
+                      f)
         env = dict(os.environ, CLOUD_SYNC_ENCRYPTION_KEY=KEY)
         self.process = subprocess.Popen(
             # The venv's scripts name the folder it was built in: run the module instead.
-            [sys.executable, "-m", "datasette", "serve", self.db,
-             "--root", "--host", "127.0.0.1", "--port", str(self.port)],
+            [sys.executable, "-m", "datasette", "serve", self.db, "-m", metadata,
+             "--secret", SECRET, "--root", "--host", "127.0.0.1", "--port", str(self.port)],
             stdout=subprocess.PIPE, stderr=self.log, text=True, env=env)
         # --root prints the link that logs in as root before the server starts.
         self.root_link = self.process.stdout.readline().strip()
@@ -306,10 +321,19 @@ class AdminPage(unittest.TestCase):
         rows = json.loads(body)
         self.assertTrue(rows)
         self.assertEqual({row["connection_string_encrypted"] for row in rows}, {None})
+        # The permission is the plugin's allow block: alice has it, bob does not.
+        self.assertEqual(http(self.server.url + "/-/cloud-sync/app", cookie=signed_in("alice"))[0],
+                         200)
+        self.assertEqual(http(self.server.url + "/-/cloud-sync/app", cookie=signed_in("bob"))[0],
+                         403)
+        self.assertEqual(http(self.server.url + "/-/cloud-sync/app/jobs.json",
+                              cookie=signed_in("bob"))[0], 403)
         # Datasette's own pages still work, and forms need the CSRF token.
         self.assertEqual(http(self.server.url + "/app/items.json")[0], 200)
-        self.assertEqual(http(self.server.url + "/-/cloud-sync/app/action",
-                              b"action=delete&name=pg")[0], 403)
+        status, body = http(self.server.url + "/-/cloud-sync/app/action",
+                            b"action=delete&name=pg", cookie=signed_in("alice"))
+        self.assertEqual(status, 403)
+        self.assertIn("POST field did not match cookie", body)
 
 
 if __name__ == "__main__":
