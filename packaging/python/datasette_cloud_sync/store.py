@@ -73,6 +73,7 @@ def overview(path):
             "debug": json.loads(scalar(conn, "SELECT cloud_sync_debug()")),
             "worker": json.loads(scalar(conn, "SELECT cloud_sync_worker_status()")),
             "connections": connections(conn),
+            "connection_events": connection_events(conn),
             "jobs": jobs(conn),
             "tracked": tracked(conn),
             "schedules": [dict(row) for row in conn.execute(
@@ -95,6 +96,15 @@ def connections(conn):
     for row in rows:
         row["last_test"] = json.loads(row["last_test"]) if row.get("last_test") else None
     return rows
+
+
+def connection_events(conn):
+    """Who saved, tested or deleted which connection, newest first (empty on an extension
+    without the audit's table)."""
+    if not columns_of(conn, "cloud_sync_connection_events"):
+        return []
+    return [dict(row) for row in conn.execute(
+        "SELECT * FROM cloud_sync_connection_events ORDER BY id DESC LIMIT ?", [HISTORY_LIMIT])]
 
 
 def jobs(conn):
