@@ -291,6 +291,16 @@ class AdminPage(unittest.TestCase):
         self.shot("08-import-dry-run")
         self.assertNotIn(PASSWORD, driver.page_source)
 
+        # Track a table, see its pending changes, untrack it.
+        self.open_page()
+        self.by_label_prefix("Track a table").send_keys("items")
+        self.driver.find_element(By.XPATH, "//button[normalize-space()='Track']").click()
+        self.wait(lambda: "items: tracked" in self.message("message-info"), "the tracking")
+        self.assertRegex(self.find("#tracked table").text, r"items \[\"id\"\] \S+ 0 never")
+        self.shot("09-tracked")
+        self.driver.find_element(By.XPATH, "//button[normalize-space()='Untrack']").click()
+        self.wait(lambda: "items: untracked" in self.message("message-info"), "the untracking")
+
     def by_label_prefix(self, text):
         label = self.driver.find_element(
             By.XPATH, f"//label[starts-with(normalize-space(), \"{text}\")]")
@@ -303,7 +313,7 @@ class AdminPage(unittest.TestCase):
         self.assertEqual(status, 403)
         driver.get(self.server.url + "/-/cloud-sync/app")
         self.assertIn("cloud-sync permission", driver.page_source)
-        self.shot("09-visitor-403")
+        self.shot("10-visitor-403")
         driver.get(self.server.url + "/app")
         self.assertNotIn("/-/cloud-sync", driver.page_source)
 
@@ -311,7 +321,7 @@ class AdminPage(unittest.TestCase):
         sql = f"select cloud_sync_test('{pg_url()}')"
         driver.get(self.server.url + "/app?" + urllib.parse.urlencode({"sql": sql}))
         self.assertIn("not authorized to use function: cloud_sync_test", driver.page_source)
-        self.shot("10-visitor-sql-box")
+        self.shot("11-visitor-sql-box")
         status, body = http(self.server.url + "/app.json?" + urllib.parse.urlencode(
             {"sql": "select cloud_sync_save('x', 'postgresql://u:p@h/d')", "_shape": "objects"}))
         self.assertEqual(json.loads(body)["error"],
