@@ -13,6 +13,7 @@ Run by tests/datasette_page.py, inside the venv it prepares.
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -198,16 +199,20 @@ class AdminPage(unittest.TestCase):
         self.driver.get(self.server.url + "/-/cloud-sync")
         self.wait(lambda: self.driver.current_url.endswith("/-/cloud-sync/app"), "the page")
 
-    def run_and_watch(self, button, status="succeeded"):
-        """Clicks `button` (which queues a job), then watches Job History, without reloading,
-        until the job reaches `status`; returns its id."""
+    def queue(self, button):
+        """Clicks `button`, which queues a job; returns the job's id once Job History shows it."""
         before = self.newest_job()
         button.click()
         self.wait(lambda: self.newest_job() > before, "the job in Job History")
-        job_id = self.newest_job()
-        self.wait(lambda: self.history_status(job_id) in (status, "failed", "cancelled"),
-                  f"job {job_id} to end")
-        self.assertEqual(self.history_status(job_id), status,
+        return self.newest_job()
+
+    def run_and_watch(self, button):
+        """Queues a job with `button`, then watches Job History, without reloading, until the
+        job ends; it must succeed. Returns its id."""
+        job_id = self.queue(button)
+        ended = ("succeeded", "failed", "cancelled")
+        self.wait(lambda: self.history_status(job_id) in ended, f"job {job_id} to end")
+        self.assertEqual(self.history_status(job_id), "succeeded",
                          self.find("#cloud-sync-history").text)
         return job_id
 
@@ -306,14 +311,53 @@ class AdminPage(unittest.TestCase):
             By.XPATH, f"//label[starts-with(normalize-space(), \"{text}\")]")
         return self.driver.find_element(By.ID, label.get_attribute("for"))
 
-    def test_2_visitor_without_permission(self):
+    def test_2_cancel_retry_and_delete(self):
+        """A job whose server does not answer waits for its next attempt: Cancel, Retry,
+        Cancel again, then the connection is deleted after its confirmation."""
+        driver = self.driver
+        driver.get(self.server.root_link)
+        self.open_page()
+        self.by_label("Name").send_keys("down")
+        self.by_label("Connection string").send_keys(
+            f"postgresql://nobody:secret@127.0.0.1:{free_port()}/db?sslmode=disable")
+        self.button("Save Connection", "connection-form").click()
+        self.wait(lambda: "Saved connection down" in self.message("message-info"), "the save")
+        driver.find_element(
+            By.XPATH, "//select[@id='cs-export-connection']/option[.='down']").click()
+        job_id = self.queue(self.button("Run Export (dry run)", "export-form"))
+        # Its first attempt fails; Job History shows when the next one is due.
+        self.wait(lambda: re.search(r"[1-9] of 5\t\d{4}-", self.row_text(job_id)),
+                  "the next attempt")
+        self.assertIn("connection refused", self.row_text(job_id))
+        driver.get(f"{self.server.url}/-/cloud-sync/app/jobs/{job_id}")
+        self.button("Cancel", "cancel-form").click()
+        self.wait(lambda: "Cancel requested" in self.message("message-info"), "the cancel")
+        self.assertIn("cancelled", self.find("h1").text)
+        self.button("Retry", "retry-form").click()
+        self.wait(lambda: f"Job {job_id} queued again" in self.message("message-info"), "the retry")
+        self.button("Cancel", "cancel-form").click()
+        self.wait(lambda: "cancelled" in self.find("h1").text, "the second cancel")
+        self.shot("10-cancelled")
+        self.open_page()
+        delete = "//tr[td[1][.='down']]"
+        driver.find_element(By.XPATH, delete + "//summary").click()
+        driver.find_element(By.XPATH, delete + "//button[.='Delete down for good']").click()
+        self.wait(lambda: "Deleted connection down" in self.message("message-info"), "the delete")
+        self.assertNotIn("down", self.find("#connections table").text)
+
+    def row_text(self, job_id):
+        return self.driver.execute_script(
+            "var r = document.querySelector(\"#cloud-sync-history tr[data-job='\" + arguments[0]"
+            " + \"']\"); return r ? r.innerText : '';", job_id)
+
+    def test_3_visitor_without_permission(self):
         driver = self.driver
         driver.delete_all_cookies()
         status, body = http(self.server.url + "/-/cloud-sync/app")
         self.assertEqual(status, 403)
         driver.get(self.server.url + "/-/cloud-sync/app")
         self.assertIn("cloud-sync permission", driver.page_source)
-        self.shot("10-visitor-403")
+        self.shot("11-visitor-403")
         driver.get(self.server.url + "/app")
         self.assertNotIn("/-/cloud-sync", driver.page_source)
 
@@ -321,7 +365,7 @@ class AdminPage(unittest.TestCase):
         sql = f"select cloud_sync_test('{pg_url()}')"
         driver.get(self.server.url + "/app?" + urllib.parse.urlencode({"sql": sql}))
         self.assertIn("not authorized to use function: cloud_sync_test", driver.page_source)
-        self.shot("11-visitor-sql-box")
+        self.shot("12-visitor-sql-box")
         status, body = http(self.server.url + "/app.json?" + urllib.parse.urlencode(
             {"sql": "select cloud_sync_save('x', 'postgresql://u:p@h/d')", "_shape": "objects"}))
         self.assertEqual(json.loads(body)["error"],
