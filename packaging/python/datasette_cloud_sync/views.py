@@ -106,7 +106,7 @@ async def report_download(datasette, request):
         "content-disposition": f'attachment; filename="cloud-sync-job-{job_id}.{fmt}"'})
 
 
-# The form actions: field names -> the store call, and where to go back to.
+# Each form's action: the store call it makes, with which of its fields.
 def _job_id(form):
     try:
         return int(form.get("job_id", ""))
@@ -114,9 +114,9 @@ def _job_id(form):
         raise store.ActionError("No job named")
 
 
-def _tables(form, key="tables"):
-    tables = form.getlist(key)
-    return [t.strip() for text in tables for t in text.split(",") if t.strip()]
+def _tables(form):
+    """Checked tables (export) or a comma-separated list (import)."""
+    return [t.strip() for text in form.getlist("tables") for t in text.split(",") if t.strip()]
 
 
 ACTIONS = {
