@@ -15,7 +15,26 @@ CREATE TABLE IF NOT EXISTS cloud_sync_connections (
   connection_string_encrypted TEXT NOT NULL,
   display                     TEXT NOT NULL,
   created_at                  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-  updated_at                  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+  updated_at                  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  -- Schema version 4 (the audit's "who"; NULL where no actor was named, and on rows saved
+  -- before version 4): who saved the connection first and last.
+  created_by                  TEXT,
+  updated_by                  TEXT,
+  -- The last cloud_sync_test of this saved connection: when, by whom, and its JSON result
+  -- (or {"ok": false, "error": ...}).
+  last_tested_at              TEXT,
+  last_tested_by              TEXT,
+  last_test                   TEXT
+);
+
+-- Every save, replacement and deletion of a saved connection, with who did it (schema
+-- version 4): a deleted connection's row is gone, its history stays here.
+CREATE TABLE IF NOT EXISTS cloud_sync_connection_events (
+  id              INTEGER PRIMARY KEY,
+  at              TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  connection_name TEXT NOT NULL,
+  action          TEXT NOT NULL CHECK (action IN ('created', 'replaced', 'deleted')),
+  actor           TEXT
 );
 
 -- One row per job (an export or an import), its whole life: queued -> running -> succeeded |
@@ -43,7 +62,10 @@ CREATE TABLE IF NOT EXISTS cloud_sync_jobs (
   rows_total       INTEGER,
   rows_done        INTEGER NOT NULL DEFAULT 0,
   summary          TEXT,
-  error            TEXT
+  error            TEXT,
+  -- Who asked for the job (schema version 4): option requested_by, else the actor of the
+  -- connection that queued it, else NULL.
+  requested_by     TEXT
 );
 CREATE INDEX IF NOT EXISTS cloud_sync_jobs_due ON cloud_sync_jobs (status, next_attempt_at);
 
@@ -150,7 +172,9 @@ CREATE TABLE IF NOT EXISTS cloud_sync_schedule_entries (
   runs            INTEGER NOT NULL DEFAULT 0,
   -- Runs not started because the last job was still queued or running.
   skipped_runs    INTEGER NOT NULL DEFAULT 0,
-  last_skipped_at TEXT
+  last_skipped_at TEXT,
+  -- Who created or last replaced it (schema version 4): its jobs are requested by them.
+  created_by      TEXT
 ) WITHOUT ROWID;
 
 -- What a schedule's last run did: for a run that queued a job, that job's status now.
@@ -161,6 +185,6 @@ SELECT s.name, s.connection_name AS connection, s.kind, s.every_s, s.on_change, 
        CASE WHEN s.last_outcome = 'job' THEN coalesce(j.status, 'job deleted')
             ELSE s.last_outcome END AS last_outcome,
        CASE WHEN s.last_outcome = 'job' THEN j.error ELSE s.last_error END AS last_error,
-       s.last_job_id, s.next_run_at, s.runs, s.skipped_runs, s.last_skipped_at
+       s.last_job_id, s.next_run_at, s.runs, s.skipped_runs, s.last_skipped_at, s.created_by
 FROM cloud_sync_schedule_entries s
 LEFT JOIN cloud_sync_jobs j ON j.id = s.last_job_id;

@@ -4,6 +4,7 @@
 //! if registering itself fails, so that a failed load never leaves the host pointing into a
 //! library SQLite unloads.
 
+mod audit;
 mod connections;
 mod error;
 mod integer;
@@ -26,6 +27,7 @@ use sqlite_loadable::ext::{sqlite3, sqlite3_api_routines};
 
 use crate::error::{Error, Result};
 use crate::sqlite::function::{register, unregister, Effects, Function};
+use crate::sqlite::per_connection::State;
 use crate::sqlite::vtab::{module, unregister_module, Module};
 use crate::sqlite::{api, Db};
 
@@ -43,6 +45,19 @@ pub static FUNCTIONS: &[Function] = &[
         arities: &[0],
         effects: Effects::Reads,
         handler: sql::meta::debug,
+    },
+    Function {
+        name: "cloud_sync_set_actor",
+        arities: &[1],
+        // Directly only: a view or trigger of a database file must not name who acts.
+        effects: Effects::Acts,
+        handler: sql::actor::set_actor,
+    },
+    Function {
+        name: "cloud_sync_actor",
+        arities: &[0],
+        effects: Effects::Reads,
+        handler: sql::actor::actor,
     },
     Function {
         name: "cloud_sync_save",
@@ -224,9 +239,11 @@ unsafe fn register_all(db: *mut sqlite3) -> Result<()> {
     // Counted before each registration, so a partly registered entry is removed too.
     let (mut functions, mut modules) = (0, 0);
     let outcome = catch_unwind(AssertUnwindSafe(|| -> Result<()> {
+        // One state for the connection, shared by its functions (see `per_connection`).
+        let state = State::new();
         for function in FUNCTIONS {
             functions += 1;
-            register(db, function)?;
+            register(db, function, &state)?;
         }
         for table in MODULES {
             modules += 1;

@@ -588,7 +588,7 @@ fn the_jobs_view_decodes_every_column_and_the_duration() {
     let rows: Vec<Vec<V>> = conn
         .prepare("SELECT * FROM cloud_sync_jobs_vtab")
         .unwrap()
-        .query_map([], |r| (0..15).map(|i| r.get::<_, V>(i)).collect())
+        .query_map([], |r| (0..16).map(|i| r.get::<_, V>(i)).collect())
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
@@ -612,6 +612,7 @@ fn the_jobs_view_decodes_every_column_and_the_duration() {
             V::Integer(10),
             text("{\"tables\":[]}"),
             V::Null,
+            V::Null,
         ]
     );
     assert_eq!(rows[1][10], V::Integer(2000), "across midnight");
@@ -629,7 +630,7 @@ fn the_jobs_view_decodes_every_column_and_the_duration() {
     assert_eq!(
         column_names(&conn, "cloud_sync_jobs_vtab").join(","),
         "id,connection_name,kind,dry_run,status,attempts,max_attempts,created_at,started_at,\
-         finished_at,duration_ms,rows_total,rows_done,summary,error"
+         finished_at,duration_ms,rows_total,rows_done,summary,error,requested_by"
     );
     assert_eq!(
         int_of(
@@ -671,7 +672,7 @@ fn the_jobs_view_decodes_every_column_and_the_duration() {
     assert_eq!(
         types.join(","),
         "INTEGER,TEXT,TEXT,INTEGER,TEXT,INTEGER,INTEGER,TEXT,TEXT,TEXT,INTEGER,INTEGER,INTEGER,\
-         TEXT,TEXT"
+         TEXT,TEXT,TEXT"
     );
 
     // Read-only: every write is refused by SQLite, none aborts the host.

@@ -12,8 +12,12 @@ use common::{open_temp, shell, Pg};
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
-const CSV_HEADER: &str =
+/// The per-table counts, as CSV and Markdown head them.
+const COUNTS_HEADER: &str =
     "table_name,source_rows,inserts,updates,unchanged,skipped,deletes,remote_only,problems";
+/// The CSV header: the counts, then who asked for the job.
+const CSV_HEADER: &str = "table_name,source_rows,inserts,updates,unchanged,skipped,deletes,\
+                          remote_only,problems,requested_by";
 
 /// The report of job `id`; `format` `None` calls the one-argument form.
 fn report_of(conn: &Connection, id: i64, format: Option<&str>) -> String {
@@ -343,7 +347,7 @@ fn a_dry_run_report_in_every_format() {
         json!({
             "id": id, "kind": "export", "dry_run": true, "status": "succeeded",
             "connection": {"name": "prod", "display": display, "deleted": false},
-            "created_at": stored[0], "started_at": stored[1], "finished_at": stored[2],
+            "requested_by": null, "created_at": stored[0], "started_at": stored[1], "finished_at": stored[2],
             "next_attempt_at": null, "attempts": 1, "max_attempts": 5, "options": {"schema": schema}, "error": null,
         })
     );
@@ -388,12 +392,14 @@ fn a_dry_run_report_in_every_format() {
     assert_eq!(records[0].join(","), CSV_HEADER);
     assert_eq!(records.len(), 1 + tables.len(), "{csv}");
     for (record, table) in records[1..].iter().zip(&tables) {
-        let expected: Vec<String> = table
+        let mut expected: Vec<String> = table
             .as_array()
             .unwrap()
             .iter()
             .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
             .collect();
+        // No one was named: requested_by is empty.
+        expected.push(String::new());
         assert_eq!(*record, expected, "{csv}");
     }
     assert!(csv.starts_with(&format!("{CSV_HEADER}\r\n")), "{csv:?}");
@@ -403,7 +409,7 @@ fn a_dry_run_report_in_every_format() {
         ("items", items),
     ] {
         let record = counts_cells(table, counts).join(",");
-        assert!(csv.contains(&format!("\r\n{record}")), "{record}: {csv:?}");
+        assert!(csv.contains(&format!("\r\n{record},")), "{record}: {csv:?}");
     }
     assert!(!csv.ends_with('\n'), "{csv:?}");
 
@@ -444,7 +450,7 @@ fn a_dry_run_report_in_every_format() {
     let counts = md_table(&sections, "Tables");
     assert_eq!(
         counts[0].join(","),
-        CSV_HEADER.replace("table_name", "table")
+        COUNTS_HEADER.replace("table_name", "table")
     );
     assert_eq!(counts.len(), 1 + tables.len());
     for (table, counts_of_table) in [("`items`", items), ("`two`<br>`lines`", two_lines)] {
@@ -573,7 +579,7 @@ fn stored_job(conn: &Connection, id: i64) -> Value {
         conn,
         &format!(
             "SELECT id, kind, dry_run, status, created_at, started_at, finished_at,
-                    next_attempt_at, attempts, max_attempts, options, error
+                    next_attempt_at, attempts, max_attempts, options, error, requested_by
              FROM cloud_sync_jobs WHERE id = {id}"
         ),
     )[0];
@@ -582,7 +588,7 @@ fn stored_job(conn: &Connection, id: i64) -> Value {
         "created_at": row[4], "started_at": row[5], "finished_at": row[6],
         "next_attempt_at": row[7], "attempts": row[8], "max_attempts": row[9],
         "options": serde_json::from_str::<Value>(row[10].as_str().unwrap()).unwrap(),
-        "error": row[11],
+        "error": row[11], "requested_by": row[12],
     })
 }
 
@@ -844,7 +850,8 @@ fn the_sqlite3_shell_saves_reports_to_files() {
     let csv = std::fs::read_to_string(&csv_file).unwrap();
     let records = parse_csv(csv.trim_end_matches('\n'));
     assert_eq!(records.len(), 3);
-    let odd = counts_cells("odd, \"name\"", counts!(source_rows: 1, inserts: 1));
+    let mut odd = counts_cells("odd, \"name\"", counts!(source_rows: 1, inserts: 1));
+    odd.push(String::new());
     assert!(records.contains(&odd), "{records:?}");
     md_sections(&std::fs::read_to_string(&md_file).unwrap());
     pg.psql(&format!("DROP SCHEMA {schema} CASCADE"));

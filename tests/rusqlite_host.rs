@@ -51,8 +51,9 @@ fn every_function_has_a_test_a_reference_entry_and_safe_flags() {
         }
     }
     const DIRECTONLY: i64 = 0x80000;
-    // These only read: the build, cloud_sync's own tables, the worker's state.
-    const READ_ONLY: [&str; 4] = [
+    // These only read: the build, cloud_sync's own tables, the worker's state, the actor.
+    const READ_ONLY: [&str; 5] = [
+        "cloud_sync_actor",
         "cloud_sync_version",
         "cloud_sync_debug",
         "cloud_sync_report",
@@ -88,7 +89,7 @@ fn version_and_debug_describe_the_build_without_the_key() {
     assert_eq!(debug["encryption_key"]["key_id"].as_str().unwrap().len(), 8);
     assert!(debug["tls_backend"].as_str().unwrap().starts_with("rustls"));
     assert_eq!(debug["sqlite_version"], rusqlite::version());
-    assert_eq!(debug["schema_version"], 3);
+    assert_eq!(debug["schema_version"], 4);
     assert!(!debug["git_commit"].as_str().unwrap().is_empty());
 }
 
@@ -228,12 +229,12 @@ fn a_damaged_schema_version_is_a_clear_error_at_load_and_in_functions() {
         assert!(shown.contains(&expected), "{debug}");
         // What the message says to do restores it.
         conn.execute_batch(
-            "INSERT OR REPLACE INTO cloud_sync_meta (key, value) VALUES ('schema_version', '3')",
+            "INSERT OR REPLACE INTO cloud_sync_meta (key, value) VALUES ('schema_version', '4')",
         )
         .unwrap();
         assert_eq!(
             json_of(&conn, "SELECT cloud_sync_debug()")["schema_version"],
-            3
+            4
         );
         common::load(&Connection::open(&path).unwrap()).unwrap();
     }
@@ -257,7 +258,7 @@ fn a_version_1_database_gets_the_change_tracking_tables_on_load() {
         &conn,
         "SELECT value FROM cloud_sync_meta WHERE key = 'schema_version'",
     );
-    assert_eq!(version, "3");
+    assert_eq!(version, "4");
     conn.execute_batch("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
         .unwrap();
     let tracked: String = value_of(&conn, "SELECT cloud_sync_track('t')");

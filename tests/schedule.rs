@@ -231,7 +231,8 @@ fn schedules_are_created_replaced_listed_and_removed() {
             "next_run_at",
             "runs",
             "skipped_runs",
-            "last_skipped_at"
+            "last_skipped_at",
+            "created_by"
         ]
     );
     assert_eq!(schedules(&conn), Vec::<Value>::new());
@@ -678,7 +679,7 @@ fn a_version_2_database_gets_the_schedules_on_load() {
         &conn,
         "SELECT value FROM cloud_sync_meta WHERE key = 'schema_version'",
     );
-    assert_eq!(version, "3");
+    assert_eq!(version, "4");
     save_dead(&conn, "prod");
     conn.execute_batch("CREATE TABLE items (id INTEGER PRIMARY KEY)")
         .unwrap();

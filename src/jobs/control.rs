@@ -1,4 +1,4 @@
-//! Cancelling and retrying jobs.
+//! Cancelling and retrying jobs, and the job log lines these and the queue write.
 
 use serde_json::{json, Value};
 
@@ -14,8 +14,8 @@ use crate::sync::now_iso;
 /// (`jobs::runner::watch`). The request reaches a job of this process through its live
 /// progress, and one of another process through the job's row, which that process reads in WAL
 /// mode; in a rollback journal mode such a job finishes its current attempt, which then counts
-/// as cancelled (it is not retried).
-pub fn cancel(db: &Db, id: i64) -> Result<Value> {
+/// as cancelled (it is not retried). The log names the connection's `actor`, if one is set.
+pub fn cancel(db: &Db, id: i64, actor: Option<&str>) -> Result<Value> {
     schema::require_writable(db, "cancel a job")?;
     let status = status_of(db, id)?.ok_or_else(|| Error::invalid(format!("unknown job {id}")))?;
     match status.as_str() {
@@ -28,6 +28,7 @@ pub fn cancel(db: &Db, id: i64) -> Result<Value> {
                      WHERE id = ?1 AND status = 'queued'",
                     &[Param::Int(id), Param::Text(&now_iso())],
                 )?;
+                log_requester(db, id, "cancel", actor)?;
                 log(db, id, "cancelled while queued")
             })?;
             Ok(json!({"id": id, "status": "cancelled"}))
@@ -44,6 +45,7 @@ pub fn cancel(db: &Db, id: i64) -> Result<Value> {
                     "UPDATE cloud_sync_jobs SET cancel_requested = 1 WHERE id = ?1",
                     &[Param::Int(id)],
                 )?;
+                log_requester(db, id, "cancel", actor)?;
                 log(db, id, "cancel requested while running")
             })?;
             let stops = if here.is_some() {
@@ -68,8 +70,8 @@ pub fn cancel(db: &Db, id: i64) -> Result<Value> {
 }
 
 /// Queues a failed or cancelled job again. Its attempts and history are kept; it gets at least
-/// one more attempt.
-pub fn retry(db: &Db, id: i64) -> Result<Value> {
+/// one more attempt. The log names the connection's `actor`, if one is set.
+pub fn retry(db: &Db, id: i64, actor: Option<&str>) -> Result<Value> {
     schema::require_writable(db, "retry a job")?;
     let status = status_of(db, id)?.ok_or_else(|| Error::invalid(format!("unknown job {id}")))?;
     if status != "failed" && status != "cancelled" {
@@ -86,6 +88,7 @@ pub fn retry(db: &Db, id: i64) -> Result<Value> {
              WHERE id = ?1",
             &[Param::Int(id), Param::Text(&now)],
         )?;
+        log_requester(db, id, "retry", actor)?;
         log(
             db,
             id,
@@ -93,6 +96,14 @@ pub fn retry(db: &Db, id: i64) -> Result<Value> {
         )
     })?;
     Ok(json!({"id": id, "status": "queued", "next_attempt_at": now}))
+}
+
+/// Adds "`what` requested by `actor`" to job `id`'s log; nothing when no actor is set.
+fn log_requester(db: &Db, id: i64, what: &str, actor: Option<&str>) -> Result<()> {
+    match actor {
+        Some(actor) => log(db, id, &format!("{what} requested by {actor}")),
+        None => Ok(()),
+    }
 }
 
 /// Adds `message` to job `id`'s log, at its current attempt.

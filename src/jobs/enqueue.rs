@@ -1,12 +1,12 @@
 //! Queuing an export or an import: every check runs before anything is written, so a refused
 //! job queues nothing. The checks (`check_export`, `check_import`) are their own step, so that
-//! a schedule checks the jobs it will queue exactly as queuing them does.
+//! a schedule checks the jobs it will queue exactly as queuing them does. Who a job is
+//! requested by is settled here too (`audit::requester`), before anything is written.
 
 use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use crate::connections;
 use crate::error::{Error, Result};
 use crate::local::schema;
 use crate::options_json;
@@ -15,21 +15,24 @@ use crate::sqlite::{Db, Param};
 use crate::sync::options::{ExportOptions, ImportOptions, Mode, Strategy};
 use crate::sync::summary::Summary;
 use crate::sync::{export, import, now_iso, tracking};
+use crate::{audit, connections};
 
 /// Validates and queues an export of the saved connection `name` (`None`: the only saved
-/// connection). Returns the job's id.
+/// connection), on behalf of the connection's `actor`. Returns the job's id.
 pub fn enqueue_export(
     db: &Db,
     name: Option<&str>,
     dry_run: bool,
     options_json: Option<&str>,
+    actor: Option<&str>,
 ) -> Result<i64> {
     schema::require_writable(db, "queue a job")?;
     let (connection_id, name) = match name {
         Some(name) => (connections::id(db, name)?, name.to_string()),
         None => only_connection(db, dry_run)?,
     };
-    let export = check_export(db, connection_id, &name, options_json)?;
+    let mut export = check_export(db, connection_id, &name, options_json)?;
+    export.job.requested_by = audit::requester(export.job.requested_by.as_deref(), actor)?;
     if !dry_run {
         check_confirmation(db, connection_id, &name, &export.options, &export.tables)?;
     }
@@ -41,9 +44,12 @@ pub struct Checked {
     pub connection_id: i64,
     connection_name: String,
     kind: &'static str,
-    /// The options as stored: the object given, keys sorted.
+    /// The options as stored: the object given, keys sorted, without requested_by.
     pub options: Map<String, Value>,
     max_attempts: i64,
+    /// Who the job is requested by: after the checks, the option requested_by; the caller
+    /// settles it (`audit::requester`) before queuing.
+    pub requested_by: Option<String>,
 }
 
 impl Checked {
@@ -51,12 +57,15 @@ impl Checked {
     pub fn queue(&self, db: &Db, dry_run: bool) -> Result<i64> {
         insert_job(
             db,
-            self.connection_id,
-            &self.connection_name,
-            self.kind,
-            dry_run,
-            &Value::Object(self.options.clone()).to_string(),
-            self.max_attempts,
+            &NewJob {
+                connection_id: self.connection_id,
+                name: &self.connection_name,
+                kind: self.kind,
+                dry_run,
+                options: &Value::Object(self.options.clone()).to_string(),
+                max_attempts: self.max_attempts,
+                requested_by: self.requested_by.as_deref(),
+            },
         )
     }
 }
@@ -98,6 +107,7 @@ pub fn check_export(
         kind: "export",
         options: stored,
         max_attempts: options.max_attempts,
+        requested_by: options.requested_by.clone(),
     };
     Ok(CheckedExport {
         job,
@@ -106,16 +116,20 @@ pub fn check_export(
     })
 }
 
-/// Validates and queues an import from the saved connection `name`; returns the job's id.
+/// Validates and queues an import from the saved connection `name`, on behalf of the
+/// connection's `actor`; returns the job's id.
 pub fn enqueue_import(
     db: &Db,
     name: &str,
     dry_run: bool,
     strategy: Option<&str>,
     options_json: Option<&str>,
+    actor: Option<&str>,
 ) -> Result<i64> {
     schema::require_writable(db, "queue a job")?;
-    check_import(db, name, strategy, options_json)?.queue(db, dry_run)
+    let mut job = check_import(db, name, strategy, options_json)?;
+    job.requested_by = audit::requester(job.requested_by.as_deref(), actor)?;
+    job.queue(db, dry_run)
 }
 
 /// Checks an import from the saved connection `name`. `strategy` is the strategy argument
@@ -150,48 +164,61 @@ pub fn check_import(
         kind: "import",
         options: stored,
         max_attempts: options.max_attempts,
+        requested_by: options.requested_by,
     })
 }
 
-/// Writes one queued job, due now.
-fn insert_job(
-    db: &Db,
+/// A job about to be queued, as its row stores it.
+struct NewJob<'a> {
     connection_id: i64,
-    name: &str,
-    kind: &str,
+    name: &'a str,
+    kind: &'a str,
     dry_run: bool,
-    options: &str,
+    options: &'a str,
     max_attempts: i64,
-) -> Result<i64> {
+    requested_by: Option<&'a str>,
+}
+
+/// Writes one queued job, due now, and when someone asked for it, a log line naming them.
+fn insert_job(db: &Db, job: &NewJob) -> Result<i64> {
     let now = now_iso();
     db.atomically(|| {
-        db.query_row(
-            "INSERT INTO cloud_sync_jobs
-               (connection_id, connection_name, kind, dry_run, options, status, max_attempts,
-                created_at, next_attempt_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?7)
-             RETURNING id",
-            &[
-                Param::Int(connection_id),
-                Param::Text(name),
-                Param::Text(kind),
-                Param::Int(i64::from(dry_run)),
-                Param::Text(options),
-                Param::Int(max_attempts),
-                Param::Text(&now),
-            ],
-            |row| Ok(row.int(0)),
-        )?
-        .ok_or_else(|| Error::local("the queued job vanished"))
+        let id = db
+            .query_row(
+                "INSERT INTO cloud_sync_jobs
+                   (connection_id, connection_name, kind, dry_run, options, status,
+                    max_attempts, created_at, next_attempt_at, requested_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'queued', ?6, ?7, ?7, ?8)
+                 RETURNING id",
+                &[
+                    Param::Int(job.connection_id),
+                    Param::Text(job.name),
+                    Param::Text(job.kind),
+                    Param::Int(i64::from(job.dry_run)),
+                    Param::Text(job.options),
+                    Param::Int(job.max_attempts),
+                    Param::Text(&now),
+                    Param::text_or_null(job.requested_by),
+                ],
+                |row| Ok(row.int(0)),
+            )?
+            .ok_or_else(|| Error::local("the queued job vanished"))?;
+        if let Some(requester) = job.requested_by {
+            super::control::log(db, id, &format!("queued, requested by {requester}"))?;
+        }
+        Ok(id)
     })
 }
 
-/// The options object as given (empty when none were given), its keys sorted.
+/// The options object as given (empty when none were given), its keys sorted, without
+/// requested_by: the job keeps who asked for it in its own column.
 fn options_object(options_json: Option<&str>) -> Result<Map<String, Value>> {
-    match options_json {
-        None => Ok(Map::new()),
-        Some(text) => options_json::object(text, "options", "'{}'"),
-    }
+    let mut object = match options_json {
+        None => Map::new(),
+        Some(text) => options_json::object(text, "options", "'{}'")?,
+    };
+    object.remove("requested_by");
+    Ok(object)
 }
 
 fn only_connection(db: &Db, dry_run: bool) -> Result<(i64, String)> {
@@ -450,6 +477,15 @@ mod tests {
         assert_eq!(
             stored(Some(r#"{ "tables" : ["a"], "confirm": 3 }"#)),
             r#"{"confirm":3,"tables":["a"]}"#
+        );
+    }
+
+    #[test]
+    fn who_asked_is_not_stored_among_the_options() {
+        let stored = options_object(Some(r#"{"requested_by": "alice", "tables": ["a"]}"#));
+        assert_eq!(
+            Value::Object(stored.unwrap()).to_string(),
+            r#"{"tables":["a"]}"#
         );
     }
 

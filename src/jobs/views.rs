@@ -27,6 +27,8 @@ pub struct JobView {
     pub rows_done: i64,
     pub summary: Option<String>,
     pub error: Option<String>,
+    /// Who asked for it; `None` when no one was named.
+    pub requested_by: Option<String>,
 }
 
 /// Every job, by id. A job running in this process shows its live progress.
@@ -35,16 +37,17 @@ pub fn jobs(db: &Db) -> Result<Vec<JobView>> {
     let now = now_iso();
     let mut all = Vec::new();
     {
-        let mut stmt = db.prepare(
+        let mut stmt = db.prepare(&format!(
             "SELECT id, connection_name, kind, dry_run, status, attempts, max_attempts,
                     created_at, started_at, finished_at,
                     CAST(round((julianday(CASE
                         WHEN finished_at IS NOT NULL THEN finished_at
                         WHEN status = 'running' THEN ?1
                       END) - julianday(started_at)) * 86400000.0) AS INTEGER),
-                    rows_total, rows_done, summary, error
+                    rows_total, rows_done, summary, error, {}
              FROM cloud_sync_jobs ORDER BY id",
-        )?;
+            requested_by_column(db)?
+        ))?;
         stmt.bind_all(&[Param::Text(&now)])?;
         while stmt.step()? {
             all.push(JobView {
@@ -63,6 +66,7 @@ pub fn jobs(db: &Db) -> Result<Vec<JobView>> {
                 rows_done: stmt.int(12),
                 summary: stmt.text(13),
                 error: stmt.text(14),
+                requested_by: stmt.text(15),
             });
         }
     }
@@ -83,6 +87,16 @@ pub fn jobs(db: &Db) -> Result<Vec<JobView>> {
         }
     }
     Ok(all)
+}
+
+/// How to read `cloud_sync_jobs.requested_by`: NULL in a database of an earlier version that
+/// was only opened read-only since (it has no such column yet).
+pub fn requested_by_column(db: &Db) -> Result<&'static str> {
+    Ok(if schema::is_current(db)? {
+        "requested_by"
+    } else {
+        "NULL"
+    })
 }
 
 fn summary_of(db: &Db, id: i64) -> Result<Option<String>> {

@@ -1,11 +1,25 @@
-//! cloud_sync's own tables in the host database (sql/schema.sql).
+//! cloud_sync's own tables in the host database (sql/schema.sql), and bringing those of an
+//! earlier schema version up to this one.
 
 use crate::error::{Error, Result};
 use crate::sqlite::argument::{exact_integer, shown};
 use crate::sqlite::{Db, Param, Value};
 
 pub const SCHEMA_SQL: &str = include_str!("../../sql/schema.sql");
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
+
+/// The columns schema version 4 added to tables of earlier versions, with their declarations
+/// as sql/schema.sql has them. `CREATE TABLE IF NOT EXISTS` leaves an existing table as it is,
+/// so these are added to it; new tables and views need nothing more than sql/schema.sql.
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("cloud_sync_connections", "created_by", "TEXT"),
+    ("cloud_sync_connections", "updated_by", "TEXT"),
+    ("cloud_sync_connections", "last_tested_at", "TEXT"),
+    ("cloud_sync_connections", "last_tested_by", "TEXT"),
+    ("cloud_sync_connections", "last_test", "TEXT"),
+    ("cloud_sync_jobs", "requested_by", "TEXT"),
+    ("cloud_sync_schedule_entries", "created_by", "TEXT"),
+];
 
 /// Readies the database at load time, before anything is registered: creates or completes
 /// cloud_sync's tables through a connection that can write; leaves a read-only or query-only
@@ -44,6 +58,8 @@ fn apply(db: &Db) -> Result<()> {
                 )));
             }
         }
+        // Before the schema: its views read the added columns.
+        add_missing_columns(db)?;
         db.exec(SCHEMA_SQL)?;
         db.execute(
             "INSERT INTO cloud_sync_meta (key, value) VALUES ('schema_version', ?1)
@@ -52,6 +68,40 @@ fn apply(db: &Db) -> Result<()> {
         )?;
         Ok(())
     })
+}
+
+/// Adds each of `ADDED_COLUMNS` to its table where the table exists without it (a database of
+/// an earlier version). Idempotent, as the schema is.
+fn add_missing_columns(db: &Db) -> Result<()> {
+    for (table, column, declaration) in ADDED_COLUMNS {
+        let table_exists = db
+            .query_row(
+                "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1",
+                &[Param::Text(table)],
+                |_| Ok(()),
+            )?
+            .is_some();
+        let has_column = db
+            .query_row(
+                "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2",
+                &[Param::Text(table), Param::Text(column)],
+                |_| Ok(()),
+            )?
+            .is_some();
+        if table_exists && !has_column {
+            db.exec(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {declaration}"
+            ))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether this database's cloud_sync tables are of this build's version. They are not when a
+/// database of an earlier version was only ever opened read-only since: reading stays
+/// possible, and what version 4 added reads as NULL.
+pub fn is_current(db: &Db) -> Result<bool> {
+    Ok(installed_version(db)? == Some(SCHEMA_VERSION))
 }
 
 /// The schema version recorded in this database, `None` when cloud_sync never set it up. A
@@ -127,6 +177,11 @@ fn why_read_only(db: &Db) -> Result<Option<(&'static str, &'static str)>> {
     Ok(None)
 }
 
+/// Whether this connection can write the database (it is not read-only, nor query-only).
+pub fn is_writable(db: &Db) -> Result<bool> {
+    Ok(why_read_only(db)?.is_none())
+}
+
 /// Fails with a clear message when the database cannot be written through this connection.
 pub fn require_writable(db: &Db, action: &str) -> Result<()> {
     if let Some((what, fix)) = why_read_only(db)? {
@@ -135,4 +190,30 @@ pub fn require_writable(db: &Db, action: &str) -> Result<()> {
         )));
     }
     require_installed(db)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A column added to an earlier version's table is declared in the schema file alike, so a
+    /// new database and an upgraded one have the same shape.
+    #[test]
+    fn every_added_column_is_declared_alike_in_the_schema() {
+        let declared: Vec<String> = SCHEMA_SQL
+            .lines()
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        for (table, column, declaration) in ADDED_COLUMNS {
+            let create = format!("CREATE TABLE IF NOT EXISTS {table} (");
+            let start = declared.iter().position(|l| *l == create).expect(table);
+            let body = declared[start..].iter().take_while(|l| !l.starts_with(')'));
+            let expected = format!("{column} {declaration}");
+            assert!(
+                body.into_iter()
+                    .any(|l| l.trim_end_matches(',') == expected),
+                "{table}.{column} is not declared as {declaration} in sql/schema.sql"
+            );
+        }
+    }
 }

@@ -8,10 +8,11 @@ use crate::sqlite::{Call, Output};
 /// A number is the flag, text the name (so `'1'` names a connection).
 pub fn export_1(call: &Call) -> Result<Output> {
     let id = if call.is_number(0) {
-        jobs::enqueue_export(&call.db, None, super::dry_run(call, 0, "export")?, None)?
+        let dry_run = super::dry_run(call, 0, "export")?;
+        jobs::enqueue_export(&call.db, None, dry_run, None, call.actor().as_deref())?
     } else {
         let name = call.text(0, "connection name")?;
-        jobs::enqueue_export(&call.db, Some(&name), true, None)?
+        jobs::enqueue_export(&call.db, Some(&name), true, None, call.actor().as_deref())?
     };
     Ok(Output::Int(id))
 }
@@ -24,6 +25,7 @@ pub fn export_2(call: &Call) -> Result<Output> {
         Some(&name),
         dry_run,
         None,
+        call.actor().as_deref(),
     )?))
 }
 
@@ -36,5 +38,6 @@ pub fn export_3(call: &Call) -> Result<Output> {
         Some(&name),
         dry_run,
         Some(&options),
+        call.actor().as_deref(),
     )?))
 }

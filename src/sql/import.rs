@@ -29,6 +29,7 @@ fn import(call: &Call, arity: usize) -> Result<Output> {
         dry_run,
         strategy.as_deref(),
         options.as_deref(),
+        call.actor().as_deref(),
     )?))
 }
 

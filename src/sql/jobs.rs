@@ -122,6 +122,8 @@ impl TableFunction for JobsView {
         Column::integer("rows_done"),
         Column::text("summary"),
         Column::text("error"),
+        // Last, after the columns of earlier versions, for readers that go by position.
+        Column::text("requested_by"),
     ];
     const PARAMS: &'static [Column] = &[];
     const USAGE: &'static str = "SELECT * FROM cloud_sync_jobs_vtab";
@@ -147,6 +149,7 @@ impl TableFunction for JobsView {
                     job.rows_done.into(),
                     job.summary.into(),
                     job.error.into(),
+                    job.requested_by.into(),
                 ],
             })
             .collect())
@@ -218,14 +221,14 @@ impl TableFunction for JobLog {
 pub fn cancel(call: &Call) -> Result<Output> {
     let id = call.int(0, "job id")?;
     Ok(Output::Text(
-        jobs::control::cancel(&call.db, id)?.to_string(),
+        jobs::control::cancel(&call.db, id, call.actor().as_deref())?.to_string(),
     ))
 }
 
 pub fn retry(call: &Call) -> Result<Output> {
     let id = call.int(0, "job id")?;
     Ok(Output::Text(
-        jobs::control::retry(&call.db, id)?.to_string(),
+        jobs::control::retry(&call.db, id, call.actor().as_deref())?.to_string(),
     ))
 }
 

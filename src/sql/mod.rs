@@ -1,5 +1,6 @@
 //! The SQL surface: each function reads its arguments, calls the domain, returns the result.
 
+pub mod actor;
 pub mod connections;
 pub mod export;
 pub mod import;

@@ -8,7 +8,7 @@ pub fn schedule(call: &Call) -> Result<Output> {
     let name = call.text(0, "name")?;
     let options = call.text(1, "options JSON")?;
     Ok(Output::Text(
-        schedule::schedule(&call.db, &name, &options)?.to_string(),
+        schedule::schedule(&call.db, &name, &options, call.actor().as_deref())?.to_string(),
     ))
 }
 

@@ -3,6 +3,7 @@
 
 use std::ffi::{c_int, c_void, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 
 use sqlite_loadable::ext::{sqlite3, sqlite3_context, sqlite3_value};
 
@@ -12,6 +13,7 @@ use super::api::{
 use super::argument::{exact_integer, shown};
 use super::caller::refuse_indirect;
 use super::panic_message;
+use super::per_connection::State;
 use crate::error::{Error, Result};
 
 const SQLITE_UTF8: c_int = 1;
@@ -37,6 +39,7 @@ pub enum Effects {
 pub enum Output {
     Int(i64),
     Text(String),
+    Null,
 }
 
 pub type Handler = fn(&Call) -> Result<Output>;
@@ -54,10 +57,17 @@ pub struct Function {
 pub struct Call<'a> {
     pub name: &'static str,
     pub db: Db,
+    /// What the extension keeps for this connection.
+    pub connection: &'a State,
     args: &'a [*mut sqlite3_value],
 }
 
 impl Call<'_> {
+    /// Who acts on this connection (`cloud_sync_set_actor`), if anyone was named.
+    pub fn actor(&self) -> Option<String> {
+        self.connection.actor()
+    }
+
     pub fn arg_count(&self) -> usize {
         self.args.len()
     }
@@ -135,12 +145,31 @@ pub unsafe fn read_value<'a>(value: *mut sqlite3_value) -> Value<'a> {
     }
 }
 
-/// Registers `function` on `db` for each of its arities.
+/// One registration's user data: the function and its connection's state. SQLite owns it and
+/// drops it (`release`) when the function is removed or the connection closes.
+struct Bound {
+    function: &'static Function,
+    connection: Arc<State>,
+}
+
+/// SQLite's destructor of a registration's user data.
+unsafe extern "C" fn release(bound: *mut c_void) {
+    // Nothing can be reported from here: a panic (there is none to expect) is only kept from
+    // reaching SQLite.
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        drop(Box::from_raw(bound.cast::<Bound>()));
+    }));
+}
+
+/// Registers `function` on `db` for each of its arities, bound to the connection's `state`.
 ///
 /// # Safety
-/// `db` must be a live connection; `function` lives for the whole process (it is `'static`),
-/// so SQLite can keep a pointer to it without a destructor.
-pub unsafe fn register(db: *mut sqlite3, function: &'static Function) -> Result<()> {
+/// `db` must be a live connection; `function` lives for the whole process (it is `'static`).
+pub unsafe fn register(
+    db: *mut sqlite3,
+    function: &'static Function,
+    state: &Arc<State>,
+) -> Result<()> {
     let name = CString::new(function.name).expect("function names hold no NUL");
     let flags = SQLITE_UTF8
         | match function.effects {
@@ -149,16 +178,21 @@ pub unsafe fn register(db: *mut sqlite3, function: &'static Function) -> Result<
             Effects::Acts => SQLITE_DIRECTONLY,
         };
     for &arity in function.arities {
+        let bound = Box::into_raw(Box::new(Bound {
+            function,
+            connection: Arc::clone(state),
+        }));
+        // SQLite calls `release` on `bound` also when the registration fails.
         let rc = call!(create_function_v2(
             db,
             name.as_ptr(),
             arity,
             flags,
-            (function as *const Function).cast_mut().cast::<c_void>(),
+            bound.cast::<c_void>(),
             Some(dispatch),
             None,
             None,
-            None,
+            Some(release),
         ));
         if rc != SQLITE_OK {
             return Err(Error::Local {
@@ -205,7 +239,8 @@ unsafe extern "C" fn dispatch(
     argv: *mut *mut sqlite3_value,
 ) {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        let function = &*call!(user_data(ctx)).cast::<Function>();
+        let bound = &*call!(user_data(ctx)).cast::<Bound>();
+        let function = bound.function;
         let args = if argc <= 0 || argv.is_null() {
             &[][..]
         } else {
@@ -215,6 +250,7 @@ unsafe extern "C" fn dispatch(
         let call = Call {
             name: function.name,
             db: Db::from_raw(db),
+            connection: &bound.connection,
             args,
         };
         let result = match function.effects {
@@ -251,6 +287,7 @@ unsafe fn set_result(ctx: *mut sqlite3_context, output: Output) {
             s.len() as c_int,
             transient(),
         )),
+        Output::Null => call!(result_null(ctx)),
     }
 }
 

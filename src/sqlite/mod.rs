@@ -6,6 +6,7 @@ pub mod argument;
 mod caller;
 pub mod connection;
 pub mod function;
+pub mod per_connection;
 pub mod vtab;
 
 use std::any::Any;

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::remote::deadlines;
-use crate::{integer, options_json, shown};
+use crate::{audit, integer, options_json, shown};
 
 /// The options an export takes.
 pub const KNOWN: &[&str] = &[
@@ -26,6 +26,7 @@ pub const KNOWN: &[&str] = &[
     "distribute",
     "reference",
     "colocate_with",
+    "requested_by",
     deadlines::READ_TIMEOUT,
     deadlines::STATEMENT_TIMEOUT,
     deadlines::IDLE_IN_TRANSACTION_TIMEOUT,
@@ -76,6 +77,8 @@ pub struct ExportOptions {
     pub reference: Vec<String>,
     /// Citus: per table of `distribute`, the table to colocate it with (or `none`).
     pub colocate_with: BTreeMap<String, String>,
+    /// Who the job is requested by, as the option names them (see `audit::requester`).
+    pub requested_by: Option<String>,
 }
 
 impl ExportOptions {
@@ -102,6 +105,7 @@ impl Default for ExportOptions {
             distribute: BTreeMap::new(),
             reference: Vec::new(),
             colocate_with: BTreeMap::new(),
+            requested_by: None,
         }
     }
 }
@@ -287,6 +291,7 @@ impl ExportOptions {
                         r#"{"events": "items"}"#,
                     )?
                 }
+                "requested_by" => options.requested_by = Some(audit::requested_by_option(value)?),
                 deadline if is_deadline(deadline) => {
                     positive(key, value)?;
                 }
@@ -449,6 +454,7 @@ pub const KNOWN_IMPORT: &[&str] = &[
     "retry_base_s",
     "retry_cap_s",
     "use_rowid",
+    "requested_by",
     deadlines::READ_TIMEOUT,
     deadlines::STATEMENT_TIMEOUT,
     deadlines::IDLE_IN_TRANSACTION_TIMEOUT,
@@ -469,6 +475,8 @@ pub struct ImportOptions {
     /// Keyless tables whose rows the remote keys by rowid (exported with `use_rowid`).
     pub use_rowid: Vec<String>,
     pub max_attempts: i64,
+    /// Who the job is requested by, as the option names them (see `audit::requester`).
+    pub requested_by: Option<String>,
 }
 
 impl Default for ImportOptions {
@@ -482,6 +490,7 @@ impl Default for ImportOptions {
             column_types: BTreeMap::new(),
             use_rowid: Vec::new(),
             max_attempts: 5,
+            requested_by: None,
         }
     }
 }
@@ -511,6 +520,7 @@ impl ImportOptions {
                 "retry_base_s" | "retry_cap_s" => {
                     positive(key, value)?;
                 }
+                "requested_by" => options.requested_by = Some(audit::requested_by_option(value)?),
                 deadline if is_deadline(deadline) => {
                     positive(key, value)?;
                 }

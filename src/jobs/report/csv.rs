@@ -1,15 +1,21 @@
 //! The CSV report (RFC 4180): the per-table counts of the job's summary, a header record and one
-//! record per table, CRLF between records and no line break after the last.
+//! record per table, CRLF between records and no line break after the last. Each record ends
+//! with who asked for the job (empty when no one was named), so a row read alone still says.
 
 use super::counts_as_text;
 use super::load::Report;
 use crate::sync::summary::TableCounts;
 
 pub(super) fn render(report: &Report) -> String {
-    let mut records = vec![format!("table_name,{}", TableCounts::FIELDS.join(","))];
+    let mut records = vec![format!(
+        "table_name,{},requested_by",
+        TableCounts::FIELDS.join(",")
+    )];
+    let requested_by = csv_field(report.job.requested_by.as_deref().unwrap_or(""));
     for table in report.tables() {
         let fields: Vec<String> = std::iter::once(csv_field(&table.table))
             .chain(counts_as_text(&table.counts))
+            .chain(std::iter::once(requested_by.clone()))
             .collect();
         records.push(fields.join(","));
     }

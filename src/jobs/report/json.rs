@@ -41,6 +41,7 @@ struct JobView<'a> {
     dry_run: bool,
     status: &'a str,
     connection: ConnectionView<'a>,
+    requested_by: &'a Option<String>,
     created_at: &'a str,
     started_at: &'a Option<String>,
     finished_at: &'a Option<String>,
@@ -70,6 +71,7 @@ impl<'a> JobView<'a> {
                 display: &job.connection_display,
                 deleted: job.connection_display.is_none(),
             },
+            requested_by: &job.requested_by,
             created_at: &job.created_at,
             started_at: &job.started_at,
             finished_at: &job.finished_at,
@@ -146,6 +148,7 @@ mod tests {
                 kind: "export".into(),
                 dry_run: true,
                 status: "failed".into(),
+                requested_by: Some("alice".into()),
                 connection_name: "prod".into(),
                 connection_display: None,
                 created_at: "t0".into(),
@@ -195,6 +198,7 @@ mod tests {
             parsed["job"]["connection"],
             json!({"name": "prod", "display": null, "deleted": true})
         );
+        assert_eq!(parsed["job"]["requested_by"], json!("alice"));
         // Only the table and its counts; an unmeasured count is null.
         let mut table = keys(&parsed["tables"][0]);
         table.sort();
@@ -239,6 +243,7 @@ mod tests {
                 "dry_run",
                 "status",
                 "connection",
+                "requested_by",
                 "created_at",
             ],
         );

@@ -17,6 +17,8 @@ pub(super) struct Job {
     pub(super) kind: String,
     pub(super) dry_run: bool,
     pub(super) status: String,
+    /// Who asked for the job; `None` when no one was named.
+    pub(super) requested_by: Option<String>,
     pub(super) connection_name: String,
     pub(super) connection_display: Option<String>,
     pub(super) created_at: String,
@@ -84,14 +86,18 @@ impl Report {
 fn load_job(db: &Db, id: i64) -> Result<Option<Job>> {
     // The job keeps the connection's id and name; a connection deleted since (its id set to
     // NULL, left dangling, or reused by another name) has no display form any more.
+    // requested_by is the job's: cloud_sync_connections has no column of that name.
     db.query_row(
-        "SELECT j.id, j.kind, j.dry_run, j.status, j.connection_name, c.display, j.created_at,
-                j.started_at, j.finished_at, j.next_attempt_at, j.attempts, j.max_attempts,
-                j.options, j.error, j.summary
-         FROM cloud_sync_jobs j
-         LEFT JOIN cloud_sync_connections c
-           ON c.id = j.connection_id AND c.name = j.connection_name
-         WHERE j.id = ?1",
+        &format!(
+            "SELECT j.id, j.kind, j.dry_run, j.status, j.connection_name, c.display, j.created_at,
+                    j.started_at, j.finished_at, j.next_attempt_at, j.attempts, j.max_attempts,
+                    j.options, j.error, j.summary, {}
+             FROM cloud_sync_jobs j
+             LEFT JOIN cloud_sync_connections c
+               ON c.id = j.connection_id AND c.name = j.connection_name
+             WHERE j.id = ?1",
+            views::requested_by_column(db)?
+        ),
         &[Param::Int(id)],
         |row| {
             let options = row.text(12).unwrap_or_default();
@@ -104,6 +110,7 @@ fn load_job(db: &Db, id: i64) -> Result<Option<Job>> {
                 kind: row.text(1).unwrap_or_default(),
                 dry_run: row.int(2) != 0,
                 status: row.text(3).unwrap_or_default(),
+                requested_by: row.text(15),
                 connection_name: row.text(4).unwrap_or_default(),
                 connection_display: row.text(5),
                 created_at: row.text(6).unwrap_or_default(),

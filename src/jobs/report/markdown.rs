@@ -60,6 +60,7 @@ fn job_section(out: &mut String, job: &Job) {
                     None => "deleted since the job was queued".into(),
                 },
             ],
+            vec!["requested by".into(), opt_text(&job.requested_by)],
             vec!["created at".into(), md_text(&job.created_at)],
             vec!["started at".into(), opt_text(&job.started_at)],
             vec!["finished at".into(), opt_text(&job.finished_at)],

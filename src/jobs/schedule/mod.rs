@@ -22,19 +22,20 @@ use serde_json::{json, Value};
 use self::options::{Definition, Kind};
 use self::pending::Pending;
 use super::enqueue::{self, Checked};
-use crate::connections;
 use crate::error::{Error, Result};
 use crate::local::schema;
 use crate::sqlite::Db;
 use crate::sync::now_iso;
+use crate::{audit, connections};
 
 pub use run::Scheduler;
 
-/// Creates the schedule `name` from `options_json`, or replaces it; nothing changes when a
-/// check fails. Returns what it saved.
-pub fn schedule(db: &Db, name: &str, options_json: &str) -> Result<Value> {
+/// Creates the schedule `name` from `options_json`, or replaces it, on behalf of the
+/// connection's `actor`; nothing changes when a check fails. Returns what it saved.
+pub fn schedule(db: &Db, name: &str, options_json: &str, actor: Option<&str>) -> Result<Value> {
     validate_name(name)?;
-    let definition = Definition::parse(options_json)?;
+    let mut definition = Definition::parse(options_json)?;
+    definition.requested_by = audit::requester(definition.requested_by.as_deref(), actor)?;
     schema::require_writable(db, "save a schedule")?;
     let prepared = prepare(db, &definition)?;
     let now = now_iso();
@@ -47,6 +48,7 @@ pub fn schedule(db: &Db, name: &str, options_json: &str) -> Result<Value> {
         "every_s": definition.every_s,
         "on_change": definition.on_change,
         "debounce_ms": definition.debounce_ms,
+        "created_by": definition.requested_by,
         "job_options": prepared.job.options,
         "tables": prepared.tables,
         "pending_changes": prepared.pending.map(|p| p.records()),
@@ -92,7 +94,8 @@ struct Prepared {
 }
 
 /// Checks the job `definition` queues as queuing it checks it, and, for an export, that every
-/// table it selects can go incrementally, and what it would send.
+/// table it selects can go incrementally, and what it would send. The job is requested by the
+/// schedule's creator.
 fn prepare(db: &Db, definition: &Definition) -> Result<Prepared> {
     let connection = &definition.connection;
     let job_options = definition.job_options_json();
@@ -109,16 +112,21 @@ fn prepare(db: &Db, definition: &Definition) -> Result<Prepared> {
             )?;
             let mut job = export.job;
             job.options.insert("mode".into(), "incremental".into());
+            job.requested_by = definition.requested_by.clone();
             Ok(Prepared {
                 job,
                 tables: Some(export.tables),
                 pending: Some(pending),
             })
         }
-        Kind::Import => Ok(Prepared {
-            job: enqueue::check_import(db, connection, None, Some(&job_options))?,
-            tables: None,
-            pending: None,
-        }),
+        Kind::Import => {
+            let mut job = enqueue::check_import(db, connection, None, Some(&job_options))?;
+            job.requested_by = definition.requested_by.clone();
+            Ok(Prepared {
+                job,
+                tables: None,
+                pending: None,
+            })
+        }
     }
 }

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::sync::options::{boolean, KNOWN as EXPORT_OPTIONS, KNOWN_IMPORT as IMPORT_OPTIONS};
-use crate::{integer, options_json, shown};
+use crate::{audit, integer, options_json, shown};
 
 /// The keys a schedule reads itself; the others are the job's.
 const SCHEDULE_KEYS: &str = "connection, kind, every_s, on_change, debounce_ms";
@@ -59,6 +59,9 @@ pub struct Definition {
     pub on_change: bool,
     /// Set exactly when `on_change` is.
     pub debounce_ms: Option<i64>,
+    /// Who its jobs are requested by: as parsed, the option requested_by; as stored, the
+    /// schedule's `created_by` (that option, else the actor who created or replaced it).
+    pub requested_by: Option<String>,
 }
 
 impl Definition {
@@ -81,6 +84,11 @@ impl Definition {
             .transpose()?;
         check_timing(kind, every_s, on_change, debounce_ms)?;
         check_job_keys(kind, &map)?;
+        // Who asks is the schedule's, not a job option its runs would repeat.
+        let requested_by = map
+            .remove("requested_by")
+            .map(|v| audit::requested_by_option(&v))
+            .transpose()?;
         match kind {
             Kind::Export => export_job_options(&mut map)?,
             Kind::Import => import_job_options(&map)?,
@@ -92,6 +100,7 @@ impl Definition {
             every_s,
             on_change,
             debounce_ms: on_change.then(|| debounce_ms.unwrap_or(DEFAULT_DEBOUNCE_MS)),
+            requested_by,
         })
     }
 
@@ -268,6 +277,13 @@ mod tests {
             (Kind::Import, false, None)
         );
         assert_eq!(d.job_options_json(), r#"{"strategy":"merge"}"#);
+        let d = parse(json!({"connection": "prod", "kind": "export", "every_s": 5,
+                             "requested_by": "alice"}))
+        .unwrap();
+        assert_eq!(
+            (d.requested_by.as_deref(), d.job_options_json().as_str()),
+            (Some("alice"), "{}")
+        );
     }
 
     #[test]
@@ -313,6 +329,10 @@ mod tests {
                 "debounce_ms goes with \"on_change\": true",
             ),
             (with("confirm", json!(3)), "confirms no dry run"),
+            (
+                with("requested_by", json!("")),
+                "option requested_by: an actor is 1 to 200 characters",
+            ),
             (
                 with("every", json!(3)),
                 "unknown option \"every\": a schedule takes connection, kind, every_s, \

@@ -33,7 +33,7 @@ pub enum Ran {
 }
 
 const COLUMNS: &str = "name, connection_name, kind, options, every_s, on_change, debounce_ms, \
-                       updated_at, next_run_at, last_job_id";
+                       updated_at, next_run_at, last_job_id, created_by";
 
 fn read(row: &Stmt) -> Result<Schedule> {
     let name = row.text(0).unwrap_or_default();
@@ -55,6 +55,7 @@ fn read(row: &Stmt) -> Result<Schedule> {
             every_s: opt_int(row, 4),
             on_change: row.int(5) == 1,
             debounce_ms: opt_int(row, 6),
+            requested_by: row.text(10),
         },
         updated_at: row.text(7).unwrap_or_default(),
         next_run_at: row.text(8).unwrap_or_default(),
@@ -94,21 +95,22 @@ pub fn names(db: &Db) -> Result<Vec<String>> {
 }
 
 /// Creates the schedule `name`, or replaces its definition (its run history stays, so a job
-/// it queued is not stacked upon); either way it may run at `now`. Returns whether it replaced
-/// one.
+/// it queued is not stacked upon); either way it may run at `now`, and its `created_by` is the
+/// definition's `requested_by`. Returns whether it replaced one.
 pub fn save(db: &Db, name: &str, definition: &Definition, now: &str) -> Result<bool> {
     db.atomically(|| {
         let replaced = get(db, name)?.is_some();
         db.execute(
             "INSERT INTO cloud_sync_schedule_entries
                (name, connection_name, kind, options, every_s, on_change, debounce_ms,
-                created_at, updated_at, next_run_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8)
+                created_at, updated_at, next_run_at, created_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, ?8, ?9)
              ON CONFLICT (name) DO UPDATE SET
                connection_name = excluded.connection_name, kind = excluded.kind,
                options = excluded.options, every_s = excluded.every_s,
                on_change = excluded.on_change, debounce_ms = excluded.debounce_ms,
-               updated_at = excluded.updated_at, next_run_at = excluded.next_run_at",
+               updated_at = excluded.updated_at, next_run_at = excluded.next_run_at,
+               created_by = excluded.created_by",
             &[
                 Param::Text(name),
                 Param::Text(&definition.connection),
@@ -118,6 +120,7 @@ pub fn save(db: &Db, name: &str, definition: &Definition, now: &str) -> Result<b
                 Param::Int(i64::from(definition.on_change)),
                 optional(definition.debounce_ms),
                 Param::Text(now),
+                Param::text_or_null(definition.requested_by.as_deref()),
             ],
         )?;
         Ok(replaced)

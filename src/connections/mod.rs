@@ -1,8 +1,13 @@
-//! Saved connections: stored encrypted, shown redacted, opened only to connect.
+//! Saved connections: stored encrypted, shown redacted, opened only to connect. Who saved,
+//! replaced, deleted and last tested each is kept beside them (`history`).
+
+mod history;
+
+use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::local::schema;
-use crate::remote::ConnInfo;
+use crate::remote::{ConnInfo, Session};
 use crate::secret::{Keyring, SecretString};
 use crate::shown;
 use crate::sqlite::{Db, Param};
@@ -27,12 +32,13 @@ pub fn validate_name(name: &str) -> Result<()> {
 }
 
 /// Validates, encrypts and stores `connection_string` under `name`, replacing any connection
-/// of that name. Returns the connection's id.
+/// of that name, on behalf of the connection's `actor`. Returns the connection's id.
 pub fn save(
     db: &Db,
     keyring: &Keyring,
     name: &str,
     connection_string: &SecretString,
+    actor: Option<&str>,
 ) -> Result<i64> {
     validate_name(name)?;
     let info = ConnInfo::parse(connection_string.expose())?;
@@ -45,24 +51,33 @@ pub fn save(
             &[Param::Text(name)],
             |r| Ok((r.int(0), r.text(1).unwrap_or_default())),
         )?;
-        if let Some((id, display)) = earlier {
-            if display != info.display() {
-                tracking::forget_connection(db, id)?;
+        if let Some((id, display)) = &earlier {
+            if *display != info.display() {
+                tracking::forget_connection(db, *id)?;
             }
         }
         db.execute(
-            "INSERT INTO cloud_sync_connections (name, connection_string_encrypted, display)
-             VALUES (?1, ?2, ?3)
+            "INSERT INTO cloud_sync_connections
+               (name, connection_string_encrypted, display, created_by, updated_by)
+             VALUES (?1, ?2, ?3, ?4, ?4)
              ON CONFLICT (name) DO UPDATE SET
                connection_string_encrypted = excluded.connection_string_encrypted,
                display = excluded.display,
-               updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+               updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+               updated_by = excluded.updated_by",
             &[
                 Param::Text(name),
                 Param::Text(&sealed),
                 Param::Text(&info.display()),
+                Param::text_or_null(actor),
             ],
         )?;
+        let action = if earlier.is_some() {
+            history::Action::Replaced
+        } else {
+            history::Action::Created
+        };
+        history::record(db, name, action, actor)?;
         id_of(db, name)?.ok_or_else(|| Error::local("the saved connection vanished"))
     })
 }
@@ -115,8 +130,9 @@ fn saved_names(db: &Db) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Deletes the connection `name`. Jobs that used it keep its name in their history.
-pub fn delete(db: &Db, name: &str) -> Result<()> {
+/// Deletes the connection `name` on behalf of the connection's `actor`. Jobs that used it keep
+/// its name in their history, and the connection events its deletion.
+pub fn delete(db: &Db, name: &str, actor: Option<&str>) -> Result<()> {
     validate_name(name)?;
     schema::require_writable(db, "delete a connection")?;
     let id = id_of(db, name)?.ok_or_else(|| unknown(db, name))?;
@@ -126,8 +142,31 @@ pub fn delete(db: &Db, name: &str) -> Result<()> {
             "DELETE FROM cloud_sync_connections WHERE id = ?1",
             &[Param::Int(id)],
         )?;
-        Ok(())
+        history::record(db, name, history::Action::Deleted, actor)
     })
+}
+
+/// Connects to the saved connection `name` and says what it found (the server, TLS, the round
+/// trip), as JSON. The outcome, success or error, is recorded on the connection as its last
+/// test by the connection's `actor`, unless the database is read-only; an error is still the
+/// result.
+pub fn test_saved(db: &Db, name: &str, actor: Option<&str>) -> Result<Value> {
+    let outcome = Keyring::from_env()
+        .and_then(|keyring| open(db, &keyring, name))
+        .and_then(|info| test(&info));
+    let recorded = history::record_test(db, name, actor, &outcome);
+    // The test's own error comes first: recording it is secondary.
+    let report = outcome?;
+    recorded?;
+    Ok(report)
+}
+
+/// Connects to `info` and says what it found, as JSON, with the target in its redacted form.
+pub fn test(info: &ConnInfo) -> Result<Value> {
+    let mut session = Session::connect(info)?;
+    let mut report = session.probe()?;
+    report["target"] = info.display().into();
+    Ok(report)
 }
 
 /// Opens the saved connection `name` and parses it.
@@ -146,8 +185,9 @@ pub fn open(db: &Db, keyring: &Keyring, name: &str) -> Result<ConnInfo> {
 }
 
 /// Re-encrypts every saved connection under the current key, opening each with the current or
-/// the previous key. All or nothing: one connection that does not open changes nothing.
-pub fn rekey(db: &Db, keyring: &Keyring) -> Result<i64> {
+/// the previous key, on behalf of the connection's `actor` (who the rows were last updated by).
+/// All or nothing: one connection that does not open changes nothing.
+pub fn rekey(db: &Db, keyring: &Keyring, actor: Option<&str>) -> Result<i64> {
     keyring.current()?;
     schema::require_writable(db, "re-encrypt connections")?;
     db.atomically(|| {
@@ -165,9 +205,10 @@ pub fn rekey(db: &Db, keyring: &Keyring) -> Result<i64> {
             let resealed = keyring.seal(name, &plain)?;
             db.execute(
                 "UPDATE cloud_sync_connections
-                 SET connection_string_encrypted = ?1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                 SET connection_string_encrypted = ?1, updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+                     updated_by = ?3
                  WHERE id = ?2",
-                &[Param::Text(&resealed), Param::Int(*id)],
+                &[Param::Text(&resealed), Param::Int(*id), Param::text_or_null(actor)],
             )?;
         }
         Ok(rows.len() as i64)
