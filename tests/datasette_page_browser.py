@@ -240,6 +240,12 @@ class AdminPage(unittest.TestCase):
         self.wait(lambda: "Saved connection pg" in self.message("message-info"), "the save")
         self.assertIn(":***@", self.find("#connections table").text)
         self.assertNotIn(PASSWORD, driver.page_source)
+        # Testing the saved connection records who tested it and what came back.
+        self.button("Test Connection", "test-pg").click()
+        self.wait(lambda: "Connection OK" in self.message("message-info"), "the saved test")
+        connection = self.find("#connections tbody tr").text
+        self.assertRegex(connection, r"ok, PostgreSQL \d+")
+        self.assertRegex(connection, r"by root")
         self.shot("03-saved")
 
         # Run Export (dry run) into a schema of its own; Job History shows it succeed.
@@ -344,6 +350,10 @@ class AdminPage(unittest.TestCase):
         driver.find_element(By.XPATH, delete + "//button[.='Delete down for good']").click()
         self.wait(lambda: "Deleted connection down" in self.message("message-info"), "the delete")
         self.assertNotIn("down", self.find("#connections table").text)
+        self.find("#connection-events summary").click()
+        events = self.find("#connection-events table").text
+        self.assertRegex(events, r"down deleted root")
+        self.assertRegex(events, r"down created root")
 
     def row_text(self, job_id):
         return self.driver.execute_script(
