@@ -2,8 +2,10 @@
 //!
 //! An actor is whoever an application says acts on a connection (`cloud_sync_set_actor`), or a
 //! job's option `requested_by` names. cloud_sync never guesses one: no name given is NULL. The
-//! name is not a secret, but it reaches logs and reports, so it is short and holds no control
-//! character (nothing in it can break a line or drive a terminal).
+//! name is not a secret, but it reaches logs and reports, so it is short, holds no control
+//! character (nothing in it can break a line or drive a terminal), and is not a connection
+//! string (given by mistake, one would put its password in every log line that names who
+//! asked).
 
 use serde_json::Value;
 
@@ -16,7 +18,14 @@ pub const MAX_LEN: usize = 200;
 /// The rule every actor name follows, as errors state it.
 pub const RULE: &str = "an actor is 1 to 200 characters of text, with no control character";
 
-/// Checks `name` against the rule; the error says which part it breaks.
+/// What is refused of a name that may be a connection string.
+const NOT_A_CONNECTION_STRING: &str =
+    "an actor is a name, not a connection string: this one looks \
+                                       like one (a URL or a password= key), and would show its \
+                                       password in every log and report";
+
+/// Checks `name` against the rule, and that it is not a connection string; the error says
+/// which part it breaks.
 pub fn validate(name: &str) -> Result<()> {
     let length = name.chars().count();
     let broken = if length == 0 {
@@ -28,6 +37,8 @@ pub fn validate(name: &str) -> Result<()> {
             "this one holds the control character U+{:04X}",
             u32::from(c)
         )
+    } else if shown::may_be_connection_string(name) {
+        return Err(Error::invalid(NOT_A_CONNECTION_STRING));
     } else {
         return Ok(());
     };
@@ -94,6 +105,16 @@ mod tests {
         assert!(broken("a\nb").ends_with("the control character U+000A"));
         assert!(broken("a\u{1b}[31m").ends_with("the control character U+001B"));
         assert!(broken("a\u{85}").ends_with("the control character U+0085"));
+        for secret in [
+            "postgresql://u:pw@h/d",
+            "host=h password=pw",
+            "x PASSWORD = pw",
+        ] {
+            assert!(
+                broken(secret).starts_with("an actor is a name, not a connection string"),
+                "{secret}"
+            );
+        }
     }
 
     #[test]

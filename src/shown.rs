@@ -12,7 +12,7 @@ pub const SHOWN_CHARS: usize = 100;
 const CONNECTION_STRING_SHOWN: &str = "a connection string (not shown)";
 
 /// A URL (`scheme://`, whose user part may hold a password) or text with a `password=` key.
-fn may_be_connection_string(text: &str) -> bool {
+pub fn may_be_connection_string(text: &str) -> bool {
     let lower = text.to_ascii_lowercase();
     text.contains("://")
         || lower
