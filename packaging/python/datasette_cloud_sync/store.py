@@ -57,10 +57,15 @@ def scalar(conn, sql, params=()):
     return conn.execute(sql, params).fetchone()[0]
 
 
+def call(path, actor_id, sql, *params):
+    """The one value of `sql` (a cloud_sync_* call), run on a page connection as `actor_id`."""
+    with connect(path, actor_id) as conn:
+        return scalar(conn, sql, params)
+
+
 def start_worker(path):
     """Starts the extension's worker for the database file; returns its status."""
-    with connect(path) as conn:
-        return json.loads(scalar(conn, "SELECT cloud_sync_worker_start()"))
+    return json.loads(call(path, None, "SELECT cloud_sync_worker_start()"))
 
 
 # Reading
@@ -184,8 +189,7 @@ def confirmable(found):
 
 
 def report(path, job_id, fmt):
-    with connect(path) as conn:
-        return scalar(conn, "SELECT cloud_sync_report(?, ?)", [job_id, REPORT_FORMATS[fmt][0]])
+    return call(path, None, "SELECT cloud_sync_report(?, ?)", job_id, REPORT_FORMATS[fmt][0])
 
 
 # Actions: each returns the message the page shows; an extension error raises sqlite3.Error,
@@ -196,8 +200,7 @@ def test_connection(path, actor_id, name, connection_string):
     target = connection_string or name
     if not target:
         raise ActionError("Test Connection needs a connection string, or the name of a saved one")
-    with connect(path, actor_id) as conn:
-        result = json.loads(scalar(conn, "SELECT cloud_sync_test(?)", [target]))
+    result = json.loads(call(path, actor_id, "SELECT cloud_sync_test(?)", target))
     return (
         "Connection OK: {target}, PostgreSQL {server_version}, TLS {tls}, certificate {verified}, "
         "round trip {rtt_ms} ms".format(
@@ -213,21 +216,18 @@ def test_connection(path, actor_id, name, connection_string):
 def save_connection(path, actor_id, name, connection_string):
     if not name or not connection_string:
         raise ActionError("Save Connection needs a name and a connection string")
-    with connect(path, actor_id) as conn:
-        scalar(conn, "SELECT cloud_sync_save(?, ?)", [name, connection_string])
+    call(path, actor_id, "SELECT cloud_sync_save(?, ?)", name, connection_string)
     return f"Saved connection {name}"
 
 
 def delete_connection(path, actor_id, name):
-    with connect(path, actor_id) as conn:
-        scalar(conn, "SELECT cloud_sync_delete(?)", [name])
+    call(path, actor_id, "SELECT cloud_sync_delete(?)", name)
     return f"Deleted connection {name}"
 
 
 def export_dry_run(path, actor_id, name, tables, schema):
     options = selection(tables, schema)
-    with connect(path, actor_id) as conn:
-        job_id = scalar(conn, "SELECT cloud_sync_export(?, 1, ?)", [name, json.dumps(options)])
+    job_id = call(path, actor_id, "SELECT cloud_sync_export(?, 1, ?)", name, json.dumps(options))
     return job_id, f"Queued export dry run {job_id} to {name}"
 
 
@@ -235,9 +235,8 @@ def import_dry_run(path, actor_id, name, strategy, tables, schema):
     if strategy not in STRATEGIES:
         raise ActionError(f"Import (dry run) needs a strategy: {', '.join(STRATEGIES)}")
     options = selection(tables, schema)
-    with connect(path, actor_id) as conn:
-        job_id = scalar(conn, "SELECT cloud_sync_import(?, 1, ?, ?)",
-                        [name, strategy, json.dumps(options)])
+    job_id = call(path, actor_id, "SELECT cloud_sync_import(?, 1, ?, ?)",
+                  name, strategy, json.dumps(options))
     return job_id, f"Queued import dry run {job_id} from {name} ({strategy})"
 
 
@@ -263,35 +262,31 @@ def confirm(path, actor_id, job_id, typed_name):
     if typed_name != name:
         raise ActionError(f"Type the connection's name, {name}, to confirm")
     options = {k: v for k, v in found["options"].items() if k not in ("confirm", "requested_by")}
-    with connect(path, actor_id) as conn:
-        if found["kind"] == "export":
-            options["confirm"] = job_id
-            new_id = scalar(conn, "SELECT cloud_sync_export(?, 0, ?)", [name, json.dumps(options)])
-            return new_id, f"Queued full export {new_id} to {name}, confirming dry run {job_id}"
-        new_id = scalar(conn, "SELECT cloud_sync_import(?, 0, ?, ?)",
-                        [name, options.get("strategy", "skip"), json.dumps(options)])
+    if found["kind"] == "export":
+        options["confirm"] = job_id
+        new_id = call(path, actor_id, "SELECT cloud_sync_export(?, 0, ?)",
+                      name, json.dumps(options))
+        return new_id, f"Queued full export {new_id} to {name}, confirming dry run {job_id}"
+    new_id = call(path, actor_id, "SELECT cloud_sync_import(?, 0, ?, ?)",
+                  name, options.get("strategy", "skip"), json.dumps(options))
     return new_id, f"Queued import {new_id} from {name}, after dry run {job_id}"
 
 
 def cancel(path, actor_id, job_id):
-    with connect(path, actor_id) as conn:
-        answer = json.loads(scalar(conn, "SELECT cloud_sync_cancel(?)", [job_id]))
+    answer = json.loads(call(path, actor_id, "SELECT cloud_sync_cancel(?)", job_id))
     return f"Cancel requested for job {job_id}: it stops {answer.get('stops') or 'now'}"
 
 
 def retry(path, actor_id, job_id):
-    with connect(path, actor_id) as conn:
-        scalar(conn, "SELECT cloud_sync_retry(?)", [job_id])
+    call(path, actor_id, "SELECT cloud_sync_retry(?)", job_id)
     return f"Job {job_id} queued again"
 
 
 def track(path, actor_id, table):
-    with connect(path, actor_id) as conn:
-        answer = json.loads(scalar(conn, "SELECT cloud_sync_track(?)", [table]))
+    answer = json.loads(call(path, actor_id, "SELECT cloud_sync_track(?)", table))
     return f"{table}: {answer['status']}"
 
 
 def untrack(path, actor_id, table):
-    with connect(path, actor_id) as conn:
-        answer = json.loads(scalar(conn, "SELECT cloud_sync_untrack(?)", [table]))
+    answer = json.loads(call(path, actor_id, "SELECT cloud_sync_untrack(?)", table))
     return f"{table}: untracked, {answer['changes_dropped']} pending changes dropped"
