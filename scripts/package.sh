@@ -95,10 +95,10 @@ done
 
 echo "== plugins and the npm package"
 wheel --name datasette-cloud-sync --tag py3-none-any \
-    --summary "Datasette plugin that loads the cloud_sync SQLite extension" \
+    --summary "Datasette plugin: the cloud_sync SQLite extension and its admin page" \
     --readme packaging/python/datasette_cloud_sync.md \
     --package packaging/python/datasette_cloud_sync \
-    --requires datasette --requires "sqlite-cloud-sync==$version" \
+    --requires "datasette>=0.65.1,<0.66" --requires "sqlite-cloud-sync==$version" \
     --entry-point datasette:cloud_sync=datasette_cloud_sync
 wheel --name sqlite-utils-cloud-sync --tag py3-none-any \
     --summary "sqlite-utils plugin that loads the cloud_sync SQLite extension" \

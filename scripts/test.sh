@@ -61,6 +61,9 @@ echo "== fuzz: every function with wrong counts and hostile values"
 echo "== a real Django app's database, out and back"
 /usr/bin/python3 tests/django_host.py
 
+echo "== the admin page: Datasette with the plugin's wheel, in headless Chromium"
+/usr/bin/python3 tests/datasette_page.py
+
 echo "== node hosts (better-sqlite3, node:sqlite) and PGlite's socket server as a target"
 cloud_sync_node_test
 

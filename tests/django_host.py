@@ -15,7 +15,6 @@ create_tables whose rows are identical, value and typeof(), to the original's.
 Run by scripts/test.sh with Debian's Python: /usr/bin/python3 tests/django_host.py
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ import tempfile
 import unittest
 
 from pg_env import pg_url
+from venv_cache import cached_venv
 
 LIB = os.environ["CLOUD_SYNC_LIB"]
 KEY = "5b2e8c1a7d3f9e0b4c6a8d2f1e3b5c7a9d0f2e4b6c8a1d3f5e7b9c0a2d4f6e8b"
@@ -153,31 +153,6 @@ LogEntry.objects.create(
 """
 
 
-def cached_venv():
-    """The venv with REQUIREMENT installed: reused when present, else built beside its final
-    place and renamed there, so an interrupted install never leaves a venv that looks ready."""
-    tag = hashlib.sha256(f"{REQUIREMENT} {sys.version}".encode()).hexdigest()[:16]
-    venv = os.path.join(CACHE, tag)
-    python = os.path.join(venv, "bin", "python")
-    if os.path.exists(python):
-        return python
-    os.makedirs(os.path.dirname(venv), exist_ok=True)
-    building = tempfile.mkdtemp(prefix=tag + ".", dir=os.path.dirname(venv))
-    try:
-        run([sys.executable, "-m", "venv", building])
-        run([os.path.join(building, "bin", "python"), "-m", "pip", "install", "-q",
-             "--disable-pip-version-check", REQUIREMENT])
-        try:
-            os.rename(building, venv)
-        except OSError:
-            # Another run finished the same venv first; theirs is as good.
-            if not os.path.exists(python):
-                raise
-    finally:
-        shutil.rmtree(building, ignore_errors=True)
-    return python
-
-
 def run(argv, cwd=None, env=None):
     done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
@@ -274,7 +249,7 @@ class DjangoAppRoundTrip(unittest.TestCase):
         return dry["summary"], done["summary"]
 
     def test_a_migrated_django_database_goes_out_and_back_exactly(self):
-        database = make_django_database(cached_venv(), os.path.join(self.dir, "project"))
+        database = make_django_database(cached_venv(CACHE, [REQUIREMENT]), os.path.join(self.dir, "project"))
         conn = connect(database)
         self.addCleanup(conn.close)
         tables = user_tables(conn)

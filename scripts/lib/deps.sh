@@ -24,6 +24,10 @@ _cloud_sync_missing_debs() {
     /usr/bin/python3 -c 'import apsw' >/dev/null 2>&1 || echo python3-apsw
     # tests/django_host.py makes a venv for Django; Debian ships venv's ensurepip separately.
     /usr/bin/python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || echo python3-venv
+    # tests/datasette_page.py drives Debian's Chromium through Debian's chromedriver (the same
+    # version, never downloaded).
+    [ -x /usr/bin/chromium ] || echo chromium
+    [ -x /usr/bin/chromedriver ] || echo chromium-driver
     # npm installs tests/node; the Node that runs those tests comes from npm (scripts/lib/node.sh),
     # so any node will do here. node-gyp builds better-sqlite3 with make and g++.
     command -v node >/dev/null || echo nodejs
