@@ -25,7 +25,7 @@ import urllib.parse
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -155,8 +155,11 @@ class AdminPage(unittest.TestCase):
         self.driver.save_screenshot(os.path.join(SCREENSHOTS, name + ".png"))
 
     def wait(self, condition, what):
+        # A page that refreshes itself (a job that runs or waits) can replace an element between
+        # finding it and reading it: that poll counts as not yet.
         try:
-            return WebDriverWait(self.driver, WAIT_S, poll_frequency=0.2).until(
+            return WebDriverWait(self.driver, WAIT_S, poll_frequency=0.2,
+                                 ignored_exceptions=[StaleElementReferenceException]).until(
                 lambda d: condition())
         except TimeoutException:
             self.shot("failed")
@@ -165,6 +168,14 @@ class AdminPage(unittest.TestCase):
 
     def find(self, css):
         return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def text(self, css):
+        """The text of the first element `css` selects, read in one go in the page (a page
+        that refreshes itself may replace an element found a moment earlier), table cells
+        separated by a space as WebDriver's element text has them."""
+        return self.driver.execute_script(
+            "var e = document.querySelector(arguments[0]); return e ? e.innerText : '';",
+            css).replace("\t", " ")
 
     def by_label(self, text):
         """The field whose <label> says `text`: the page is usable by its labels."""
@@ -213,7 +224,7 @@ class AdminPage(unittest.TestCase):
         ended = ("succeeded", "failed", "cancelled")
         self.wait(lambda: self.history_status(job_id) in ended, f"job {job_id} to end")
         self.assertEqual(self.history_status(job_id), "succeeded",
-                         self.find("#cloud-sync-history").text)
+                         self.text("#cloud-sync-history"))
         return job_id
 
     def test_1_admin_saves_exports_confirms_and_imports(self):
@@ -238,12 +249,12 @@ class AdminPage(unittest.TestCase):
         self.by_label("Connection string").send_keys(url)
         self.button("Save Connection", "connection-form").click()
         self.wait(lambda: "Saved connection pg" in self.message("message-info"), "the save")
-        self.assertIn(":***@", self.find("#connections table").text)
+        self.assertIn(":***@", self.text("#connections table"))
         self.assertNotIn(PASSWORD, driver.page_source)
         # Testing the saved connection records who tested it and what came back.
         self.button("Test Connection", "test-pg").click()
         self.wait(lambda: "Connection OK" in self.message("message-info"), "the saved test")
-        connection = self.find("#connections tbody tr").text
+        connection = self.text("#connections tbody tr")
         self.assertRegex(connection, r"ok, PostgreSQL \d+")
         self.assertRegex(connection, r"by root")
         self.shot("03-saved")
@@ -256,7 +267,7 @@ class AdminPage(unittest.TestCase):
         # Its preview, then the full export, confirmed by typing the name.
         self.find(f"tr[data-job='{dry_run}'] a").click()
         self.wait(lambda: "Preview" in driver.page_source, "the job page")
-        preview = self.find("#preview table").text
+        preview = self.text("#preview table")
         self.assertRegex(preview, r"items 3 3 0 0 0 0 0 0")
         self.shot("05-preview")
         self.by_label_prefix("Type the connection's name").send_keys("not-pg")
@@ -277,7 +288,7 @@ class AdminPage(unittest.TestCase):
         # The Markdown report of the full export names the requester and holds no secret.
         self.find(f"tr[data-job='{export}'] a").click()
         self.wait(lambda: "Download report" in driver.page_source, "the job page")
-        self.assertIn("Requested by\nroot", self.find("dl").text)
+        self.assertIn("Requested by\nroot", self.text("dl"))
         self.driver.find_element(By.LINK_TEXT, "Markdown").click()
         report_path = os.path.join(self.downloads, f"cloud-sync-job-{export}.md")
         self.wait(lambda: os.path.exists(report_path), "the Markdown report")
@@ -297,8 +308,8 @@ class AdminPage(unittest.TestCase):
         merge = self.run_and_watch(self.button("Import (dry run)", "import-form"))
         self.find(f"tr[data-job='{merge}'] a").click()
         self.wait(lambda: "Preview" in driver.page_source, "the import's job page")
-        self.assertIn("Strategy\nmerge", self.find("dl").text)
-        self.assertRegex(self.find("#preview table").text, r"items 3 0 0 3 0 0 0 0")
+        self.assertIn("Strategy\nmerge", self.text("dl"))
+        self.assertRegex(self.text("#preview table"), r"items 3 0 0 3 0 0 0 0")
         self.shot("08-import-dry-run")
         self.assertNotIn(PASSWORD, driver.page_source)
 
@@ -307,7 +318,7 @@ class AdminPage(unittest.TestCase):
         self.by_label_prefix("Track a table").send_keys("items")
         self.driver.find_element(By.XPATH, "//button[normalize-space()='Track']").click()
         self.wait(lambda: "items: tracked" in self.message("message-info"), "the tracking")
-        self.assertRegex(self.find("#tracked table").text, r"items \[\"id\"\] \S+ 0 never")
+        self.assertRegex(self.text("#tracked table"), r"items \[\"id\"\] \S+ 0 never")
         self.shot("09-tracked")
         self.driver.find_element(By.XPATH, "//button[normalize-space()='Untrack']").click()
         self.wait(lambda: "items: untracked" in self.message("message-info"), "the untracking")
@@ -338,20 +349,20 @@ class AdminPage(unittest.TestCase):
         driver.get(f"{self.server.url}/-/cloud-sync/app/jobs/{job_id}")
         self.button("Cancel", "cancel-form").click()
         self.wait(lambda: "Cancel requested" in self.message("message-info"), "the cancel")
-        self.assertIn("cancelled", self.find("h1").text)
+        self.assertIn("cancelled", self.text("h1"))
         self.button("Retry", "retry-form").click()
         self.wait(lambda: f"Job {job_id} queued again" in self.message("message-info"), "the retry")
         self.button("Cancel", "cancel-form").click()
-        self.wait(lambda: "cancelled" in self.find("h1").text, "the second cancel")
+        self.wait(lambda: "cancelled" in self.text("h1"), "the second cancel")
         self.shot("10-cancelled")
         self.open_page()
         delete = "//tr[td[1][.='down']]"
         driver.find_element(By.XPATH, delete + "//summary").click()
         driver.find_element(By.XPATH, delete + "//button[.='Delete down for good']").click()
         self.wait(lambda: "Deleted connection down" in self.message("message-info"), "the delete")
-        self.assertNotIn("down", self.find("#connections table").text)
+        self.assertNotIn("down", self.text("#connections table"))
         self.find("#connection-events summary").click()
-        events = self.find("#connection-events table").text
+        events = self.text("#connection-events table")
         self.assertRegex(events, r"down deleted root")
         self.assertRegex(events, r"down created root")
 

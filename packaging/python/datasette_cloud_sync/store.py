@@ -36,17 +36,11 @@ def connect(path, actor_id=None):
     try:
         conn.row_factory = sqlite3.Row
         sqlite_cloud_sync.load(conn)
-        if actor_id is not None and has_function(conn, "cloud_sync_set_actor"):
+        if actor_id is not None:
             conn.execute("SELECT cloud_sync_set_actor(?)", [str(actor_id)])
         yield conn
     finally:
         conn.close()
-
-
-def has_function(conn, name):
-    return conn.execute(
-        "SELECT 1 FROM pragma_function_list WHERE name = ?", [name]
-    ).fetchone() is not None
 
 
 def columns_of(conn, table):
@@ -104,10 +98,7 @@ def connections(conn):
 
 
 def connection_events(conn):
-    """Who saved, tested or deleted which connection, newest first (empty on an extension
-    without the audit's table)."""
-    if not columns_of(conn, "cloud_sync_connection_events"):
-        return []
+    """Who saved, replaced or deleted which connection, newest first."""
     return [dict(row) for row in conn.execute(
         "SELECT * FROM cloud_sync_connection_events ORDER BY id DESC LIMIT ?", [HISTORY_LIMIT])]
 
