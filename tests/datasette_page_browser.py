@@ -323,6 +323,34 @@ class AdminPage(unittest.TestCase):
         self.driver.find_element(By.XPATH, "//button[normalize-space()='Untrack']").click()
         self.wait(lambda: "items: untracked" in self.message("message-info"), "the untracking")
 
+        # Schedules: an export of an untracked table is refused with the extension's reason;
+        # an hourly merge import is saved, shows who made it, and is removed.
+        self.open_page()
+        self.by_label("Schedule name").send_keys("sync-items")
+        self.by_label("Every (seconds)").send_keys("3600")
+        self.by_label("Tables (comma-separated; empty: all)").send_keys("items")
+        self.driver.find_element(By.ID, "cs-schedule-schema").send_keys(self.schema)
+        self.button("Save Schedule", "schedule-form").click()
+        self.wait(lambda: "not tracked" in self.message("message-error"), "the refusal")
+        self.assertNotIn("sync-items", self.text("#schedules"))
+        self.by_label("Schedule name").send_keys("pull-items")
+        self.by_label("Every (seconds)").send_keys("3600")
+        self.by_label_prefix("import, with the strategy").click()
+        self.driver.find_element(By.ID, "cs-schedule-strategy").send_keys("merge")
+        self.by_label("Tables (comma-separated; empty: all)").send_keys("items")
+        self.driver.find_element(By.ID, "cs-schedule-schema").send_keys(self.schema)
+        self.button("Save Schedule", "schedule-form").click()
+        self.wait(lambda: "Schedule pull-items created" in self.message("message-info"),
+                  "the schedule")
+        self.assertRegex(self.text("#schedules table"),
+                         r"pull-items pg import every 3600 s .* root Remove")
+        self.shot("10-schedule")
+        self.driver.find_element(
+            By.XPATH, "//section[@id='schedules']//button[normalize-space()='Remove']").click()
+        self.wait(lambda: "Schedule pull-items removed" in self.message("message-info"),
+                  "the removal")
+        self.assertIn("No schedule.", self.text("#schedules"))
+
     def by_label_prefix(self, text):
         label = self.driver.find_element(
             By.XPATH, f"//label[starts-with(normalize-space(), \"{text}\")]")
@@ -354,7 +382,7 @@ class AdminPage(unittest.TestCase):
         self.wait(lambda: f"Job {job_id} queued again" in self.message("message-info"), "the retry")
         self.button("Cancel", "cancel-form").click()
         self.wait(lambda: "cancelled" in self.text("h1"), "the second cancel")
-        self.shot("10-cancelled")
+        self.shot("11-cancelled")
         self.open_page()
         delete = "//tr[td[1][.='down']]"
         driver.find_element(By.XPATH, delete + "//summary").click()
@@ -378,7 +406,7 @@ class AdminPage(unittest.TestCase):
         self.assertEqual(status, 403)
         driver.get(self.server.url + "/-/cloud-sync/app")
         self.assertIn("cloud-sync permission", driver.page_source)
-        self.shot("11-visitor-403")
+        self.shot("12-visitor-403")
         driver.get(self.server.url + "/app")
         self.assertNotIn("/-/cloud-sync", driver.page_source)
 
@@ -386,7 +414,7 @@ class AdminPage(unittest.TestCase):
         sql = f"select cloud_sync_test('{pg_url()}')"
         driver.get(self.server.url + "/app?" + urllib.parse.urlencode({"sql": sql}))
         self.assertIn("not authorized to use function: cloud_sync_test", driver.page_source)
-        self.shot("12-visitor-sql-box")
+        self.shot("13-visitor-sql-box")
         status, body = http(self.server.url + "/app.json?" + urllib.parse.urlencode(
             {"sql": "select cloud_sync_save('x', 'postgresql://u:p@h/d')", "_shape": "objects"}))
         self.assertEqual(json.loads(body)["error"],

@@ -281,3 +281,26 @@ def track(path, actor_id, table):
 def untrack(path, actor_id, table):
     answer = json.loads(call(path, actor_id, "SELECT cloud_sync_untrack(?)", table))
     return f"{table}: untracked, {answer['changes_dropped']} pending changes dropped"
+
+
+def schedule(path, actor_id, name, fields):
+    """Creates or replaces schedule `name` from the form's fields (given as typed: the
+    extension checks each, and its message names the one that is wrong)."""
+    options = {"connection": fields["connection"], "kind": fields["kind"]}
+    if fields["every_s"]:
+        options["every_s"] = fields["every_s"]
+    if fields["on_change"]:
+        options["on_change"] = True
+        if fields["debounce_ms"]:
+            options["debounce_ms"] = fields["debounce_ms"]
+    if fields["kind"] == "import":
+        options["strategy"] = fields["strategy"]
+    options.update(selection(fields["tables"], fields["schema"]))
+    answer = json.loads(call(path, actor_id, "SELECT cloud_sync_schedule(?, ?)",
+                             name, json.dumps(options)))
+    return f"Schedule {name} {'replaced' if answer['replaced'] else 'created'}"
+
+
+def unschedule(path, actor_id, name):
+    call(path, actor_id, "SELECT cloud_sync_unschedule(?)", name)
+    return f"Schedule {name} removed"

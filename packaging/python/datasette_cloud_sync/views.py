@@ -119,6 +119,19 @@ def _tables(form):
     return [t.strip() for text in form.getlist("tables") for t in text.split(",") if t.strip()]
 
 
+def _schedule_fields(form):
+    return {
+        "connection": form.get("connection", ""),
+        "kind": form.get("kind", ""),
+        "strategy": form.get("strategy", ""),
+        "every_s": form.get("every_s", "").strip(),
+        "on_change": form.get("on_change") == "on",
+        "debounce_ms": form.get("debounce_ms", "").strip(),
+        "tables": _tables(form),
+        "schema": form.get("schema", "").strip(),
+    }
+
+
 ACTIONS = {
     "test": lambda path, actor, form: store.test_connection(
         path, actor, form.get("name", "").strip(), form.get("connection_string", "").strip()),
@@ -136,6 +149,9 @@ ACTIONS = {
     "retry": lambda path, actor, form: store.retry(path, actor, _job_id(form)),
     "track": lambda path, actor, form: store.track(path, actor, form.get("table", "")),
     "untrack": lambda path, actor, form: store.untrack(path, actor, form.get("table", "")),
+    "schedule": lambda path, actor, form: store.schedule(
+        path, actor, form.get("name", "").strip(), _schedule_fields(form)),
+    "unschedule": lambda path, actor, form: store.unschedule(path, actor, form.get("name", "")),
 }
 
 
