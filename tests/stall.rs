@@ -76,8 +76,8 @@ fn queue_import(conn: &Connection, options: &Value) -> i64 {
 }
 
 /// Runs job `id`, which the proxy stalls; checks that the attempt failed at its read timeout
-/// and was queued again, with a message that names the option and no password.
-fn assert_fails_at_the_read_timeout(conn: &Connection, pg: &Pg, id: i64) {
+/// and was queued again, with a message that names the option and no password; returns it.
+fn assert_fails_at_the_read_timeout(conn: &Connection, pg: &Pg, id: i64) -> String {
     let started = Instant::now();
     let outcome = run_job(conn, &id.to_string());
     let took = started.elapsed();
@@ -93,6 +93,7 @@ fn assert_fails_at_the_read_timeout(conn: &Connection, pg: &Pg, id: i64) {
         took < Duration::from_secs(READ_TIMEOUT_S) + SLACK,
         "the stalled attempt took {took:?}"
     );
+    error.to_string()
 }
 
 /// Runs due jobs until job `id` has succeeded (an attempt may still meet the lock the
@@ -136,7 +137,12 @@ fn an_export_stalled_mid_copy_fails_at_its_read_timeout_and_its_retry_succeeds()
     let id = queue_confirmed_export(&conn, &stalled_options(&schema, READ_TIMEOUT_S));
 
     proxy.stall_after(Direction::ToServer, STALL_AFTER);
-    assert_fails_at_the_read_timeout(&conn, &pg, id);
+    let error = assert_fails_at_the_read_timeout(&conn, &pg, id);
+    assert!(
+        error.contains("The step that stalled: table big: COPY failed")
+            && error.contains("does not take COPY FROM STDIN"),
+        "the stall's error names the COPY that stalled: {error}"
+    );
     assert!(
         !remote_value::<bool>(
             &pg,

@@ -162,10 +162,12 @@ impl LinkGuard {
                     format!("cancelled: {error}")
                 })
             }
+            // The step's own error says where it stalled (a table's COPY, say), which is what
+            // tells a stalled network from a server that never answers that step.
             STALLED => Error::Interrupted(format!(
                 "the remote link stalled: the job waited on the server and no byte moved for \
                  {} s ({} = {}), so the connection was closed and the attempt abandoned; the \
-                 server rolls back everything it did",
+                 server rolls back everything it did. The step that stalled: {error}",
                 deadlines.read_timeout.as_secs(),
                 deadlines::READ_TIMEOUT,
                 deadlines.read_timeout.as_secs(),

@@ -181,8 +181,8 @@ const COPY_NOT_TAKEN: &str = "the server reported that the COPY data ended while
      connection was still open, so it does not take COPY FROM STDIN (PGlite's socket server \
      does not); the job is not retried";
 const COPY_CONNECTION_ENDED: &str = "the connection ended inside COPY FROM STDIN (a server \
-     that does not take COPY FROM STDIN, as PGlite's socket server, ends it so at every \
-     attempt)";
+     that does not take COPY FROM STDIN ends it so at every attempt: PGlite's socket server \
+     closes it, and pgcat 1.3 is reported to stop answering until the read deadline)";
 
 /// A failed COPY step (`what`) of `table`, saying so when it failed as a server that does not
 /// take COPY FROM STDIN makes it fail. The server's report that the data ended is final: such
