@@ -19,10 +19,9 @@ pub const MAX_LEN: usize = 200;
 pub const RULE: &str = "an actor is 1 to 200 characters of text, with no control character";
 
 /// What is refused of a name that may be a connection string.
-const NOT_A_CONNECTION_STRING: &str =
-    "an actor is a name, not a connection string: this one looks \
-                                       like one (a URL or a password= key), and would show its \
-                                       password in every log and report";
+const NOT_A_CONNECTION_STRING: &str = "an actor is a name, not a connection string: this one \
+     looks like one (a URL or a password= key), and would show its password in every log and \
+     report";
 
 /// Checks `name` against the rule, and that it is not a connection string; the error says
 /// which part it breaks.
