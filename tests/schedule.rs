@@ -7,12 +7,9 @@
 
 mod common;
 
-use std::io;
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::counting_proxy::CountingProxy;
 use common::jobs::{
     dry_run, exported, exported_on, job_count, job_row, log_messages, quoted, run_job,
 };
@@ -160,50 +157,6 @@ fn jobs_after(conn: &Connection, after: i64) -> Vec<i64> {
 
 fn last_job_id(conn: &Connection) -> i64 {
     int_of(conn, "SELECT coalesce(max(id), 0) FROM cloud_sync_jobs")
-}
-
-/// A TCP proxy to the test server that counts the connections made through it.
-struct CountingProxy {
-    port: u16,
-    connections: Arc<AtomicUsize>,
-}
-
-impl CountingProxy {
-    fn start(pg: &Pg) -> CountingProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let connections = Arc::new(AtomicUsize::new(0));
-        let counted = Arc::clone(&connections);
-        let server = (pg.host.clone(), pg.port);
-        std::thread::spawn(move || {
-            for client in listener.incoming().flatten() {
-                counted.fetch_add(1, Ordering::SeqCst);
-                if let Ok(upstream) = TcpStream::connect(server.clone()) {
-                    let _ = forward(&client, &upstream).and_then(|()| forward(&upstream, &client));
-                }
-            }
-        });
-        CountingProxy { port, connections }
-    }
-
-    fn connections(&self) -> usize {
-        self.connections.load(Ordering::SeqCst)
-    }
-
-    /// The test server through this proxy, TLS required.
-    fn url(&self, pg: &Pg) -> String {
-        pg.url("127.0.0.1", self.port, "sslmode=require")
-    }
-}
-
-/// Copies what `from` sends to `to`, on a thread of its own, until either end closes.
-fn forward(from: &TcpStream, to: &TcpStream) -> io::Result<()> {
-    let (mut from, mut to) = (from.try_clone()?, to.try_clone()?);
-    std::thread::spawn(move || {
-        let _ = io::copy(&mut from, &mut to);
-        let _ = to.shutdown(Shutdown::Both);
-    });
-    Ok(())
 }
 
 #[test]
@@ -425,7 +378,7 @@ fn with_nothing_to_send_a_schedule_connects_nowhere_and_a_change_goes_out_alone(
     let proxy = CountingProxy::start(&pg);
     save(&conn, "proxied", &proxy.url(&pg));
     tracked_and_exported(&conn, "proxied", &schema);
-    let (connections, jobs) = (proxy.connections(), last_job_id(&conn));
+    let (connections, jobs) = (proxy.opened(), last_job_id(&conn));
     assert_eq!(connections, 2, "the dry run and the export");
 
     schedule(
@@ -441,7 +394,7 @@ fn with_nothing_to_send_a_schedule_connects_nowhere_and_a_change_goes_out_alone(
         (&Value::Null, &Value::Null)
     );
     assert!(row["next_run_at"].as_str() > row["last_run_at"].as_str());
-    assert_eq!(proxy.connections(), connections, "a run connected");
+    assert_eq!(proxy.opened(), connections, "a run connected");
     assert_eq!(
         jobs_after(&conn, jobs),
         Vec::<i64>::new(),
@@ -476,11 +429,7 @@ fn with_nothing_to_send_a_schedule_connects_nowhere_and_a_change_goes_out_alone(
     let log = log_messages(&conn, queued[0]);
     assert_eq!(log[0], "queued by schedule 'live'", "{log:?}");
     assert_eq!(log.last().unwrap(), "job succeeded", "{log:?}");
-    assert_eq!(
-        proxy.connections(),
-        connections + 1,
-        "one job, one connection"
-    );
+    assert_eq!(proxy.opened(), connections + 1, "one job, one connection");
 
     // And then nothing again.
     let runs = row["runs"].as_i64().unwrap();
@@ -489,7 +438,7 @@ fn with_nothing_to_send_a_schedule_connects_nowhere_and_a_change_goes_out_alone(
     assert_eq!(row["last_outcome"], "nothing to send", "{row}");
     assert_eq!(row["last_job_id"], job["id"], "the last job's id stays");
     assert_eq!(jobs_after(&conn, jobs), queued);
-    assert_eq!(proxy.connections(), connections + 1);
+    assert_eq!(proxy.opened(), connections + 1);
 }
 
 /// Unix milliseconds of an ISO-8601 timestamp, as SQLite reads it.

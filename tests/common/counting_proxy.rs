@@ -67,6 +67,15 @@ impl CountingProxy {
         )
     }
 
+    /// Connections opened through the proxy so far.
+    pub fn opened(&self) -> usize {
+        std::fs::read_to_string(&self.stats)
+            .unwrap()
+            .lines()
+            .filter(|l| *l == "open")
+            .count()
+    }
+
     /// Connections closed so far, once every connection opened has closed.
     pub fn closed(&self) -> usize {
         self.turns().len()
